@@ -1,0 +1,223 @@
+/**
+ * Assemblyline 4 REST documents as the bridge reads them (../shared/protocol/ASSEMBLYLINE.md).
+ * Parsing is lenient: unknown fields are kept, old (4.0/4.4) layouts are accepted.
+ */
+import type { Readable } from 'node:stream';
+
+export interface IngestParams {
+  priority: number;
+  classification?: string;
+  deep_scan?: boolean;
+  ttl?: number;
+  never_drop?: boolean;
+  ignore_cache?: boolean;
+  generate_alert?: boolean;
+  services?: { selected?: string[]; excluded?: string[] };
+  description?: string;
+  [key: string]: unknown;
+}
+
+export interface IngestRequest {
+  /** File name shown in AL. */
+  name: string;
+  /** Streamed into the multipart `bin` part. */
+  body: Readable | Buffer;
+  /** Flat string metadata for correlation (mass_scheduled_analysis, mass_sample, bridge_instance, bridge_job). */
+  metadata: Record<string, string>;
+  params: IngestParams;
+  notificationQueue: string;
+  submissionProfile?: string;
+  /** Ingest type; default 'MASS'. */
+  type?: string;
+}
+
+export interface IngestMessage {
+  ingest_id: string;
+  failure: string;
+  score: number | null;
+  extended_scan?: string;
+  retries?: number;
+  ingest_time?: string;
+  notify_time?: string;
+  /** Before mid-2021 scan_key sat at the top level. */
+  scan_key?: string | null;
+  submission: {
+    sid: string;
+    files: Array<{ name: string; sha256: string; size: number }>;
+    metadata: Record<string, unknown>;
+    params: Record<string, unknown>;
+    notification?: { queue?: string | null; threshold?: number | null };
+    scan_key?: string | null;
+    time?: string;
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
+export interface Submission {
+  sid: string;
+  state: 'submitted' | 'completed' | 'failed' | string;
+  max_score: number;
+  file_count: number;
+  error_count: number;
+  files: Array<{ name: string; sha256: string; size: number }>;
+  results: string[];
+  errors: string[];
+  metadata: Record<string, unknown>;
+  params: Record<string, unknown>;
+  times: { submitted?: string; completed?: string | null };
+  classification?: string;
+  verdict?: { malicious: string[]; non_malicious: string[] };
+  [key: string]: unknown;
+}
+
+export interface FileTreeNode {
+  name: string[];
+  type: string;
+  sha256: string;
+  size: number;
+  score: number;
+  truncated?: boolean;
+  children: Record<string, FileTreeNode>;
+}
+
+export interface SectionTag {
+  type: string;
+  value: string | number;
+  short_type?: string;
+  safelisted?: boolean;
+}
+
+export interface Heuristic {
+  heur_id: string;
+  name: string;
+  score: number;
+  attack?: Array<{ attack_id: string; pattern: string; categories: string[] }>;
+  signature?: Array<{ name: string; frequency: number; safe: boolean }>;
+}
+
+export interface Section {
+  title_text: string;
+  body: unknown;
+  body_format: string;
+  body_config?: Record<string, unknown>;
+  depth: number;
+  classification?: string;
+  heuristic: Heuristic | null;
+  tags: SectionTag[];
+  [key: string]: unknown;
+}
+
+export interface ExtractedFile {
+  name: string;
+  sha256: string;
+  description?: string;
+  classification?: string;
+  parent_relation?: string;
+  is_section_image?: boolean;
+  allow_dynamic_recursion?: boolean;
+}
+
+export interface Result {
+  sha256: string;
+  classification?: string;
+  response: {
+    service_name: string;
+    service_version: string;
+    extracted: ExtractedFile[];
+    supplementary: ExtractedFile[];
+    [key: string]: unknown;
+  };
+  result: { score: number; sections: Section[] };
+  [key: string]: unknown;
+}
+
+export interface ServiceError {
+  sha256: string;
+  type?: string;
+  severity?: string;
+  response: { service_name: string; service_version?: string; status?: string; message: string; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+export interface SubmissionFull extends Omit<Submission, 'results' | 'errors'> {
+  file_tree: Record<string, FileTreeNode>;
+  file_infos: Record<string, Record<string, unknown>>;
+  results: Record<string, Result>;
+  errors: Record<string, ServiceError>;
+  missing_result_keys?: string[];
+  missing_error_keys?: string[];
+  missing_file_keys?: string[];
+}
+
+export interface SubmissionSummary {
+  tags: Record<string, Record<string, Array<[string | number, string, boolean, string]>>>;
+  heuristics: Record<string, Array<[string, string]>>;
+  attack_matrix: Record<string, Array<[string, string, string]>>;
+  classification?: string;
+  filtered?: boolean;
+  partial?: boolean;
+  [key: string]: unknown;
+}
+
+export interface SearchResult<T = Record<string, unknown>> {
+  total: number;
+  offset: number;
+  rows: number;
+  items: T[];
+  next_deep_paging_id?: string;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * What the bridge needs from Assemblyline. Every method throws BridgeError (upstream 'assemblyline'):
+ * 401/403 → AUTH, 404 → NOT_FOUND (except where a method returns null), 503 with "daily" quota → QUOTA_DAILY,
+ * other statuses → UPSTREAM_HTTP with `status` and the envelope's api_error_message, network → NETWORK.
+ */
+export interface AssemblylineClient {
+  /** POST /api/v4/ingest/ multipart (json + bin), body streamed. Returns the ingest_id. */
+  ingest(req: IngestRequest, opts?: RequestOptions): Promise<{ ingestId: string }>;
+  /** GET /api/v4/ingest/get_message_list/<queue>/?page_size=N (destructive read). */
+  getMessages(queue: string, pageSize: number, opts?: RequestOptions): Promise<IngestMessage[]>;
+  /** null on 404. */
+  getSubmission(sid: string, opts?: RequestOptions): Promise<Submission | null>;
+  /** null on 404. */
+  getSubmissionFull(sid: string, opts?: RequestOptions): Promise<SubmissionFull | null>;
+  /** null on 404. */
+  getSubmissionSummary(sid: string, opts?: RequestOptions): Promise<SubmissionSummary | null>;
+  /** false on 404. */
+  isCompleted(sid: string, opts?: RequestOptions): Promise<boolean>;
+  /** GET /api/v4/search/submission/?query=...&fl=...&rows=... */
+  searchSubmissions(query: string, options?: { fl?: string; rows?: number; sort?: string }, opts?: RequestOptions): Promise<SearchResult>;
+  /** GET /api/v4/file/download/<sha256>/?encoding=raw|cart ; the raw body stream (CaRT not decoded here). */
+  downloadFile(sha256: string, options?: { encoding?: 'raw' | 'cart'; sid?: string }, opts?: RequestOptions): Promise<Readable>;
+  /** Raw bytes whatever the server allows: tries encoding=raw, falls back to CaRT and decodes it. */
+  downloadFileBytes(sha256: string, options?: { sid?: string; maxBytes?: number }, opts?: RequestOptions): Promise<Buffer>;
+  /** GET /api/v4/file/children/<sha256>/ */
+  fileChildren(sha256: string, opts?: RequestOptions): Promise<Array<{ name: string; sha256: string }>>;
+  close(): Promise<void>;
+}
+
+export interface AssemblylineClientOptions {
+  /** e.g. https://al.example.org (no /api suffix) */
+  url: string;
+  user: string;
+  auth: 'apikey' | 'password' | 'certificate';
+  apiKey?: string;
+  password?: string;
+  /** PEM contents (not paths) for mTLS. */
+  clientCert?: string;
+  clientKey?: string;
+  /** Default true. */
+  verifyTls?: boolean;
+  /** PEM contents of extra CAs. */
+  ca?: string;
+  timeoutMs?: number;
+  /** Max concurrent calls (AL allows 10 per user). Default 8. */
+  maxConcurrentCalls?: number;
+  /** Called once when verifyTls is false, to log the warning. */
+  onInsecure?: () => void;
+}

@@ -1,0 +1,177 @@
+/**
+ * The durable job ledger: the single source of truth for what the bridge has done.
+ * One Job per MASS scheduled analysis, an append-only event history per job, every popped
+ * Assemblyline notification, and every related sample / relation created on MASS.
+ */
+
+/**
+ * claimed      recorded before any side effect (from a poll)
+ * fetching     reading sample metadata / deciding (no external side effect yet)
+ * ingesting    an ingest call may be in flight (attempt = n)
+ * waiting      ingest_id known; waiting for the notification
+ * collecting   notification persisted (sid/failure known); fetching results
+ * relating     creating related samples and relations on MASS
+ * reporting    the report may be in flight to MASS
+ * done         successful report accepted by MASS (terminal)
+ * failed       error report accepted by MASS (terminal)
+ * held         needs an operator: a permanent error that could not even be reported (retry/abandon via API)
+ */
+export type JobState =
+  | 'claimed'
+  | 'fetching'
+  | 'ingesting'
+  | 'waiting'
+  | 'collecting'
+  | 'relating'
+  | 'reporting'
+  | 'done'
+  | 'failed'
+  | 'held';
+
+export const JOB_STATES: readonly JobState[] = [
+  'claimed', 'fetching', 'ingesting', 'waiting', 'collecting', 'relating', 'reporting', 'done', 'failed', 'held',
+];
+export const TERMINAL_STATES: readonly JobState[] = ['done', 'failed'];
+
+export interface Job {
+  /** MASS scheduled-analysis id. */
+  id: string;
+  scheduledAnalysisUrl: string;
+  sampleUrl: string;
+  state: JobState;
+  /** Set once known. */
+  sha256: string | null;
+  fileName: string | null;
+  fileSize: number | null;
+  sampleCls: string | null;
+  /** Ingest attempts started so far. */
+  attempts: number;
+  ingestId: string | null;
+  /** AL submission id (may be an older cached submission). */
+  sid: string | null;
+  cacheHit: boolean;
+  score: number | null;
+  /** AL failure string from the notification ('' when analysed). */
+  alFailure: string | null;
+  /** When set, the report to send is an error report with this code and message. */
+  errorCode: string | null;
+  errorMessage: string | null;
+  /** Last problem seen (even if retried later). */
+  lastError: string | null;
+  lastErrorCode: string | null;
+  massReportUrl: string | null;
+  /** Earliest time (ms since epoch) the job should be worked on again (backoff). */
+  notBefore: number;
+  /** Deadline (ms) for the notification of the current ingest. */
+  deadline: number | null;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+}
+
+export interface JobEvent {
+  seq: number;
+  jobId: string;
+  at: number;
+  /** e.g. claimed, ingest-started, ingested, notified, collected, related-sample, relation, report-sent, error, retry, abandoned */
+  type: string;
+  state: JobState;
+  message: string | null;
+  code: string | null;
+  data: Record<string, unknown> | null;
+}
+
+export interface StoredMessage {
+  seq: number;
+  queue: string;
+  ingestId: string;
+  receivedAt: number;
+  /** The message exactly as popped. */
+  body: Record<string, unknown>;
+  jobId: string | null;
+  processedAt: number | null;
+}
+
+export type RelatedKind = 'file' | 'ip' | 'domain' | 'uri';
+
+export interface RelatedSampleRecord {
+  jobId: string;
+  /** Stable key within a job, e.g. file:<sha256> or ip:<value>. */
+  key: string;
+  kind: RelatedKind;
+  value: string;
+  massSampleUrl: string;
+  createdAt: number;
+}
+
+export interface RelationRecord {
+  jobId: string;
+  /** Stable key within a job, e.g. dropped-by:<sha256>:<parentSha256>. */
+  key: string;
+  kind: string;
+  sampleUrl: string;
+  otherUrl: string;
+  massRelationUrl: string;
+  createdAt: number;
+}
+
+export interface JobQuery {
+  states?: JobState[];
+  sha256?: string;
+  /** createdAt range, ms */
+  from?: number;
+  to?: number;
+  /** Opaque cursor from a previous page. */
+  cursor?: string;
+  limit?: number;
+}
+
+export interface JobPage {
+  jobs: Job[];
+  nextCursor: string | null;
+}
+
+export type JobPatch = Partial<Omit<Job, 'id' | 'createdAt'>>;
+
+export interface NewEvent {
+  type: string;
+  message?: string | null;
+  code?: string | null;
+  data?: Record<string, unknown> | null;
+}
+
+export interface Ledger {
+  /** Inserts the job in state `claimed` unless it exists; returns the job and whether it was new. Atomic. */
+  claim(input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number): { job: Job; created: boolean };
+  get(id: string): Job | undefined;
+  /** Applies the patch and appends the event in one transaction; returns the updated job. */
+  update(id: string, patch: JobPatch, event: NewEvent, now: number): Job;
+  appendEvent(id: string, event: NewEvent, now: number): void;
+  events(id: string): JobEvent[];
+  findByIngestId(ingestId: string): Job | undefined;
+  /** Non-terminal jobs in the given states whose notBefore <= now, oldest first. */
+  due(states: JobState[], now: number, limit: number): Job[];
+  list(query: JobQuery): JobPage;
+  countByState(): Record<JobState, number>;
+  /** Non-terminal, non-held jobs. */
+  inFlight(): number;
+  oldestInFlightCreatedAt(): number | null;
+  /** Finished (done/failed) with finishedAt in [from, now]. */
+  finishedSince(from: number): Array<{ state: JobState; finishedAt: number; createdAt: number }>;
+  /** Persists popped messages in one transaction, before any of them is acted on. */
+  storeMessages(queue: string, messages: Array<Record<string, unknown> & { ingest_id: string }>, now: number): StoredMessage[];
+  unprocessedMessages(limit: number): StoredMessage[];
+  markMessageProcessed(seq: number, jobId: string | null, now: number): void;
+  recordRelatedSample(rec: Omit<RelatedSampleRecord, 'createdAt'>, now: number): void;
+  relatedSamples(jobId: string): RelatedSampleRecord[];
+  recordRelation(rec: Omit<RelationRecord, 'createdAt'>, now: number): void;
+  relations(jobId: string): RelationRecord[];
+  /** Files the bridge itself submitted to MASS: sha256 → where it came from (echo-back detection). */
+  recordOwnSample(sha256: string, origin: { jobId: string; sid: string; parentSha256: string; massSampleUrl: string }, now: number): void;
+  ownSample(sha256: string): { jobId: string; sid: string; parentSha256: string; massSampleUrl: string } | undefined;
+  /** Cheap write probe for /ready. */
+  isWritable(): boolean;
+  /** Bytes on disk (db + wal). */
+  sizeBytes(): number;
+  close(): void;
+}

@@ -1,0 +1,78 @@
+/** The pure mapping's contract: Assemblyline result documents in, a MASS report plan out. */
+
+export interface MappingOptions {
+  /** Base URL of the Assemblyline UI, e.g. https://al.example.org ; links are <ui>/submission/<sid> */
+  uiBaseUrl: string;
+  bridgeVersion: string;
+  /** Tag families to put on the MASS sample: verdict, family, attack, score, heuristic. */
+  tagKinds: string[];
+  maxTags: number;
+  tagPrefix: string;
+  maxSectionBody: number;
+  extractedFiles: boolean;
+  extractedRelations: string[];
+  maxDepth: number;
+  maxExtracted: number;
+  networkIocs: boolean;
+  staticIocs: Array<'ip' | 'domain' | 'uri'>;
+  maxIocs: number;
+}
+
+export interface MappingInput {
+  /** /submission/full/ payload (api_response), any AL version; treated as untrusted JSON. */
+  full: unknown;
+  /** /submission/summary/ payload when fetched. */
+  summary?: unknown;
+  /** The notification message, when there was one. */
+  message?: unknown;
+  cacheHit: boolean;
+  /** sha256 of the MASS sample being analysed (root of the tree). */
+  rootSha256: string;
+  /** ISO time the report is made (no clock in mapping). */
+  now: string;
+}
+
+export type RelatedItem =
+  | {
+      kind: 'file';
+      /** Stable key: file:<sha256> */
+      key: string;
+      sha256: string;
+      name: string;
+      /** sha256 of the file it was extracted from (root or another extracted file). */
+      parentSha256: string;
+      parentRelation: string;
+      depth: number;
+      size: number | null;
+      relation: 'dropped-by';
+    }
+  | {
+      kind: 'ip' | 'domain' | 'uri';
+      /** Stable key: ip:<value> */
+      key: string;
+      value: string;
+      /** The AL tag type, e.g. network.dynamic.ip */
+      tagType: string;
+      /** sha256 of the file whose result carried the tag. */
+      sourceSha256: string;
+      relation: 'contacted-by' | 'resolved-by' | 'retrieved-by';
+    };
+
+export interface ReportPlan {
+  additionalMetadata: Record<string, unknown>;
+  jsonReportObjects: Record<string, unknown>;
+  /** Already sanitized to MASS's tag pattern and capped. */
+  tags: string[];
+  /** Files first (parents before children), then IOCs. */
+  related: RelatedItem[];
+  /** Human-readable notes on what was cut (caps), also inside the summary object. */
+  notes: string[];
+  verdict: 'malicious' | 'highly_suspicious' | 'suspicious' | 'info' | 'safe';
+  maxScore: number;
+}
+
+export interface ErrorReportPlan {
+  errorMessage: string;
+  additionalMetadata: Record<string, unknown>;
+  tags: string[];
+}
