@@ -1,0 +1,95 @@
+/**
+ * The bridge's Prometheus metrics (prom-client), names prefixed massal_. The bridge records
+ * events through this interface; the status API serves `registry`.
+ */
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import type { JobState } from './ledger/types.js';
+
+export type UpstreamTarget = 'mass' | 'assemblyline';
+
+export interface BridgeMetrics {
+  readonly registry: Registry;
+  /** One upstream HTTP call: operation e.g. poll, download, ingest, get_messages, submission_full, submit_report. */
+  upstreamRequest(target: UpstreamTarget, operation: string, outcome: 'ok' | 'error', seconds: number): void;
+  /** A job reached done or failed; seconds from claim to report. */
+  jobFinished(state: 'done' | 'failed', seconds: number): void;
+  /** Seconds between AL's notify_time (or ingest) and the bridge reading the message. */
+  notificationLag(seconds: number): void;
+  /** A successful MASS poll at this time (ms since epoch). */
+  pollSucceeded(atMs: number): void;
+  /** Called before each scrape with fresh ledger numbers. */
+  setLedgerGauges(input: { byState: Record<JobState, number>; inFlight: number; ledgerBytes: number }): void;
+}
+
+export function createMetrics(options: { collectProcessMetrics?: boolean } = {}): BridgeMetrics {
+  const registry = new Registry();
+  if (options.collectProcessMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'massal_' });
+
+  const upstreamRequests = new Counter({
+    name: 'massal_upstream_requests_total',
+    help: 'Upstream HTTP calls by target, operation and outcome',
+    labelNames: ['target', 'operation', 'outcome'] as const,
+    registers: [registry],
+  });
+  const upstreamLatency = new Histogram({
+    name: 'massal_upstream_request_duration_seconds',
+    help: 'Latency of upstream HTTP calls',
+    labelNames: ['target', 'operation'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const jobsFinished = new Counter({
+    name: 'massal_jobs_finished_total',
+    help: 'Jobs that ended with a report on MASS, by outcome (done = analysis report, failed = error report)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const jobDuration = new Histogram({
+    name: 'massal_job_duration_seconds',
+    help: 'Time from claiming a scheduled analysis to its report on MASS',
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400],
+    registers: [registry],
+  });
+  const notificationLagHist = new Histogram({
+    name: 'massal_notification_lag_seconds',
+    help: 'Delay between Assemblyline writing a notification and the bridge reading it',
+    buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 3600],
+    registers: [registry],
+  });
+  const lastPoll = new Gauge({
+    name: 'massal_last_successful_poll_timestamp_seconds',
+    help: 'Unix time of the last successful MASS poll',
+    registers: [registry],
+  });
+  const jobsByState = new Gauge({
+    name: 'massal_jobs',
+    help: 'Jobs in the ledger by state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  const inFlight = new Gauge({ name: 'massal_jobs_in_flight', help: 'Jobs claimed and not yet reported', registers: [registry] });
+  const ledgerBytes = new Gauge({ name: 'massal_ledger_size_bytes', help: 'Size of the ledger on disk', registers: [registry] });
+
+  return {
+    registry,
+    upstreamRequest(target, operation, outcome, seconds) {
+      upstreamRequests.inc({ target, operation, outcome });
+      upstreamLatency.observe({ target, operation }, seconds);
+    },
+    jobFinished(state, seconds) {
+      jobsFinished.inc({ outcome: state });
+      jobDuration.observe(seconds);
+    },
+    notificationLag(seconds) {
+      notificationLagHist.observe(Math.max(0, seconds));
+    },
+    pollSucceeded(atMs) {
+      lastPoll.set(atMs / 1000);
+    },
+    setLedgerGauges({ byState, inFlight: n, ledgerBytes: bytes }) {
+      for (const [state, count] of Object.entries(byState)) jobsByState.set({ state }, count);
+      inFlight.set(n);
+      ledgerBytes.set(bytes);
+    },
+  };
+}
