@@ -3,7 +3,9 @@
  * events through this interface; the status API serves `registry`.
  */
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import type { UpstreamHealth } from './bridge/control.js';
 import type { JobState } from './ledger/types.js';
+import { VERSION } from './version.js';
 
 export type UpstreamTarget = 'mass' | 'assemblyline';
 
@@ -19,9 +21,22 @@ export interface BridgeMetrics {
   pollSucceeded(atMs: number): void;
   /** Called before each scrape with fresh ledger numbers. */
   setLedgerGauges(input: { byState: Record<JobState, number>; inFlight: number; ledgerBytes: number }): void;
+  /**
+   * Called before each scrape with the bridge status (paused, upstream health, oldest in-flight age).
+   * Optional so hand-written fakes of this interface stay valid; createMetrics implements it.
+   */
+  setStatusGauges?(input: StatusGaugesInput): void;
 }
 
-export function createMetrics(options: { collectProcessMetrics?: boolean } = {}): BridgeMetrics {
+export interface StatusGaugesInput {
+  paused: boolean;
+  /** ms since epoch of the last successful MASS poll, null before the first. */
+  lastPollAt: number | null;
+  oldestInFlightAgeSeconds: number;
+  upstreams: Record<UpstreamTarget, UpstreamHealth>;
+}
+
+export function createMetrics(options: { collectProcessMetrics?: boolean; version?: string } = {}): BridgeMetrics {
   const registry = new Registry();
   if (options.collectProcessMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'massal_' });
 
@@ -69,6 +84,32 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
   });
   const inFlight = new Gauge({ name: 'massal_jobs_in_flight', help: 'Jobs claimed and not yet reported', registers: [registry] });
   const ledgerBytes = new Gauge({ name: 'massal_ledger_size_bytes', help: 'Size of the ledger on disk', registers: [registry] });
+  const paused = new Gauge({ name: 'massal_paused', help: '1 while an operator has paused claiming new work', registers: [registry] });
+  const oldestInFlight = new Gauge({
+    name: 'massal_oldest_in_flight_age_seconds',
+    help: 'Age of the oldest claimed, not yet reported job (0 when none)',
+    registers: [registry],
+  });
+  const upstreamUp = new Gauge({
+    name: 'massal_upstream_up',
+    help: '1 when the last call to the upstream succeeded',
+    labelNames: ['target'] as const,
+    registers: [registry],
+  });
+  const upstreamFailures = new Gauge({
+    name: 'massal_upstream_consecutive_failures',
+    help: 'Failed upstream calls since the last success',
+    labelNames: ['target'] as const,
+    registers: [registry],
+  });
+  const lastSuccess = new Gauge({
+    name: 'massal_upstream_last_success_timestamp_seconds',
+    help: 'Unix time of the last successful call to the upstream',
+    labelNames: ['target'] as const,
+    registers: [registry],
+  });
+  const buildInfo = new Gauge({ name: 'massal_build_info', help: 'Always 1; the version label says which build runs', labelNames: ['version'] as const, registers: [registry] });
+  buildInfo.set({ version: options.version ?? VERSION }, 1);
 
   return {
     registry,
@@ -90,6 +131,17 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
       for (const [state, count] of Object.entries(byState)) jobsByState.set({ state }, count);
       inFlight.set(n);
       ledgerBytes.set(bytes);
+    },
+    setStatusGauges({ paused: isPaused, lastPollAt, oldestInFlightAgeSeconds, upstreams }) {
+      paused.set(isPaused ? 1 : 0);
+      if (lastPollAt !== null) lastPoll.set(lastPollAt / 1000);
+      oldestInFlight.set(oldestInFlightAgeSeconds);
+      for (const target of ['mass', 'assemblyline'] as const) {
+        const h = upstreams[target];
+        upstreamUp.set({ target }, h.lastSuccessAt !== null && h.consecutiveFailures === 0 ? 1 : 0);
+        upstreamFailures.set({ target }, h.consecutiveFailures);
+        if (h.lastSuccessAt !== null) lastSuccess.set({ target }, h.lastSuccessAt / 1000);
+      }
     },
   };
 }

@@ -22,6 +22,8 @@ export interface IngestRequest {
   name: string;
   /** Streamed into the multipart `bin` part. */
   body: Readable | Buffer;
+  /** Byte length of a Readable body when known: sent as Content-Length instead of chunked encoding. */
+  size?: number;
   /** Flat string metadata for correlation (mass_scheduled_analysis, mass_sample, bridge_instance, bridge_job). */
   metadata: Record<string, string>;
   params: IngestParams;
@@ -54,21 +56,25 @@ export interface IngestMessage {
   [key: string]: unknown;
 }
 
-export interface Submission {
+/** Fields shared by the submission record and /submission/full/ (results/errors differ in shape). */
+export interface SubmissionCommon {
   sid: string;
   state: 'submitted' | 'completed' | 'failed' | string;
   max_score: number;
   file_count: number;
   error_count: number;
   files: Array<{ name: string; sha256: string; size: number }>;
-  results: string[];
-  errors: string[];
   metadata: Record<string, unknown>;
   params: Record<string, unknown>;
   times: { submitted?: string; completed?: string | null };
   classification?: string;
   verdict?: { malicious: string[]; non_malicious: string[] };
   [key: string]: unknown;
+}
+
+export interface Submission extends SubmissionCommon {
+  results: string[];
+  errors: string[];
 }
 
 export interface FileTreeNode {
@@ -140,7 +146,8 @@ export interface ServiceError {
   [key: string]: unknown;
 }
 
-export interface SubmissionFull extends Omit<Submission, 'results' | 'errors'> {
+/** Extends SubmissionCommon, not Omit<Submission, ...>: Omit over an index signature drops every named field. */
+export interface SubmissionFull extends SubmissionCommon {
   file_tree: Record<string, FileTreeNode>;
   file_infos: Record<string, Record<string, unknown>>;
   results: Record<string, Result>;

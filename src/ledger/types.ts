@@ -67,6 +67,15 @@ export interface Job {
   createdAt: number;
   updatedAt: number;
   finishedAt: number | null;
+  // Added by the bridge (optional so hand-made Jobs in tests stay valid; the SQLite ledger always fills them).
+  /** The next ingest sends params.ignore_cache (the cached submission was gone). */
+  ignoreCache?: boolean;
+  /** The next ingest sends params.never_drop (a previous ingest was Skipped). */
+  neverDrop?: boolean;
+  /** Consecutive step runs that ended with exhausted transient retries (drives notBefore backoff). */
+  stepFailures?: number;
+  /** Echo-back: the job id whose extraction created this sample; answered from that job's submission. */
+  echoOf?: string | null;
 }
 
 export interface JobEvent {

@@ -16,6 +16,18 @@ export interface MappingOptions {
   networkIocs: boolean;
   staticIocs: Array<'ip' | 'domain' | 'uri'>;
   maxIocs: number;
+  /**
+   * Added (optional): Assemblyline's submission verdict thresholds (AL config `submission.verdicts`).
+   * Default = AL's DEFAULT_VERDICTS: suspicious 300, highly_suspicious 700, malicious 1000.
+   */
+  verdictThresholds?: VerdictThresholds;
+}
+
+/** Added: minimum scores per verdict; below 0 is always `safe`, 0 up to `suspicious` is `info`. */
+export interface VerdictThresholds {
+  suspicious: number;
+  highly_suspicious: number;
+  malicious: number;
 }
 
 export interface MappingInput {
@@ -45,6 +57,10 @@ export type RelatedItem =
       depth: number;
       size: number | null;
       relation: 'dropped-by';
+      /** Added (optional): unique per (sha256, parent): file:<sha256>:<parentSha256>. `key` repeats when one file has two parents. */
+      relationKey?: string;
+      /** Added (optional): the Assemblyline service that extracted it, when known. */
+      service?: string;
     }
   | {
       kind: 'ip' | 'domain' | 'uri';
@@ -56,6 +72,11 @@ export type RelatedItem =
       /** sha256 of the file whose result carried the tag. */
       sourceSha256: string;
       relation: 'contacted-by' | 'resolved-by' | 'retrieved-by';
+      /**
+       * Added (optional): the AL file whose result carried the tag, when that file is neither the root nor a
+       * planned file item; `sourceSha256` is then the root, so every relation has a MASS sample to point at.
+       */
+      observedInSha256?: string;
     };
 
 export interface ReportPlan {
@@ -69,6 +90,8 @@ export interface ReportPlan {
   notes: string[];
   verdict: 'malicious' | 'highly_suspicious' | 'suspicious' | 'info' | 'safe';
   maxScore: number;
+  /** Added (optional): the Assemblyline submission the plan was made from (null when unknown). */
+  sid?: string | null;
 }
 
 export interface ErrorReportPlan {

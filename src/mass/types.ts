@@ -112,6 +112,8 @@ export interface FileSampleUpload extends NewSampleOptions {
   filename: string;
   /** Streamed into the multipart body; a Buffer is fine for small files. */
   body: Readable | Buffer;
+  /** Byte length of a Readable body, when known: the upload then carries a Content-Length instead of going out chunked. */
+  size?: number;
 }
 
 export interface SampleDownload {
@@ -150,6 +152,11 @@ export interface MassClient {
   submitURISample(uri: string, options?: NewSampleOptions, opts?: RequestOptions): Promise<MassSample>;
   /** `sample` = the thing found, `other` = the analysed sample that produced it. */
   addRelation(kind: RelationKind, sampleUrl: string, otherUrl: string, opts?: RequestOptions): Promise<MassRelation>;
+  /**
+   * GET sample/<id>/relation_graph/?depth=N → the relations around a sample. Optional (added by the bridge):
+   * used to check whether a relation POST whose answer was lost reached MASS (relations are not deduplicated).
+   */
+  getRelationGraph?(sampleUrlOrId: string, depth?: number, opts?: RequestOptions): Promise<MassRelation[]>;
   /** GET sample/?filters, following pages (filters re-sent on every page). */
   findSamples(filters: Record<string, string>, opts?: RequestOptions): Promise<MassSample[]>;
   // Admin-key calls (register command).

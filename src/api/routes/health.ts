@@ -1,0 +1,53 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { ApiContext } from '../context.js';
+import { HealthResponse, ReadyResponse } from '../schemas/status.js';
+
+/** Readiness: ledger writable, MASS polled within 2 × PollTime, Assemblyline answered within the window. */
+export function readiness(ctx: ApiContext) {
+  const now = ctx.now();
+  const status = ctx.control.status();
+  const reasons: string[] = [];
+  let ledger = false;
+  try {
+    ledger = ctx.ledger.isWritable();
+  } catch {}
+  if (!ledger) reasons.push('ledger is not writable');
+  const pollWindowMs = 2 * status.pollTimeSeconds * 1000;
+  const mass = status.lastPollAt !== null && now - status.lastPollAt <= pollWindowMs;
+  if (!mass) {
+    const last = status.lastPollAt === null ? 'no successful MASS poll yet' : `last successful MASS poll ${Math.round((now - status.lastPollAt) / 1000)}s ago`;
+    const why = status.upstreams.mass.lastError ? ` (last error: ${status.upstreams.mass.lastError})` : '';
+    reasons.push(`${last}, more than 2 × PollTime (${2 * status.pollTimeSeconds}s)${why}`);
+  }
+  const alLast = status.upstreams.assemblyline.lastSuccessAt;
+  const assemblyline = alLast !== null && now - alLast <= ctx.readyAssemblylineWindowMs;
+  if (!assemblyline) {
+    const last = alLast === null ? 'Assemblyline has not answered yet' : `Assemblyline last answered ${Math.round((now - alLast) / 1000)}s ago`;
+    const why = status.upstreams.assemblyline.lastError ? ` (last error: ${status.upstreams.assemblyline.lastError})` : '';
+    reasons.push(`${last}, window ${Math.round(ctx.readyAssemblylineWindowMs / 1000)}s${why}`);
+  }
+  return { ready: reasons.length === 0, checks: { ledger, mass, assemblyline }, reasons };
+}
+
+export const healthRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
+  app.get(
+    '/health',
+    { schema: { tags: ['health'], summary: 'Liveness (no upstream checks)', response: { 200: HealthResponse } } },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/ready',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Readiness: ledger writable, MASS polled recently, Assemblyline answered recently',
+        response: { 200: ReadyResponse, 503: ReadyResponse },
+      },
+    },
+    async (_request, reply) => {
+      const result = readiness(ctx);
+      return reply.code(result.ready ? 200 : 503).send(result);
+    },
+  );
+};

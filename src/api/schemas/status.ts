@@ -1,0 +1,65 @@
+import { Type } from 'typebox';
+import { CountsByState, IsoTime, Nullable, shared } from './common.js';
+
+export const HealthResponse = Type.Object({ status: Type.Literal('ok') }, { description: 'The process serves HTTP' });
+
+export const ReadyResponse = Type.Object({
+  ready: Type.Boolean(),
+  checks: Type.Object({
+    ledger: Type.Boolean({ description: 'The ledger accepts writes' }),
+    mass: Type.Boolean({ description: 'A MASS poll succeeded within 2 × PollTime' }),
+    assemblyline: Type.Boolean({ description: 'Assemblyline answered within the readiness window' }),
+  }),
+  reasons: Type.Array(Type.String(), { description: 'Why the bridge is not ready (empty when ready)' }),
+}, { description: 'Readiness: 200 when every check passes, 503 otherwise' });
+
+export const UpstreamHealthShared = shared('UpstreamHealth', Type.Object({
+  ok: Type.Boolean({ description: 'Last call succeeded (no failure since the last success)' }),
+  lastSuccessAt: Nullable(IsoTime),
+  lastErrorAt: Nullable(IsoTime),
+  lastError: Nullable(Type.String()),
+  lastErrorCode: Nullable(Type.String()),
+  consecutiveFailures: Type.Integer({ minimum: 0 }),
+}, { description: 'Health of one upstream as the bridge saw it on its own calls' }));
+const UpstreamHealthSchema = UpstreamHealthShared.ref;
+
+const Window = Type.Object({
+  done: Type.Integer({ minimum: 0 }),
+  failed: Type.Integer({ minimum: 0 }),
+  perMinute: Type.Number({ minimum: 0, description: '(done + failed) / window minutes' }),
+});
+
+export const StatusResponse = Type.Object({
+  version: Type.String(),
+  now: IsoTime,
+  startedAt: IsoTime,
+  uptimeSeconds: Type.Number(),
+  paused: Type.Boolean(),
+  instanceUuid: Type.String(),
+  massApiRoot: Type.String(),
+  assemblylineUiUrl: Type.String(),
+  pollTimeSeconds: Type.Number(),
+  lastPollAt: Nullable(IsoTime),
+  upstreams: Type.Object({ mass: UpstreamHealthSchema, assemblyline: UpstreamHealthSchema }),
+  counts: CountsByState,
+  inFlight: Type.Integer({ minimum: 0 }),
+  throughput: Type.Object({ last5m: Window, last60m: Window }),
+  oldestInFlightAgeSeconds: Nullable(Type.Number({ minimum: 0 })),
+}, { description: 'What the bridge is doing' });
+
+export const ThroughputQuery = Type.Object({
+  minutes: Type.Integer({ minimum: 1, maximum: 1440, default: 60, description: 'How far back' }),
+  bucket: Type.Integer({ minimum: 10, maximum: 3600, default: 60, description: 'Bucket width in seconds' }),
+});
+
+export const ThroughputResponse = Type.Object({
+  from: IsoTime,
+  to: IsoTime,
+  bucketSeconds: Type.Integer(),
+  buckets: Type.Array(
+    Type.Object({ start: IsoTime, done: Type.Integer({ minimum: 0 }), failed: Type.Integer({ minimum: 0 }) }),
+    { description: 'Finished jobs per bucket, oldest first' },
+  ),
+}, { description: 'Finished jobs per time bucket' });
+
+export const PausedResponse = Type.Object({ paused: Type.Boolean() }, { description: 'Whether the bridge now claims new work' });

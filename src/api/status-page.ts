@@ -1,0 +1,230 @@
+/**
+ * The operator's status page: one self-contained HTML document (inline CSS and JS, no CDN, no build
+ * step) that polls the JSON API every 5 s and draws the throughput chart as inline SVG.
+ * Kept in a .ts module so `npm run build` ships it inside dist/.
+ */
+export const STATUS_PAGE_CSP =
+  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+export const STATUS_PAGE_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>mass-al-bridge status</title>
+<style>
+  :root { --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --muted: #57606a; --line: #d0d7de; --bg: #f6f8fa; }
+  * { box-sizing: border-box; }
+  body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328; background: #fff; }
+  header { display: flex; gap: 1rem; align-items: baseline; flex-wrap: wrap; padding: .8rem 1.2rem; border-bottom: 1px solid var(--line); background: var(--bg); }
+  header h1 { font-size: 1.15rem; margin: 0; }
+  header .meta { color: var(--muted); }
+  main { padding: 1rem 1.2rem; display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); }
+  section { border: 1px solid var(--line); border-radius: 6px; padding: .8rem 1rem; }
+  section.wide { grid-column: 1 / -1; }
+  h2 { font-size: .95rem; margin: 0 0 .6rem; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
+  table { border-collapse: collapse; width: 100%; }
+  td, th { text-align: left; padding: .25rem .5rem .25rem 0; border-bottom: 1px solid #eaeef2; vertical-align: top; }
+  td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  .pill { display: inline-block; padding: 0 .55rem; border-radius: 999px; font-weight: 600; font-size: .85rem; }
+  .pill.ok { background: #dafbe1; color: var(--ok); }
+  .pill.bad { background: #ffebe9; color: var(--bad); }
+  .pill.warn { background: #fff8c5; color: var(--warn); }
+  .muted { color: var(--muted); }
+  .err { color: var(--bad); word-break: break-word; }
+  #banner { display: none; margin: 0; padding: .5rem 1.2rem; background: #ffebe9; color: var(--bad); }
+  #banner.show { display: block; }
+  svg { width: 100%; height: auto; max-height: 260px; display: block; }
+  .legend span { margin-right: 1rem; }
+  .sw { display: inline-block; width: .8rem; height: .8rem; border-radius: 2px; vertical-align: -1px; margin-right: .3rem; }
+  a { color: #0969da; }
+</style>
+</head>
+<body>
+<header>
+  <h1>mass-al-bridge</h1>
+  <span id="run-state" class="pill warn">loading…</span>
+  <span class="meta" id="version"></span>
+  <span class="meta" id="uptime"></span>
+  <span class="meta" id="updated"></span>
+</header>
+<p id="banner" role="alert"></p>
+<main>
+  <section id="upstreams-section">
+    <h2>Upstreams</h2>
+    <table><tbody id="upstreams"></tbody></table>
+  </section>
+  <section id="counts-section">
+    <h2>Jobs per state</h2>
+    <table><tbody id="counts"></tbody></table>
+    <p class="muted" id="inflight"></p>
+  </section>
+  <section class="wide" id="chart-section">
+    <h2>Finished jobs, last hour (per minute)</h2>
+    <div id="chart"></div>
+    <p class="legend muted"><span><i class="sw" style="background:#2da44e"></i>done</span><span><i class="sw" style="background:#cf222e"></i>failed</span><span id="throughput-summary"></span></p>
+  </section>
+  <section class="wide" id="failures-section">
+    <h2>Latest failures</h2>
+    <table>
+      <thead><tr><th>Job</th><th>State</th><th>Error</th><th>When</th><th>Links</th></tr></thead>
+      <tbody id="failures"></tbody>
+    </table>
+  </section>
+</main>
+<script>
+(function () {
+  'use strict';
+  var params = new URLSearchParams(location.search);
+  var refreshSeconds = Math.max(1, Number(params.get('refresh')) || 5);
+  var STATES = ['claimed', 'fetching', 'ingesting', 'waiting', 'collecting', 'relating', 'reporting', 'done', 'failed', 'held'];
+  var SVG = 'http://www.w3.org/2000/svg';
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    for (var k in attrs || {}) node.setAttribute(k, attrs[k]);
+    (children || []).forEach(function (c) { node.append(c instanceof Node ? c : document.createTextNode(String(c))); });
+    return node;
+  }
+  function svg(tag, attrs, text) {
+    var node = document.createElementNS(SVG, tag);
+    for (var k in attrs) node.setAttribute(k, String(attrs[k]));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function ago(isoTime) {
+    if (!isoTime) return 'never';
+    var s = Math.max(0, Math.round((Date.now() - Date.parse(isoTime)) / 1000));
+    if (s < 90) return s + ' s ago';
+    if (s < 5400) return Math.round(s / 60) + ' min ago';
+    return Math.round(s / 3600) + ' h ago';
+  }
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return '—';
+    if (seconds < 90) return Math.round(seconds) + ' s';
+    if (seconds < 5400) return Math.round(seconds / 60) + ' min';
+    return (seconds / 3600).toFixed(1) + ' h';
+  }
+  function getJson(path) {
+    return fetch(path, { headers: { accept: 'application/json' }, cache: 'no-store' }).then(function (r) {
+      if (!r.ok) throw new Error(path + ' answered HTTP ' + r.status);
+      return r.json();
+    });
+  }
+
+  function renderStatus(s) {
+    var run = document.getElementById('run-state');
+    run.textContent = s.paused ? 'Paused' : 'Running';
+    run.className = 'pill ' + (s.paused ? 'warn' : 'ok');
+    document.getElementById('version').textContent = 'v' + s.version;
+    document.getElementById('uptime').textContent = 'up ' + duration(s.uptimeSeconds);
+
+    var up = document.getElementById('upstreams');
+    up.replaceChildren();
+    [['MASS', 'mass', s.massApiRoot], ['Assemblyline', 'assemblyline', s.assemblylineUiUrl]].forEach(function (u) {
+      var h = s.upstreams[u[1]];
+      var pill = el('span', { class: 'pill ' + (h.ok ? 'ok' : 'bad') }, [h.ok ? 'OK' : 'FAILING']);
+      var detail = el('div', {}, [el('span', { class: 'muted' }, ['last success ' + ago(h.lastSuccessAt)])]);
+      if (!h.ok && h.lastError) {
+        detail.append(el('div', { class: 'err' }, [(h.lastErrorCode ? h.lastErrorCode + ': ' : '') + h.lastError + ' (' + h.consecutiveFailures + ' failures in a row)']));
+      }
+      up.append(el('tr', { 'data-upstream': u[1] }, [el('th', {}, [u[0]]), el('td', {}, [pill]), el('td', {}, [detail])]));
+    });
+    up.append(el('tr', {}, [el('th', {}, ['Last MASS poll']), el('td', { colspan: '2' }, [ago(s.lastPollAt)])]));
+
+    var counts = document.getElementById('counts');
+    counts.replaceChildren();
+    STATES.forEach(function (state) {
+      var n = s.counts[state] || 0;
+      counts.append(el('tr', { 'data-state': state }, [el('th', {}, [state]), el('td', { class: 'num' }, [String(n)])]));
+    });
+    document.getElementById('inflight').textContent =
+      s.inFlight + ' in flight; oldest ' + duration(s.oldestInFlightAgeSeconds);
+    document.getElementById('throughput-summary').textContent =
+      'last 5 min: ' + (s.throughput.last5m.done + s.throughput.last5m.failed) +
+      ', last hour: ' + (s.throughput.last60m.done + s.throughput.last60m.failed) +
+      ' (' + s.throughput.last60m.perMinute.toFixed(2) + '/min)';
+  }
+
+  function renderChart(t) {
+    var W = 1000, H = 220, left = 34, bottom = 20, top = 8;
+    var n = t.buckets.length;
+    var max = 1;
+    t.buckets.forEach(function (b) { max = Math.max(max, b.done + b.failed); });
+    var plotH = H - bottom - top, bw = (W - left) / Math.max(1, n);
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'finished jobs per minute' });
+    root.append(svg('line', { x1: left, y1: H - bottom, x2: W, y2: H - bottom, stroke: '#d0d7de' }));
+    root.append(svg('text', { x: left - 6, y: top + 10, 'text-anchor': 'end', 'font-size': 11, fill: '#57606a' }, String(max)));
+    root.append(svg('text', { x: left - 6, y: H - bottom, 'text-anchor': 'end', 'font-size': 11, fill: '#57606a' }, '0'));
+    root.append(svg('text', { x: left, y: H - 4, 'font-size': 11, fill: '#57606a' }, '-' + Math.round(n * t.bucketSeconds / 60) + ' min'));
+    root.append(svg('text', { x: W, y: H - 4, 'text-anchor': 'end', 'font-size': 11, fill: '#57606a' }, 'now'));
+    t.buckets.forEach(function (b, i) {
+      var x = left + i * bw + 1, w = Math.max(1, bw - 2);
+      var hd = plotH * b.done / max, hf = plotH * b.failed / max;
+      var title = new Date(b.start).toLocaleTimeString() + ': ' + b.done + ' done, ' + b.failed + ' failed';
+      if (b.done > 0) {
+        var r = svg('rect', { class: 'bar bar-done', x: x, y: H - bottom - hd, width: w, height: hd, fill: '#2da44e' });
+        r.append(svg('title', {}, title));
+        root.append(r);
+      }
+      if (b.failed > 0) {
+        var f = svg('rect', { class: 'bar bar-failed', x: x, y: H - bottom - hd - hf, width: w, height: hf, fill: '#cf222e' });
+        f.append(svg('title', {}, title));
+        root.append(f);
+      }
+    });
+    document.getElementById('chart').replaceChildren(root);
+  }
+
+  function renderFailures(page) {
+    var body = document.getElementById('failures');
+    body.replaceChildren();
+    if (page.jobs.length === 0) {
+      body.append(el('tr', {}, [el('td', { colspan: '5', class: 'muted' }, ['No failures.'])]));
+      return;
+    }
+    page.jobs.forEach(function (j) {
+      var links = el('td', {}, [el('a', { href: 'api/v1/jobs/' + encodeURIComponent(j.id), class: 'job-json' }, ['JSON'])]);
+      if (j.assemblylineUrl && /^https?:/i.test(j.assemblylineUrl)) {
+        links.append(' · ', el('a', { href: j.assemblylineUrl, class: 'al-link', target: '_blank', rel: 'noopener noreferrer' }, ['Assemblyline']));
+      }
+      var code = j.errorCode || j.lastErrorCode;
+      var msg = j.errorMessage || j.lastError || '';
+      body.append(el('tr', { 'data-job': j.id }, [
+        el('td', {}, [el('code', {}, [j.id]), el('div', { class: 'muted' }, [j.fileName || (j.sha256 ? j.sha256.slice(0, 16) + '…' : '')])]),
+        el('td', {}, [el('span', { class: 'pill ' + (j.state === 'held' ? 'warn' : 'bad') }, [j.state])]),
+        el('td', { class: 'err' }, [(code ? code + ': ' : '') + msg]),
+        el('td', {}, [ago(j.finishedAt || j.updatedAt)]),
+        links,
+      ]));
+    });
+  }
+
+  var timer = null;
+  function refresh() {
+    clearTimeout(timer);
+    return Promise.all([
+      getJson('api/v1/status'),
+      getJson('api/v1/throughput?minutes=60&bucket=60'),
+      getJson('api/v1/jobs?state=failed,held&limit=10'),
+    ]).then(function (r) {
+      renderStatus(r[0]);
+      renderChart(r[1]);
+      renderFailures(r[2]);
+      document.getElementById('banner').className = '';
+      document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+      document.body.setAttribute('data-refreshed', String(Number(document.body.getAttribute('data-refreshed') || 0) + 1));
+    }).catch(function (err) {
+      var b = document.getElementById('banner');
+      b.textContent = 'Cannot reach the bridge API: ' + err.message + ' (showing the last data)';
+      b.className = 'show';
+    }).then(function () {
+      timer = setTimeout(refresh, refreshSeconds * 1000);
+    });
+  }
+  refresh();
+})();
+</script>
+</body>
+</html>
+`;

@@ -1,0 +1,72 @@
+/** Ledger records → API representations (ms timestamps become ISO strings, links are added). */
+import type { UpstreamHealth } from '../bridge/control.js';
+import type { Job, JobEvent, Ledger } from '../ledger/types.js';
+import type { JobDetailResponse, JobView } from './schemas/jobs.js';
+
+export const iso = (ms: number): string => new Date(ms).toISOString();
+export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
+
+/** Assemblyline UI page of a submission: <UIURL>/submission/<sid>. */
+export function assemblylineSubmissionUrl(uiUrl: string, sid: string | null): string | null {
+  if (!sid || !uiUrl) return null;
+  return `${uiUrl.replace(/\/+$/, '')}/submission/${encodeURIComponent(sid)}`;
+}
+
+export function jobView(job: Job, uiUrl: string): JobView {
+  return {
+    id: job.id,
+    state: job.state,
+    scheduledAnalysisUrl: job.scheduledAnalysisUrl,
+    sampleUrl: job.sampleUrl,
+    sha256: job.sha256,
+    fileName: job.fileName,
+    fileSize: job.fileSize,
+    sampleCls: job.sampleCls,
+    attempts: job.attempts,
+    ingestId: job.ingestId,
+    sid: job.sid,
+    cacheHit: job.cacheHit,
+    score: job.score,
+    alFailure: job.alFailure,
+    errorCode: job.errorCode,
+    errorMessage: job.errorMessage,
+    lastError: job.lastError,
+    lastErrorCode: job.lastErrorCode,
+    massReportUrl: job.massReportUrl,
+    notBefore: iso(job.notBefore),
+    deadline: isoOrNull(job.deadline),
+    createdAt: iso(job.createdAt),
+    updatedAt: iso(job.updatedAt),
+    finishedAt: isoOrNull(job.finishedAt),
+    assemblylineUrl: assemblylineSubmissionUrl(uiUrl, job.sid),
+  };
+}
+
+function eventView(e: JobEvent) {
+  return { seq: e.seq, at: iso(e.at), type: e.type, state: e.state, message: e.message, code: e.code, data: e.data };
+}
+
+export function jobDetail(ledger: Ledger, job: Job, uiUrl: string): JobDetailResponse {
+  const message = job.errorMessage ?? job.lastError;
+  return {
+    job: jobView(job, uiUrl),
+    events: ledger.events(job.id).map(eventView),
+    assemblyline: { sid: job.sid, ingestId: job.ingestId, uiUrl: assemblylineSubmissionUrl(uiUrl, job.sid) },
+    mass: { scheduledAnalysisUrl: job.scheduledAnalysisUrl, sampleUrl: job.sampleUrl, reportUrl: job.massReportUrl },
+    relatedSamples: ledger.relatedSamples(job.id).map((r) => ({ key: r.key, kind: r.kind, value: r.value, massSampleUrl: r.massSampleUrl, createdAt: iso(r.createdAt) })),
+    relations: ledger.relations(job.id).map((r) => ({ key: r.key, kind: r.kind, sampleUrl: r.sampleUrl, otherUrl: r.otherUrl, massRelationUrl: r.massRelationUrl, createdAt: iso(r.createdAt) })),
+    lastError: message === null ? null : { code: job.errorMessage !== null ? job.errorCode : job.lastErrorCode, message },
+  };
+}
+
+export function upstreamView(h: UpstreamHealth) {
+  const ok = h.lastSuccessAt !== null && h.consecutiveFailures === 0;
+  return {
+    ok,
+    lastSuccessAt: isoOrNull(h.lastSuccessAt),
+    lastErrorAt: isoOrNull(h.lastErrorAt),
+    lastError: h.lastError,
+    lastErrorCode: h.lastErrorCode,
+    consecutiveFailures: h.consecutiveFailures,
+  };
+}

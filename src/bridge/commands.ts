@@ -1,0 +1,180 @@
+/**
+ * The `run` and `register` commands as functions the CLI calls. No process access here: the CLI
+ * passes the config, a logger, the shutdown signal and an output stream, and turns the result into an exit code.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from '../api/app.js';
+import { createAssemblylineClient } from '../assemblyline/client.js';
+import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js';
+import type { BridgeConfig } from '../config/types.js';
+import { BridgeError } from '../errors.js';
+import { openLedger } from '../ledger/sqlite.js';
+import type { Ledger } from '../ledger/types.js';
+import type { Logger } from '../log.js';
+import { createMassClient } from '../mass/client.js';
+import type { AnalysisSystem, MassClient } from '../mass/types.js';
+import type { AssemblylineClient } from '../assemblyline/types.js';
+import { createMetrics, type BridgeMetrics } from '../metrics.js';
+import { createBridge, type Bridge } from './bridge.js';
+
+export interface BridgeRuntime {
+  bridge: Bridge;
+  ledger: Ledger;
+  mass: MassClient;
+  assemblyline: AssemblylineClient;
+  metrics: BridgeMetrics;
+  /** Closes the clients and the ledger (after bridge.stop()). Safe twice. */
+  close(): Promise<void>;
+}
+
+/** Ledger at <StateDir>/bridge.sqlite, the two clients and the bridge, wired from the configuration. */
+export async function openBridgeRuntime(config: BridgeConfig, logger: Logger, opts: { metrics?: BridgeMetrics } = {}): Promise<BridgeRuntime> {
+  mkdirSync(config.bridge.stateDir, { recursive: true });
+  const ledger = openLedger(join(config.bridge.stateDir, 'bridge.sqlite'));
+  const metrics = opts.metrics ?? createMetrics();
+  const mass = createMassClient({ apiRoot: config.global.apiRoot, apiKey: config.mass.apiKey, timeoutMs: config.mass.timeout * 1000 });
+  let assemblyline: AssemblylineClient;
+  try {
+    assemblyline = createAssemblylineClient(
+      await assemblylineClientOptionsFromConfig(config.assemblyline, {
+        onInsecure: () => logger.warn('Assemblyline TLS verification is OFF (VerifyTLS = false)'),
+      }),
+    );
+  } catch (err) {
+    await mass.close();
+    ledger.close();
+    throw err;
+  }
+  const bridge = createBridge({ config, mass, assemblyline, ledger, logger, metrics });
+  let closed = false;
+  return {
+    bridge,
+    ledger,
+    mass,
+    assemblyline,
+    metrics,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.allSettled([mass.close(), assemblyline.close()]);
+      ledger.close();
+    },
+  };
+}
+
+export interface RunCommandOptions {
+  config: BridgeConfig;
+  logger: Logger;
+  /** Aborted on SIGTERM/SIGINT by the CLI: stop claiming, finish or checkpoint within GracePeriod, exit 0. */
+  signal: AbortSignal;
+  /** `run --once`: one poll-to-idle cycle, then exit. */
+  once?: boolean;
+  /** Start the status API on [API] Listen (default true). */
+  api?: boolean;
+}
+
+/** `mass-al-bridge run`: returns the exit code (0 normal stop; 1 when --once left jobs unfinished). */
+export async function runCommand(opts: RunCommandOptions): Promise<number> {
+  const { config, logger, signal } = opts;
+  const runtime = await openBridgeRuntime(config, logger);
+  const { bridge, ledger, metrics } = runtime;
+  let api: FastifyInstance | null = null;
+  try {
+    if (opts.api !== false) {
+      api = await buildApi({ ledger, control: bridge.control, metrics, token: config.api.token, logger });
+      const address = await api.listen({ host: config.api.host, port: config.api.port });
+      logger.info({ address }, 'status API listening');
+    }
+    const graceMs = config.bridge.gracePeriod * 1000;
+    if (opts.once) {
+      const onAbort = () => void bridge.stop({ graceMs });
+      signal.addEventListener('abort', onAbort, { once: true });
+      const summary = await bridge.runOnce();
+      signal.removeEventListener('abort', onAbort);
+      logger.info(summary, 'run --once finished');
+      return summary.remaining > 0 && !signal.aborted ? 1 : 0;
+    }
+    bridge.start();
+    logger.info({ uuid: config.mass.uuid, mass: config.global.apiRoot, assemblyline: config.assemblyline.url }, 'bridge running');
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await bridge.stop({ graceMs });
+    return 0;
+  } finally {
+    if (api) await api.close().catch(() => undefined);
+    await runtime.close();
+  }
+}
+
+export interface RegisterCommandOptions {
+  config: BridgeConfig;
+  /** A MASS admin user's API key (never logged or printed). */
+  adminKey: string;
+  stdout: Writable;
+  /** Tag filter of a newly created analysis system. */
+  tagFilter?: string;
+  /** For tests: a client instead of one built from config (apiRoot + adminKey). */
+  mass?: MassClient;
+}
+
+/**
+ * `mass-al-bridge register`: creates the analysis system (SystemName, filter sample-type:filesample) and an
+ * instance, idempotently (GET first). MASS hands out no instance keys over the API (MASS.md §1).
+ */
+export async function registerCommand(opts: RegisterCommandOptions): Promise<number> {
+  const { config, stdout } = opts;
+  const mass = opts.mass ?? createMassClient({ apiRoot: config.global.apiRoot, apiKey: opts.adminKey, timeoutMs: config.mass.timeout * 1000 });
+  const out = (line: string) => stdout.write(`${line}\n`);
+  try {
+    const name = config.mass.systemName;
+    let system: AnalysisSystem;
+    try {
+      system = await mass.getAnalysisSystem(name);
+      out(`analysis system '${name}' exists (filter: ${system.tag_filter_expression || '(empty: matches everything)'})`);
+    } catch (err) {
+      if (!(err instanceof BridgeError && err.code === 'NOT_FOUND')) throw err;
+      system = await mass.createAnalysisSystem({
+        identifier_name: name,
+        verbose_name: 'Assemblyline',
+        tag_filter_expression: opts.tagFilter ?? 'sample-type:filesample',
+      });
+      out(`analysis system '${name}' created (filter: ${system.tag_filter_expression})`);
+    }
+    let uuid = config.mass.uuid;
+    let exists = false;
+    if (uuid) {
+      try {
+        const inst = await mass.getInstance(uuid);
+        exists = true;
+        if (inst.analysis_system.replace(/\/?$/, '/') !== system.url.replace(/\/?$/, '/')) {
+          out(`warning: instance ${uuid} belongs to ${inst.analysis_system}, not to ${system.url}`);
+        }
+      } catch (err) {
+        if (!(err instanceof BridgeError && err.code === 'NOT_FOUND')) throw err;
+      }
+    }
+    if (exists) {
+      out(`analysis system instance ${uuid} exists`);
+    } else {
+      const inst = await mass.createInstance(system.url, uuid || undefined);
+      uuid = inst.uuid;
+      out(`analysis system instance created: ${uuid}`);
+    }
+    out(`UUID = ${uuid}`);
+    out('Set [AssemblylineAnalysis] UUID to this value. MASS gives instance keys out only in its web UI: copy the');
+    out(`instance key from ${webUiUrl(config)}webui/admin/analysis_systems/ into [AssemblylineAnalysis] mass api key.`);
+    return 0;
+  } finally {
+    if (!opts.mass) await mass.close();
+  }
+}
+
+function webUiUrl(config: BridgeConfig): string {
+  const base = config.global.serverUrl || config.global.apiRoot;
+  return base.endsWith('/') ? base : `${base}/`;
+}

@@ -1,0 +1,262 @@
+/**
+ * The bridge's pure decisions: given a job and what just happened, the next state and patch.
+ * No I/O, no clock, no randomness of its own (time and random are passed in). The loops in
+ * bridge.ts do the I/O and write what these functions return into the ledger.
+ */
+import type { ErrorCode } from '../errors.js';
+import { BridgeError, isTransient } from '../errors.js';
+import type { Job, JobPatch, JobState, NewEvent } from '../ledger/types.js';
+import type { MassSample } from '../mass/types.js';
+
+export interface Transition {
+  patch: JobPatch;
+  event: NewEvent;
+}
+
+export interface Policy {
+  maxAttempts: number;
+  resultDeadlineMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** min(Bridge MaxFileSize, Assemblyline MaxFileSize) */
+  maxFileSize: number;
+  reanalyseOwnSamples: boolean;
+}
+
+/** States the worker drives; `waiting` belongs to the listener and the reconciler. */
+export const WORK_STATES: readonly JobState[] = ['claimed', 'fetching', 'ingesting', 'collecting', 'relating', 'reporting'];
+
+/** AL 4.7 ingester: a job still running after 2 days is dropped silently, so waiting longer is pointless. */
+export const AL_MAX_IN_FLIGHT_MS = 2 * 24 * 3600 * 1000;
+
+/**
+ * Exponential backoff with "equal jitter": half the step is fixed, half random, so retries of
+ * many jobs spread out but never come back sooner than half the nominal delay.
+ */
+export function backoffMs(failures: number, baseMs: number, maxMs: number, random: () => number): number {
+  const step = Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1));
+  const r = Math.min(1, Math.max(0, random()));
+  return Math.round(step / 2 + (step / 2) * r);
+}
+
+export function errorReport(code: ErrorCode | string, message: string, now: number, data?: Record<string, unknown>): Transition {
+  return {
+    patch: { state: 'reporting', errorCode: code, errorMessage: message, notBefore: now, stepFailures: 0, deadline: null },
+    event: { type: 'error-report-planned', code, message, data: data ?? null },
+  };
+}
+
+export type SampleView = Pick<MassSample, '_cls' | 'url' | 'tlp_level'> &
+  Partial<Pick<MassSample, 'file_size' | 'file_names' | 'sha256sum'>>;
+
+export interface OwnSampleOrigin {
+  jobId: string;
+  sid: string;
+}
+
+/** After reading the MASS sample (or learning it is invisible): ingest, answer from the parent, or error-report. */
+export function decideSample(
+  sample: SampleView | 'invisible',
+  policy: Policy,
+  own: OwnSampleOrigin | undefined,
+  now: number,
+): Transition {
+  if (sample === 'invisible') {
+    // MASS answers 404 for samples above TLP 0 even when they sit in our own queue (MASS.md §5.4).
+    return errorReport('SAMPLE_INVISIBLE', 'sample not visible to this analysis instance (MASS answered 404: TLP above 0, or deleted)', now);
+  }
+  if (!sample._cls.startsWith('Sample.FileSample')) {
+    return errorReport('SAMPLE_NOT_FILE', `not a file sample (${sample._cls}); Assemblyline analyses files only`, now, { cls: sample._cls });
+  }
+  const sha256 = sample.sha256sum?.toLowerCase() ?? null;
+  const base: JobPatch = {
+    sha256,
+    fileName: sample.file_names?.[0] ?? sha256,
+    fileSize: sample.file_size ?? null,
+    sampleCls: sample._cls,
+  };
+  if (typeof sample.file_size === 'number' && sample.file_size > policy.maxFileSize) {
+    const t = errorReport(
+      'SAMPLE_TOO_LARGE',
+      `file too large: ${sample.file_size} bytes > limit ${policy.maxFileSize} bytes; not uploaded to Assemblyline`,
+      now,
+    );
+    return { patch: { ...base, ...t.patch }, event: t.event };
+  }
+  if (own && !policy.reanalyseOwnSamples) {
+    return {
+      patch: { ...base, state: 'collecting', sid: own.sid, echoOf: own.jobId, notBefore: now },
+      event: {
+        type: 'echo-back',
+        message: `sample was submitted by this bridge (extracted by job ${own.jobId}); answered from submission ${own.sid} without a new ingest`,
+        data: { origin: own.jobId, sid: own.sid },
+      },
+    };
+  }
+  return { patch: { ...base, state: 'ingesting', notBefore: now }, event: { type: 'fetched', data: { size: sample.file_size ?? null } } };
+}
+
+export interface NotificationView {
+  ingestId: string;
+  sid: string | null;
+  failure: string;
+  score: number | null;
+  /** metadata.bridge_job as sent with the ingest. */
+  bridgeJob: string | null;
+}
+
+/** Reads the fields the bridge uses from a popped message (any AL version; unknown fields ignored). */
+export function parseNotification(body: Record<string, unknown>): NotificationView {
+  const submission = (body.submission && typeof body.submission === 'object' ? body.submission : {}) as Record<string, unknown>;
+  const metadata = (submission.metadata && typeof submission.metadata === 'object' ? submission.metadata : {}) as Record<string, unknown>;
+  const bridgeJob = metadata.bridge_job ?? (metadata.bridge as Record<string, unknown> | undefined)?.job;
+  return {
+    ingestId: String(body.ingest_id ?? ''),
+    sid: typeof submission.sid === 'string' && submission.sid ? submission.sid : null,
+    failure: typeof body.failure === 'string' ? body.failure : '',
+    score: typeof body.score === 'number' ? body.score : null,
+    bridgeJob: typeof bridgeJob === 'string' ? bridgeJob : null,
+  };
+}
+
+export type NotificationDecision = { kind: 'apply'; transition: Transition } | { kind: 'ignore'; reason: string };
+
+/**
+ * A persisted notification for this job. `current` = it answers the job's latest ingest_id.
+ * A success message of an older ingest of the same job is still a valid result of the same file.
+ */
+export function decideNotification(job: Job, msg: NotificationView, policy: Policy, now: number, random: () => number): NotificationDecision {
+  if (job.state !== 'waiting' && job.state !== 'ingesting') {
+    return { kind: 'ignore', reason: `job is ${job.state}` };
+  }
+  const current = job.ingestId !== null && msg.ingestId === job.ingestId;
+  if (msg.failure) {
+    if (!current) return { kind: 'ignore', reason: `failure "${msg.failure}" of an older ingest` };
+    if (msg.failure === 'Skipped') {
+      if (job.attempts < policy.maxAttempts) {
+        const delay = backoffMs(job.attempts, policy.retryBaseMs, policy.retryMaxMs, random);
+        return {
+          kind: 'apply',
+          transition: {
+            // never_drop on the retry: AL's sampler cannot drop it again (ASSEMBLYLINE.md §5).
+            patch: { state: 'ingesting', alFailure: msg.failure, neverDrop: true, notBefore: now + delay, deadline: null },
+            event: { type: 'al-skipped', message: `Assemblyline skipped ingest ${msg.ingestId}; re-ingest with never_drop`, data: { delayMs: delay } },
+          },
+        };
+      }
+      return { kind: 'apply', transition: withFailure(errorReport('AL_SKIPPED', `Assemblyline skipped the file on all ${job.attempts} ingest attempts`, now), msg.failure) };
+    }
+    if (msg.failure.startsWith('File too large')) {
+      return { kind: 'apply', transition: withFailure(errorReport('AL_FILE_TOO_LARGE', `Assemblyline refused the file: ${msg.failure}`, now), msg.failure) };
+    }
+    return { kind: 'apply', transition: withFailure(errorReport('AL_FAILURE', `Assemblyline did not analyse the file: ${msg.failure}`, now), msg.failure) };
+  }
+  if (!msg.sid) return { kind: 'ignore', reason: 'message without submission.sid' };
+  return {
+    kind: 'apply',
+    transition: {
+      patch: {
+        state: 'collecting',
+        sid: msg.sid,
+        // 4.7+: a fresh analysis has sid == ingest_id; a cache hit carries the earlier submission's sid.
+        cacheHit: msg.sid !== msg.ingestId,
+        score: msg.score,
+        alFailure: '',
+        notBefore: now,
+        deadline: null,
+        stepFailures: 0,
+      },
+      event: { type: 'notified', data: { ingestId: msg.ingestId, sid: msg.sid, score: msg.score, current } },
+    },
+  };
+}
+
+function withFailure(t: Transition, failure: string): Transition {
+  return { patch: { ...t.patch, alFailure: failure }, event: t.event };
+}
+
+/** `submission/full/<sid>` answered 404: the (cached) submission is gone; re-ingest bypassing the cache. */
+export function decideResultsMissing(job: Job, policy: Policy, now: number): Transition {
+  if (job.echoOf) {
+    // The parent's submission expired: analyse the file itself (cannot loop: its own extractions are own samples too).
+    return {
+      patch: { state: 'ingesting', echoOf: null, sid: null, notBefore: now },
+      event: { type: 'echo-parent-gone', message: `parent submission ${job.sid} is gone; ingesting the file itself` },
+    };
+  }
+  if (job.attempts < policy.maxAttempts) {
+    return {
+      patch: { state: 'ingesting', ignoreCache: true, sid: null, cacheHit: false, notBefore: now },
+      event: { type: 'results-gone', message: `submission ${job.sid} not found in Assemblyline; re-ingest with ignore_cache`, data: { sid: job.sid } },
+    };
+  }
+  return errorReport('AL_FAILURE', `Assemblyline submission ${job.sid} is gone and ${job.attempts} ingest attempts are used up`, now);
+}
+
+export type DeadlineLookup = { kind: 'completed'; sid: string } | { kind: 'running' } | { kind: 'missing' };
+
+/** No notification before the deadline: what the Assemblyline lookup found decides. */
+export function decideDeadline(job: Job, lookup: DeadlineLookup, policy: Policy, now: number): Transition {
+  if (lookup.kind === 'completed') {
+    return {
+      patch: { state: 'collecting', sid: lookup.sid, cacheHit: lookup.sid !== job.ingestId, notBefore: now, deadline: null, stepFailures: 0 },
+      event: { type: 'reconciled', message: `no notification; submission ${lookup.sid} found completed`, data: { sid: lookup.sid } },
+    };
+  }
+  if (lookup.kind === 'running' && now - job.createdAt < AL_MAX_IN_FLIGHT_MS) {
+    const deadline = now + policy.resultDeadlineMs;
+    return {
+      patch: { deadline, notBefore: deadline },
+      event: { type: 'deadline-extended', message: 'submission still running in Assemblyline' },
+    };
+  }
+  if (job.attempts < policy.maxAttempts) {
+    // ignore_cache stays false: if AL has a cached result, the re-ingest is answered at once.
+    return {
+      patch: { state: 'ingesting', notBefore: now, deadline: null },
+      event: { type: 'deadline-passed', message: `no result for ingest ${job.ingestId} before the deadline; re-ingest`, code: 'RESULT_DEADLINE' },
+    };
+  }
+  return errorReport('RESULT_DEADLINE', `no Assemblyline result after ${job.attempts} ingest attempts`, now);
+}
+
+/** Codes that say "the bridge or its credentials need attention": wait and retry, never burn the sample with an error report. */
+const WAIT_CODES = new Set<string>(['AUTH', 'QUOTA_DAILY', 'LEDGER', 'CONFIG_INVALID']);
+
+export type StepErrorDecision = { kind: 'checkpoint' } | { kind: 'apply'; transition: Transition };
+
+/**
+ * A step failed after its in-step retries. Transient (or operator-fixable) → stay in the state with
+ * notBefore = now + backoff; permanent → error report; a report that cannot be sent → held.
+ */
+export function decideStepError(job: Job, err: unknown, policy: Policy, now: number, random: () => number): StepErrorDecision {
+  const code = err instanceof BridgeError ? err.code : 'INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'ABORTED') return { kind: 'checkpoint' };
+  if (isTransient(err) || WAIT_CODES.has(code)) {
+    const failures = (job.stepFailures ?? 0) + 1;
+    const delay = backoffMs(failures, policy.retryBaseMs, policy.retryMaxMs, random);
+    return {
+      kind: 'apply',
+      transition: {
+        patch: { stepFailures: failures, notBefore: now + delay, lastError: message, lastErrorCode: code },
+        event: { type: 'retry-later', code, message, data: { delayMs: delay, failures } },
+      },
+    };
+  }
+  if (job.state === 'reporting') {
+    if (!job.errorCode) {
+      const t = errorReport('INTERNAL', `the analysis report was rejected by MASS: ${message}`, now);
+      return { kind: 'apply', transition: { patch: { ...t.patch, lastError: message, lastErrorCode: code }, event: { ...t.event, data: { rejected: code } } } };
+    }
+    return {
+      kind: 'apply',
+      transition: {
+        patch: { state: 'held', lastError: message, lastErrorCode: code },
+        event: { type: 'held', code, message: `error report rejected by MASS: ${message}`, data: { from: job.state } },
+      },
+    };
+  }
+  const t = errorReport(code, message, now, { step: job.state });
+  return { kind: 'apply', transition: { patch: { ...t.patch, lastError: message, lastErrorCode: code }, event: t.event } };
+}

@@ -1,0 +1,83 @@
+/**
+ * Wraps the upstream clients so every call records a metric and updates the upstream's health
+ * (consecutive failures drive backpressure and the status API).
+ */
+import { BridgeError, isTransient } from '../errors.js';
+import type { BridgeMetrics, UpstreamTarget } from '../metrics.js';
+import type { UpstreamHealth } from './control.js';
+
+export function newHealth(): UpstreamHealth {
+  return { lastSuccessAt: null, lastErrorAt: null, lastError: null, lastErrorCode: null, consecutiveFailures: 0 };
+}
+
+const OPERATIONS: Record<string, string> = {
+  poll: 'poll',
+  getInstance: 'get_instance',
+  getScheduledAnalysis: 'get_scheduled_analysis',
+  getSample: 'get_sample',
+  downloadSample: 'download',
+  submitReport: 'submit_report',
+  listSampleReports: 'list_reports',
+  submitFileSample: 'submit_file',
+  submitIPSample: 'submit_ip',
+  submitDomainSample: 'submit_domain',
+  submitURISample: 'submit_uri',
+  addRelation: 'add_relation',
+  getRelationGraph: 'relation_graph',
+  findSamples: 'find_samples',
+  ingest: 'ingest',
+  getMessages: 'get_messages',
+  getSubmission: 'submission',
+  getSubmissionFull: 'submission_full',
+  getSubmissionSummary: 'submission_summary',
+  isCompleted: 'is_completed',
+  searchSubmissions: 'search',
+  downloadFile: 'file_download',
+  downloadFileBytes: 'file_download',
+  fileChildren: 'file_children',
+};
+
+/** An answer that proves the upstream works even though the call failed (404, refused sample, ...). */
+function countsAsFailure(err: unknown): boolean {
+  if (!(err instanceof BridgeError)) return true;
+  if (err.code === 'ABORTED' || err.code === 'NOT_FOUND') return false;
+  return isTransient(err) || err.code === 'AUTH' || err.code === 'QUOTA_DAILY';
+}
+
+export function instrument<T extends object>(
+  client: T,
+  target: UpstreamTarget,
+  health: UpstreamHealth,
+  metrics: BridgeMetrics | undefined,
+  clock: () => number,
+): T {
+  return new Proxy(client, {
+    get(obj, prop, receiver) {
+      const value = Reflect.get(obj, prop, receiver) as unknown;
+      if (typeof value !== 'function' || typeof prop !== 'string' || !(prop in OPERATIONS)) return value;
+      const operation = OPERATIONS[prop];
+      return async (...args: unknown[]) => {
+        const started = performance.now();
+        try {
+          const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
+          metrics?.upstreamRequest(target, operation, 'ok', (performance.now() - started) / 1000);
+          health.lastSuccessAt = clock();
+          health.consecutiveFailures = 0;
+          return result;
+        } catch (err) {
+          metrics?.upstreamRequest(target, operation, 'error', (performance.now() - started) / 1000);
+          if (countsAsFailure(err)) {
+            health.lastErrorAt = clock();
+            health.lastError = err instanceof Error ? err.message : String(err);
+            health.lastErrorCode = err instanceof BridgeError ? err.code : 'INTERNAL';
+            health.consecutiveFailures++;
+          } else if (err instanceof BridgeError && err.code === 'NOT_FOUND') {
+            health.lastSuccessAt = clock();
+            health.consecutiveFailures = 0;
+          }
+          throw err;
+        }
+      };
+    },
+  });
+}

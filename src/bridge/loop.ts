@@ -1,0 +1,64 @@
+/** A named periodic loop with start()/stop() that are safe to call twice, and wake() to run the next tick now. */
+import type { Logger } from '../log.js';
+
+export class Loop {
+  readonly name: string;
+  #interval: () => number;
+  #tick: () => Promise<void>;
+  #logger: Logger;
+  #running = false;
+  #done: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #woken = false;
+
+  constructor(name: string, intervalMs: () => number, tick: () => Promise<void>, logger: Logger) {
+    this.name = name;
+    this.#interval = intervalMs;
+    this.#tick = tick;
+    this.#logger = logger;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#done = this.#run();
+  }
+
+  /** Stops after the current tick; resolves when it has finished. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.wake();
+    await this.#done;
+  }
+
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      this.#woken = false;
+      try {
+        await this.#tick();
+      } catch (err) {
+        this.#logger.error({ err, loop: this.name }, 'loop tick failed');
+      }
+      if (!this.#running) break;
+      if (this.#woken) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(1, this.#interval()));
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#wake = done;
+      });
+      this.#wake = null;
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/** Printing the configuration: effective values with secrets masked, and the documentation table. */
+import type { BridgeConfig } from './types.js';
+import { CONFIG_KEYS, SECTIONS, envName, keyId, type ConfigKeySpec } from './schema.js';
+
+export const MASK = '********';
+
+function valueOf(config: BridgeConfig, spec: ConfigKeySpec): unknown {
+  const group = config[spec.path[0]] as unknown as Record<string, unknown>;
+  return group[spec.path[1]];
+}
+
+/**
+ * The effective configuration as INI, every secret replaced by ******** (an empty secret
+ * prints as empty), each line ending with a comment naming where the value came from.
+ * Values may contain ';', so the output is for reading, not for loading back.
+ */
+export function describeConfig(config: BridgeConfig, sources: Record<string, string>): string {
+  const out: string[] = ['; mass-al-bridge effective configuration (secrets masked)', `; MASS API root: ${config.global.apiRoot}`];
+  for (const section of SECTIONS) {
+    out.push('', `[${section}]`);
+    const specs = CONFIG_KEYS.filter((s) => s.section === section);
+    const rows = specs.map((spec) => {
+      const value = valueOf(config, spec);
+      let text = spec.format(value);
+      if (spec.secret) text = text === '' ? '' : MASK;
+      return { left: `${spec.key} = ${text.replace(/\n/g, ',')}`, source: sources[keyId(spec)] ?? 'default' };
+    });
+    const width = Math.max(...rows.map((r) => r.left.length));
+    for (const r of rows) out.push(`${r.left.padEnd(width)}  ; ${r.source}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const code = (s: string) => (s === '' ? '' : `\`${s}\``);
+
+/** Markdown table of every key: section, key, environment variable, default, description. */
+export function renderConfigTable(): string {
+  const lines = ['| Section | Key | Environment variable | Default | Description |', '|---|---|---|---|---|'];
+  for (const spec of CONFIG_KEYS) {
+    const env = envName(spec.section, spec.key);
+    const envCell = spec.secret ? `${code(env)}, ${code(`${env}_FILE`)}` : code(env);
+    const def = spec.required ? (spec.default ? `${code(spec.default)} (required)` : '**required**') : spec.derivedDefault ? spec.derivedDefault : spec.default === '' ? '(empty)' : code(spec.default);
+    const notes = [spec.description, spec.secret ? 'Secret: never printed.' : '', spec.readableFile ? 'Must be a readable file.' : ''].filter(Boolean).join('. ').replace(/\.\./g, '.');
+    lines.push(`| ${cell(spec.section)} | ${cell(spec.key)} | ${envCell} | ${cell(def)} | ${cell(notes)} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The whole docs/configuration.md; written by src/config/write-docs.ts, compared by a test. */
+export function renderConfigurationDoc(): string {
+  return `# Configuration reference
+
+<!-- Generated from src/config/schema.ts by \`node --import tsx src/config/write-docs.ts\`; do not edit by hand. -->
+
+The bridge reads an INI file in the style of the MASS client tutorial (\`--config FILE\`).
+Section and key names are case-insensitive; spaces, \`-\` and \`_\` in key names are ignored
+when matching. Lines starting with \`#\` or \`;\` are comments; there are no inline comments
+(a value runs to the end of its line) and quotes are kept as part of the value.
+
+Precedence, highest first: command-line overrides, environment variables, the INI file,
+the defaults below. Every key can be set with \`MASSAL_<SECTION>_<KEY>\` (upper case, spaces
+and dashes as \`_\`). Secrets can also be read from a file named by \`<variable>_FILE\` (for
+Docker secrets; a trailing newline is removed); setting both the variable and its \`_FILE\`
+form is an error.
+
+Durations are in seconds (decimals allowed), sizes in bytes. Booleans accept
+true/false, yes/no, on/off and 1/0. Unknown sections, keys and \`MASSAL_*\` variables are
+reported as warnings naming the closest known key. \`mass-al-bridge check-config --config FILE\`
+prints the effective configuration with secrets masked and where each value came from.
+
+${renderConfigTable()}`;
+}
+
+/** An INI file setting every key to its default, each preceded by its description. */
+export function renderExampleIni(placeholders: Record<string, string> = {}): string {
+  const out: string[] = [];
+  for (const section of SECTIONS) {
+    out.push(`[${section}]`);
+    for (const spec of CONFIG_KEYS.filter((s) => s.section === section)) {
+      const env = envName(spec.section, spec.key);
+      const def = spec.derivedDefault ? `${spec.derivedDefault} (when empty)` : spec.default === '' ? '(empty)' : spec.default;
+      out.push(`; ${spec.description}.`);
+      out.push(`; Default: ${spec.required && spec.default === '' ? 'none, required' : def}. Environment: ${env}${spec.secret ? ` or ${env}_FILE` : ''}.`);
+      out.push(`${spec.key} = ${placeholders[keyId(spec)] ?? spec.default}`.trimEnd(), '');
+    }
+  }
+  return out.join('\n');
+}

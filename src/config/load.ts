@@ -1,0 +1,351 @@
+/**
+ * Loads the effective configuration: defaults < INI file < MASSAL_* environment (and
+ * MASSAL_*_FILE for secrets) < command-line overrides. Validation collects every problem
+ * before failing, each with where the offending value came from. Reads files, nothing else.
+ */
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { BridgeError } from '../errors.js';
+import type { BridgeConfig } from './types.js';
+import { parseIni } from './ini.js';
+import {
+  CONFIG_KEYS,
+  ENV_PREFIX,
+  SECTIONS,
+  closest,
+  envName,
+  findKey,
+  findSection,
+  keyId,
+  parseListen,
+  suggestKey,
+  type ConfigKeySpec,
+} from './schema.js';
+
+export interface ConfigProblem {
+  /** Where the value came from: `file <path>:<line>`, `env <NAME>`, `env <NAME>_FILE (<path>)`, `cli`, `default` or `not set`. */
+  source: string;
+  /** 'Section.Key' (canonical spelling for known keys, as written for unknown ones). */
+  key: string;
+  message: string;
+}
+
+export interface ConfigWarning extends ConfigProblem {
+  /** Closest known key or section, for unknown names. */
+  suggestion?: string;
+}
+
+export class ConfigError extends BridgeError {
+  readonly problems: ConfigProblem[];
+  readonly warnings: ConfigWarning[];
+
+  constructor(problems: ConfigProblem[], warnings: ConfigWarning[] = []) {
+    const lines = problems.map((p) => `  ${formatProblem(p)}`);
+    super('CONFIG_INVALID', `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+    this.warnings = warnings;
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.key} (${p.source}): ${p.message}`;
+}
+
+/** CLI overrides: a list of {section, key, value}, or a record keyed 'Section.Key'. */
+export type CliOverrides = Array<{ section: string; key: string; value: string }> | Record<string, string>;
+
+export interface LoadConfigOptions {
+  /** INI file; optional (everything may come from the environment). */
+  file?: string;
+  /** Usually process.env; only MASSAL_* names are read. */
+  env?: Record<string, string | undefined>;
+  cli?: CliOverrides;
+  /** For the InstanceName default; os.hostname() when absent. */
+  hostname?: string;
+  /** Missing secrets are not problems (for `register`, which runs before the instance key exists). */
+  allowMissingSecrets?: boolean;
+  /** 'Section.Key' ids that may stay empty although normally required, e.g. 'AssemblylineAnalysis.UUID' for `register`. */
+  optional?: readonly string[];
+}
+
+export interface LoadedConfig {
+  config: BridgeConfig;
+  warnings: ConfigWarning[];
+  /** 'Section.Key' → where its value came from (same wording as ConfigProblem.source; `default` or `derived`). */
+  sources: Record<string, string>;
+}
+
+interface RawValue {
+  text: string;
+  source: string;
+}
+
+const FILE_SUFFIX = '_FILE';
+
+export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
+  const problems: ConfigProblem[] = [];
+  const warnings: ConfigWarning[] = [];
+  const raw = new Map<ConfigKeySpec, RawValue>(CONFIG_KEYS.map((s) => [s, { text: s.default, source: 'default' }]));
+
+  if (opts.file !== undefined) readFileLayer(opts.file, raw, problems, warnings);
+  readEnvLayer(opts.env ?? {}, raw, problems, warnings);
+  readCliLayer(opts.cli, raw, problems);
+
+  const mayBeEmpty = (spec: ConfigKeySpec) => (spec.secret && opts.allowMissingSecrets === true) || (opts.optional ?? []).includes(keyId(spec));
+  const values = new Map<ConfigKeySpec, unknown>();
+  for (const spec of CONFIG_KEYS) {
+    const { text, source } = raw.get(spec)!;
+    const at = { source, key: keyId(spec) };
+    if (text === '') {
+      if (spec.required && !mayBeEmpty(spec)) {
+        problems.push({ ...at, source: source === 'default' ? 'not set' : source, message: `is required: set ${spec.key} in [${spec.section}] or ${envName(spec.section, spec.key)}${spec.secret ? ` (or ${envName(spec.section, spec.key)}${FILE_SUFFIX})` : ''}` });
+        continue;
+      }
+      const empty = spec.parse('');
+      if (!empty.ok && spec.default !== '') {
+        problems.push({ ...at, message: `is empty; ${empty.message}` });
+        continue;
+      }
+      values.set(spec, empty.ok ? empty.value : '');
+      continue;
+    }
+    const parsed = spec.parse(text);
+    if (!parsed.ok) {
+      // Secrets are never echoed, not even when malformed.
+      problems.push({ ...at, message: spec.secret ? parsed.message : `${parsed.message} (got '${clip(text)}')` });
+      continue;
+    }
+    if (parsed.warning) warnings.push({ ...at, message: spec.secret ? parsed.warning : `'${clip(text)}' ${parsed.warning}` });
+    values.set(spec, parsed.value);
+  }
+
+  const get = (section: string, key: string): unknown => values.get(findKey(section, key)!);
+  const where = (section: string, key: string) => {
+    const spec = findKey(section, key)!;
+    return { source: raw.get(spec)!.source, key: keyId(spec) };
+  };
+
+  crossCheck(get, where, (section, key) => mayBeEmpty(findKey(section, key)!), problems, warnings);
+  fileChecks(values, raw, problems);
+
+  if (problems.length) throw new ConfigError(problems, warnings);
+
+  const config = build(values, opts.hostname ?? osHostname());
+  const sources: Record<string, string> = {};
+  for (const spec of CONFIG_KEYS) {
+    const { source, text } = raw.get(spec)!;
+    sources[keyId(spec)] = text === '' && spec.derivedDefault ? 'derived' : source;
+  }
+  return { config, warnings, sources };
+}
+
+function clip(text: string): string {
+  const oneLine = text.replace(/\s+/g, ' ');
+  return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
+}
+
+function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, problems: ConfigProblem[], warnings: ConfigWarning[]): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push({ source: `file ${file}`, key: '(file)', message: `cannot read the configuration file: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
+    return;
+  }
+  const doc = parseIni(text);
+  for (const p of doc.problems) problems.push({ source: `file ${file}:${p.line}`, key: '(syntax)', message: p.message });
+  const unknownSections = new Set<string>();
+  for (const s of doc.sections) {
+    if (findSection(s.name)) continue;
+    unknownSections.add(s.name);
+    const suggestion = closest(s.name, SECTIONS);
+    warnings.push({
+      source: `file ${file}:${s.line}`,
+      key: s.name,
+      message: `unknown section [${s.name}] is ignored${suggestion ? `; did you mean [${suggestion}]?` : ''}`,
+      ...(suggestion ? { suggestion: `[${suggestion}]` } : {}),
+    });
+  }
+  for (const e of doc.entries) {
+    if (unknownSections.has(e.section)) continue;
+    const spec = findKey(e.section, e.key);
+    const source = `file ${file}:${e.line}`;
+    if (!spec) {
+      const suggestion = suggestKey(e.section, e.key);
+      warnings.push({
+        source,
+        key: `${e.section}.${e.key}`,
+        message: `unknown key '${e.key}' in [${e.section}] is ignored${suggestion ? `; did you mean ${suggestion}?` : ''}`,
+        ...(suggestion ? { suggestion } : {}),
+      });
+      continue;
+    }
+    raw.set(spec, { text: e.value, source });
+  }
+}
+
+function readEnvLayer(env: Record<string, string | undefined>, raw: Map<ConfigKeySpec, RawValue>, problems: ConfigProblem[], warnings: ConfigWarning[]): void {
+  const known = new Set<string>();
+  for (const spec of CONFIG_KEYS) {
+    const name = envName(spec.section, spec.key);
+    known.add(name);
+    const direct = env[name];
+    let fromFile: string | undefined;
+    if (spec.secret) {
+      known.add(name + FILE_SUFFIX);
+      fromFile = env[name + FILE_SUFFIX];
+    }
+    if (direct !== undefined && fromFile !== undefined) {
+      problems.push({ source: `env ${name}`, key: keyId(spec), message: `both ${name} and ${name}${FILE_SUFFIX} are set; set only one` });
+      continue;
+    }
+    if (direct !== undefined) {
+      raw.set(spec, { text: direct.trim(), source: `env ${name}` });
+    } else if (fromFile !== undefined) {
+      const source = `env ${name}${FILE_SUFFIX} (${fromFile})`;
+      try {
+        // Docker secrets end with a newline; only that is trimmed.
+        const secret = readFileSync(fromFile, 'utf8').replace(/[\r\n]+$/, '');
+        if (secret === '') problems.push({ source, key: keyId(spec), message: 'the secret file is empty' });
+        else raw.set(spec, { text: secret, source });
+      } catch (err) {
+        problems.push({ source, key: keyId(spec), message: `cannot read the secret file: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
+      }
+    }
+  }
+  const knownNames = [...known];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith(ENV_PREFIX) || known.has(name) || env[name] === undefined) continue;
+    const suggestion = closest(name.slice(ENV_PREFIX.length), knownNames.map((n) => n.slice(ENV_PREFIX.length)));
+    warnings.push({
+      source: `env ${name}`,
+      key: name,
+      message: `unknown variable ${name} is ignored${suggestion ? `; did you mean ${ENV_PREFIX}${suggestion}?` : ''}`,
+      ...(suggestion ? { suggestion: ENV_PREFIX + suggestion } : {}),
+    });
+  }
+}
+
+function readCliLayer(cli: CliOverrides | undefined, raw: Map<ConfigKeySpec, RawValue>, problems: ConfigProblem[]): void {
+  if (!cli) return;
+  const items = Array.isArray(cli)
+    ? cli
+    : Object.entries(cli).map(([id, value]) => {
+        const dot = id.indexOf('.');
+        return { section: dot < 0 ? '' : id.slice(0, dot), key: dot < 0 ? id : id.slice(dot + 1), value };
+      });
+  for (const { section, key, value } of items) {
+    const spec = findKey(section, key);
+    if (!spec) {
+      const suggestion = suggestKey(section, key);
+      // A typo on the command line is an error, not a warning: the operator is right there.
+      problems.push({ source: 'cli', key: `${section}.${key}`, message: `unknown key${suggestion ? `; did you mean ${suggestion}?` : ''}` });
+      continue;
+    }
+    raw.set(spec, { text: value.trim(), source: 'cli' });
+  }
+}
+
+type Getter = (section: string, key: string) => unknown;
+type Where = (section: string, key: string) => { source: string; key: string };
+
+function crossCheck(get: Getter, where: Where, mayBeEmpty: (section: string, key: string) => boolean, problems: ConfigProblem[], warnings: ConfigWarning[]): void {
+  const auth = get('Assemblyline', 'Auth');
+  const need = (key: string, why: string) => {
+    const v = get('Assemblyline', key);
+    if (v === '' && !mayBeEmpty('Assemblyline', key)) {
+      const w = where('Assemblyline', key);
+      const env = envName('Assemblyline', key);
+      const secret = key === 'APIKey' || key === 'Password';
+      problems.push({ ...w, source: w.source === 'default' ? 'not set' : w.source, message: `is required ${why}: set ${key} in [Assemblyline] or ${env}${secret ? ` (or ${env}${FILE_SUFFIX})` : ''}` });
+    }
+  };
+  if (auth === 'apikey') {
+    need('User', 'with Auth = apikey');
+    need('APIKey', 'with Auth = apikey');
+  } else if (auth === 'password') {
+    need('User', 'with Auth = password');
+    need('Password', 'with Auth = password');
+  } else if (auth === 'certificate') {
+    need('ClientCert', 'with Auth = certificate');
+    need('ClientKey', 'with Auth = certificate');
+  }
+  const cert = get('Assemblyline', 'ClientCert');
+  const key = get('Assemblyline', 'ClientKey');
+  if (auth !== 'certificate' && typeof cert === 'string' && typeof key === 'string' && (cert === '') !== (key === '')) {
+    const missing = cert === '' ? 'ClientCert' : 'ClientKey';
+    problems.push({ ...where('Assemblyline', missing), source: 'not set', message: 'ClientCert and ClientKey go together; set both or neither' });
+  }
+
+  const base = get('Bridge', 'RetryBaseDelay');
+  const max = get('Bridge', 'RetryMaxDelay');
+  if (typeof base === 'number' && typeof max === 'number' && max < base) {
+    problems.push({ ...where('Bridge', 'RetryMaxDelay'), message: `must not be smaller than RetryBaseDelay (${base})` });
+  }
+
+  const poll = get('AssemblylineAnalysis', 'PollTime');
+  if (typeof poll === 'number' && poll >= 600) {
+    warnings.push({ ...where('AssemblylineAnalysis', 'PollTime'), message: 'is 10 minutes or more: MASS considers the instance offline between polls and schedules nothing to it' });
+  }
+  if (get('Assemblyline', 'VerifyTLS') === false) {
+    warnings.push({ ...where('Assemblyline', 'VerifyTLS'), message: 'is off: the Assemblyline certificate is not checked' });
+  }
+  const calls = get('Assemblyline', 'MaxConcurrentCalls');
+  if (typeof calls === 'number' && calls > 10) {
+    warnings.push({ ...where('Assemblyline', 'MaxConcurrentCalls'), message: 'is above 10, the default per-user quota of Assemblyline (it answers 503 beyond it)' });
+  }
+  const bridgeMax = get('Bridge', 'MaxFileSize');
+  const alMax = get('Assemblyline', 'MaxFileSize');
+  if (typeof bridgeMax === 'number' && typeof alMax === 'number' && bridgeMax > alMax) {
+    warnings.push({ ...where('Bridge', 'MaxFileSize'), message: `is above [Assemblyline] MaxFileSize (${alMax}); larger samples will be refused by Assemblyline (413)` });
+  }
+  const deadline = get('Bridge', 'ResultDeadline');
+  if (typeof deadline === 'number' && deadline >= 2 * 86400) {
+    warnings.push({ ...where('Bridge', 'ResultDeadline'), message: 'is 2 days or more: Assemblyline forgets ingests in flight that long and never notifies, so reconciliation starts late' });
+  }
+  const inFlight = get('Bridge', 'MaxInFlight');
+  const concurrency = get('Bridge', 'Concurrency');
+  if (typeof inFlight === 'number' && typeof concurrency === 'number' && inFlight < concurrency) {
+    warnings.push({ ...where('Bridge', 'MaxInFlight'), message: `is below Concurrency (${concurrency}); some workers will stay idle` });
+  }
+}
+
+function fileChecks(values: Map<ConfigKeySpec, unknown>, raw: Map<ConfigKeySpec, RawValue>, problems: ConfigProblem[]): void {
+  for (const spec of CONFIG_KEYS) {
+    if (!spec.readableFile) continue;
+    const path = values.get(spec);
+    if (typeof path !== 'string' || path === '') continue;
+    const at = { source: raw.get(spec)!.source, key: keyId(spec) };
+    try {
+      if (!statSync(path).isFile()) {
+        problems.push({ ...at, message: `'${path}' is not a file` });
+        continue;
+      }
+      accessSync(path, constants.R_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push({ ...at, message: code === 'ENOENT' ? `'${path}' does not exist` : `'${path}' is not readable (${code ?? 'error'})` });
+    }
+  }
+}
+
+/** The MASS API root: ServerURL joined with APIEndpoint, always ending with '/'. */
+export function joinApiRoot(serverUrl: string, apiEndpoint: string): string {
+  const base = serverUrl.replace(/\/+$/, '');
+  const path = apiEndpoint.replace(/^\/+/, '').replace(/\/+$/, '');
+  return path === '' ? `${base}/` : `${base}/${path}/`;
+}
+
+function build(values: Map<ConfigKeySpec, unknown>, host: string): BridgeConfig {
+  const groups: Record<string, Record<string, unknown>> = { global: {}, mass: {}, assemblyline: {}, bridge: {}, report: {}, api: {} };
+  for (const spec of CONFIG_KEYS) groups[spec.path[0]][spec.path[1]] = values.get(spec);
+  const config = groups as unknown as BridgeConfig;
+  config.global.apiRoot = joinApiRoot(config.global.serverUrl, config.global.apiEndpoint);
+  if (config.assemblyline.uiUrl === '') config.assemblyline.uiUrl = config.assemblyline.url;
+  if (config.bridge.instanceName === '') config.bridge.instanceName = `${host}-${config.mass.uuid.slice(0, 8)}`;
+  const listen = parseListen(config.api.listen)!;
+  config.api.host = listen.host;
+  config.api.port = listen.port;
+  return config;
+}

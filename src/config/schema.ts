@@ -1,0 +1,379 @@
+/**
+ * Every configuration key in one table: INI section and spelling, environment variable,
+ * default, how its text is parsed and where it lands in BridgeConfig. Loading, validation,
+ * printing, the example file and docs/configuration.md are all driven by this table.
+ */
+import type { BridgeConfig } from './types.js';
+import { normalizeName } from './ini.js';
+
+export const SECTIONS = ['GLOBAL', 'AssemblylineAnalysis', 'Assemblyline', 'Bridge', 'Report', 'API'] as const;
+export type SectionName = (typeof SECTIONS)[number];
+
+/** Where a key lands in BridgeConfig: [group, field]. */
+export type ConfigPath = { [G in keyof BridgeConfig]: [G, keyof BridgeConfig[G] & string] }[keyof BridgeConfig];
+
+export type ParseResult = { ok: true; value: unknown; warning?: string } | { ok: false; message: string };
+
+export interface ConfigKeySpec {
+  section: SectionName;
+  /** Canonical spelling, as printed and documented. Matching is case-insensitive and ignores spaces, '-' and '_'. */
+  key: string;
+  path: ConfigPath;
+  /** INI text of the default; '' = empty. */
+  default: string;
+  /** Human text when the default is computed from other keys (docs only). */
+  derivedDefault?: string;
+  /** Must be non-empty (conditional requirements live in the cross-checks of load.ts). */
+  required?: boolean;
+  /** Never printed, never echoed in a message; also settable through `<ENV>_FILE`. */
+  secret?: boolean;
+  /** A path that must name a readable file when non-empty. */
+  readableFile?: boolean;
+  description: string;
+  parse: (text: string) => ParseResult;
+  /** Back to INI text (for describeConfig). */
+  format: (value: unknown) => string;
+}
+
+export const ENV_PREFIX = 'MASSAL_';
+
+/** `MASSAL_<SECTION>_<KEY>`, upper case, spaces and dashes as '_': `mass api key` → MASSAL_ASSEMBLYLINEANALYSIS_MASS_API_KEY. */
+export function envName(section: string, key: string): string {
+  const part = (s: string) => s.trim().toUpperCase().replace(/[\s-]+/g, '_');
+  return `${ENV_PREFIX}${part(section)}_${part(key)}`;
+}
+
+// ---- parsers -------------------------------------------------------------------------------
+
+const ok = (value: unknown, warning?: string): ParseResult => (warning ? { ok: true, value, warning } : { ok: true, value });
+const fail = (message: string): ParseResult => ({ ok: false, message });
+const asText = (v: unknown) => String(v);
+
+function str(opts: { maxLength?: number; minLength?: number; check?: (s: string) => string | undefined } = {}) {
+  return (text: string): ParseResult => {
+    if (text !== '' && opts.minLength !== undefined && text.length < opts.minLength) return fail(`must be at least ${opts.minLength} characters long`);
+    if (opts.maxLength !== undefined && text.length > opts.maxLength) return fail(`must be at most ${opts.maxLength} characters long`);
+    const problem = text === '' ? undefined : opts.check?.(text);
+    return problem ? fail(problem) : ok(text);
+  };
+}
+
+function int(min: number, max: number, note = '') {
+  return (text: string): ParseResult => {
+    if (!/^[+-]?\d+$/.test(text)) return fail('must be a whole number');
+    const n = Number(text);
+    if (!Number.isSafeInteger(n)) return fail('is too large');
+    if (n < min || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;
+      return fail(`must be ${range}${note ? ` (${note})` : ''}`);
+    }
+    return ok(n);
+  };
+}
+
+/** Durations in seconds; decimals allowed so tests and demos can run fast. */
+function seconds(min: number, max: number) {
+  return (text: string): ParseResult => {
+    if (!/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(text)) return fail('must be a number of seconds');
+    const n = Number(text);
+    if (n < min || n > max) return fail(`must be between ${min} and ${max} seconds`);
+    return ok(n);
+  };
+}
+
+const TRUE = new Set(['true', 'yes', '1', 'on']);
+const FALSE = new Set(['false', 'no', '0', 'off']);
+function bool(text: string): ParseResult {
+  const t = text.toLowerCase();
+  if (TRUE.has(t)) return ok(true);
+  if (FALSE.has(t)) return ok(false);
+  return fail('must be true/false, yes/no, on/off or 1/0');
+}
+const formatBool = (v: unknown) => (v ? 'true' : 'false');
+
+function httpUrl(text: string): ParseResult {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return fail('must be an absolute http:// or https:// URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail('must be an http:// or https:// URL');
+  // Credentials in a URL would be printed and logged like any other URL.
+  if (url.username || url.password) return fail('must not contain a user name or password; use the credential keys');
+  if (url.search || url.hash) return fail('must not contain a query string or fragment');
+  return ok(text);
+}
+
+function oneOf<T extends string>(values: readonly T[], normalise: (s: string) => string = (s) => s.toLowerCase()) {
+  return (text: string): ParseResult => {
+    const v = normalise(text);
+    return (values as readonly string[]).includes(v) ? ok(v) : fail(`must be one of ${values.join(', ')}`);
+  };
+}
+
+/** Comma- (or newline-) separated list; optionally restricted to known values. */
+function list(values?: readonly string[], normalise: (s: string) => string = (s) => s) {
+  return (text: string): ParseResult => {
+    const items = text
+      .split(/[,\n]/)
+      .map((s) => normalise(s.trim()))
+      .filter((s) => s !== '');
+    if (values) {
+      const bad = items.filter((i) => !values.includes(i));
+      if (bad.length) return fail(`unknown value(s) ${bad.join(', ')}; allowed: ${values.join(', ')}`);
+    }
+    return ok([...new Set(items)]);
+  };
+}
+const formatList = (v: unknown) => (v as string[]).join(',');
+
+/** `host:port`; IPv6 hosts in brackets. Port 0 asks the OS for a free port (tests). */
+export function parseListen(text: string): { host: string; port: number } | undefined {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (port > 65535) return undefined;
+  const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
+  return { host, port };
+}
+function listen(text: string): ParseResult {
+  return parseListen(text) ? ok(text) : fail("must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080");
+}
+
+const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+function instanceUuid(text: string): ParseResult {
+  // MASS stores any uuid of at most 36 characters; it becomes a URL path segment.
+  if (text.length > 36) return fail('must be at most 36 characters (MASS limit)');
+  if (/[/?#%\s]/.test(text)) return fail("must not contain '/', '?', '#', '%' or spaces: it is part of the poll URL");
+  return ok(text, UUID_SHAPE.test(text) ? undefined : 'is not shaped like a uuid; MASS accepts it, but check it was copied whole');
+}
+
+/** Since AL 4.7.4 names shaped like `<even-length upper-case hex>-…` are read as per-user keys (ASSEMBLYLINE.md §4.2). */
+export function notificationQueueProblem(name: string): string | undefined {
+  if (name.includes('/')) return "must not contain '/'";
+  if (/^(?:[0-9A-F]{2})+-/.test(name)) return "must not start with upper-case hex of even length followed by '-' (Assemblyline reads that as a per-user queue key)";
+  if (/\s/.test(name)) return 'must not contain spaces';
+  return undefined;
+}
+
+function apiKeyShape(text: string): string | undefined {
+  const i = text.indexOf(':');
+  if (i <= 0 || i === text.length - 1) return "must be '<key name>:<secret>' as shown when the key was created in Assemblyline";
+  return undefined;
+}
+
+const MASS_TAG = /^[A-Za-z0-9_:\-/+.]*$/;
+
+export const TAG_KINDS = ['verdict', 'family', 'attack', 'score', 'heuristic'] as const;
+export const PARENT_RELATIONS = ['EXTRACTED', 'DYNAMIC', 'MEMDUMP', 'DOWNLOADED', 'INFORMATION', 'ROOT'] as const;
+export const STATIC_IOC_TYPES = ['ip', 'domain', 'uri'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const AUTH_MODES = ['apikey', 'password', 'certificate'] as const;
+
+// ---- the table -----------------------------------------------------------------------------
+
+type SpecInput = Omit<ConfigKeySpec, 'format'> & { format?: ConfigKeySpec['format'] };
+const spec = (s: SpecInput): ConfigKeySpec => ({ format: asText, ...s });
+
+const MAX = Number.MAX_SAFE_INTEGER;
+
+export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
+  // [GLOBAL]: as in the MASS client tutorial
+  spec({ section: 'GLOBAL', key: 'ServerURL', path: ['global', 'serverUrl'], default: '', required: true, parse: httpUrl,
+    description: 'URL of the MASS server, e.g. http://mass.example.org/' }),
+  spec({ section: 'GLOBAL', key: 'APIEndpoint', path: ['global', 'apiEndpoint'], default: 'api/',
+    parse: str({ check: (s) => (s.includes('://') ? 'must be a path relative to ServerURL, not a URL' : /[?#]/.test(s) ? 'must not contain ? or #' : undefined) }),
+    description: "Path of the REST API relative to ServerURL; the API root is ServerURL joined with APIEndpoint, always ending with '/'" }),
+  spec({ section: 'GLOBAL', key: 'SleepTime', path: ['global', 'sleepTime'], default: '3', parse: seconds(0.1, 3600),
+    description: 'Seconds to wait between two request cycles when a poll failed (MASS client tutorial semantics)' }),
+
+  // [AssemblylineAnalysis]: the analysis-client section of the tutorial
+  spec({ section: 'AssemblylineAnalysis', key: 'PollTime', path: ['mass', 'pollTime'], default: '10', parse: seconds(1, 86400),
+    description: 'Seconds between two polls of MASS for scheduled analyses; the poll is also the heartbeat (MASS marks an instance offline after 10 minutes without one)' }),
+  spec({ section: 'AssemblylineAnalysis', key: 'UUID', path: ['mass', 'uuid'], default: '', required: true, parse: instanceUuid,
+    description: 'UUID of this analysis-system instance on MASS (at most 36 characters)' }),
+  spec({ section: 'AssemblylineAnalysis', key: 'SystemName', path: ['mass', 'systemName'], default: 'assemblyline', required: true,
+    parse: str({ minLength: 3, maxLength: 50, check: (s) => (/[/?#%\s]/.test(s) ? "must not contain '/', '?', '#', '%' or spaces" : undefined) }),
+    description: 'identifier_name of the analysis system on MASS (3 to 50 characters)' }),
+  spec({ section: 'AssemblylineAnalysis', key: 'mass api key', path: ['mass', 'apiKey'], default: '', required: true, secret: true, parse: str(),
+    description: 'Instance API key, copied from the MASS web UI (webui/admin/analysis_systems/)' }),
+  spec({ section: 'AssemblylineAnalysis', key: 'Timeout', path: ['mass', 'timeout'], default: '30', parse: seconds(1, 3600),
+    description: 'Seconds before a MASS request is abandoned (production MASS ends requests after 20 s itself)' }),
+
+  // [Assemblyline]
+  spec({ section: 'Assemblyline', key: 'URL', path: ['assemblyline', 'url'], default: '', required: true, parse: httpUrl,
+    description: 'Base URL of Assemblyline, e.g. https://al.example.org' }),
+  spec({ section: 'Assemblyline', key: 'User', path: ['assemblyline', 'user'], default: '', parse: str(),
+    description: 'Assemblyline user; the same user must ingest and read the notification queue. Required for apikey and password auth' }),
+  spec({ section: 'Assemblyline', key: 'Auth', path: ['assemblyline', 'auth'], default: 'apikey', parse: oneOf(AUTH_MODES),
+    description: 'How to authenticate: apikey (X-USER/X-APIKEY headers), password (session login) or certificate (mTLS)' }),
+  spec({ section: 'Assemblyline', key: 'APIKey', path: ['assemblyline', 'apiKey'], default: '', secret: true, parse: str({ check: apiKeyShape }),
+    description: "API key as '<key name>:<secret>', with read and write access. Required for apikey auth" }),
+  spec({ section: 'Assemblyline', key: 'Password', path: ['assemblyline', 'password'], default: '', secret: true, parse: str(),
+    description: 'Password for session login. Required for password auth' }),
+  spec({ section: 'Assemblyline', key: 'ClientCert', path: ['assemblyline', 'clientCert'], default: '', readableFile: true, parse: str(),
+    description: 'PEM client certificate for mTLS. Required for certificate auth' }),
+  spec({ section: 'Assemblyline', key: 'ClientKey', path: ['assemblyline', 'clientKey'], default: '', readableFile: true, parse: str(),
+    description: 'PEM private key of ClientCert. Required for certificate auth' }),
+  spec({ section: 'Assemblyline', key: 'VerifyTLS', path: ['assemblyline', 'verifyTls'], default: 'true', parse: bool, format: formatBool,
+    description: 'Verify the TLS certificate of Assemblyline' }),
+  spec({ section: 'Assemblyline', key: 'CAFile', path: ['assemblyline', 'caFile'], default: '', readableFile: true, parse: str(),
+    description: 'PEM bundle of certificate authorities to trust for Assemblyline (empty = system store)' }),
+  spec({ section: 'Assemblyline', key: 'Timeout', path: ['assemblyline', 'timeout'], default: '60', parse: seconds(1, 3600),
+    description: 'Seconds before an Assemblyline request is abandoned' }),
+  spec({ section: 'Assemblyline', key: 'NotificationQueue', path: ['assemblyline', 'notificationQueue'], default: 'mass-al-bridge', required: true,
+    parse: str({ maxLength: 200, check: notificationQueueProblem }),
+    description: "Notification queue the bridge ingests with and reads; one per bridge. No '/', and not starting with even-length upper-case hex + '-'" }),
+  spec({ section: 'Assemblyline', key: 'Priority', path: ['assemblyline', 'priority'], default: '150',
+    parse: int(2, 250, 'Assemblyline always drops priority 1 and caps ingest priority at 250'),
+    description: 'Ingest priority, 2 to 250 (1 is always dropped by Assemblyline; more than 250 is capped)' }),
+  spec({ section: 'Assemblyline', key: 'Classification', path: ['assemblyline', 'classification'], default: '', parse: str(),
+    description: 'Classification of submissions (empty = server default)' }),
+  spec({ section: 'Assemblyline', key: 'Services', path: ['assemblyline', 'services'], default: '', parse: list(), format: formatList,
+    description: 'Comma-separated services or service categories to select (empty = profile or user default)' }),
+  spec({ section: 'Assemblyline', key: 'DeepScan', path: ['assemblyline', 'deepScan'], default: 'false', parse: bool, format: formatBool,
+    description: 'Ask services for a deep scan' }),
+  spec({ section: 'Assemblyline', key: 'TTL', path: ['assemblyline', 'ttl'], default: '0', parse: int(0, 36500),
+    description: 'Days Assemblyline keeps the submission (0 = server default)' }),
+  spec({ section: 'Assemblyline', key: 'NeverDrop', path: ['assemblyline', 'neverDrop'], default: 'true', parse: bool, format: formatBool,
+    description: "Send params.never_drop so the ingester never samples the file out under load ('Skipped')" }),
+  spec({ section: 'Assemblyline', key: 'SubmissionProfile', path: ['assemblyline', 'submissionProfile'], default: '', parse: str(),
+    description: 'Submission profile, e.g. static (empty = none; required by Assemblyline for users without submission_customize)' }),
+  spec({ section: 'Assemblyline', key: 'IngestType', path: ['assemblyline', 'ingestType'], default: 'MASS', required: true, parse: str({ maxLength: 100 }),
+    description: 'Ingest type recorded on every submission' }),
+  spec({ section: 'Assemblyline', key: 'UIURL', path: ['assemblyline', 'uiUrl'], default: '', derivedDefault: 'the URL value', parse: httpUrl,
+    description: 'Base URL for links into the Assemblyline web UI' }),
+  spec({ section: 'Assemblyline', key: 'MaxConcurrentCalls', path: ['assemblyline', 'maxConcurrentCalls'], default: '8', parse: int(1, 1000),
+    description: 'Most Assemblyline requests in flight at once; Assemblyline refuses more than 10 per user by default (503)' }),
+  spec({ section: 'Assemblyline', key: 'MaxFileSize', path: ['assemblyline', 'maxFileSize'], default: '104857600', parse: int(1, MAX),
+    description: 'Largest file in bytes Assemblyline accepts (its default is 104857600)' }),
+
+  // [Bridge]
+  spec({ section: 'Bridge', key: 'StateDir', path: ['bridge', 'stateDir'], default: 'state', required: true, parse: str(),
+    description: 'Directory of the job ledger (bridge.sqlite); relative paths are relative to the working directory' }),
+  spec({ section: 'Bridge', key: 'Concurrency', path: ['bridge', 'concurrency'], default: '4', parse: int(1, 256),
+    description: 'Download, upload and collect steps run in parallel' }),
+  spec({ section: 'Bridge', key: 'MaxInFlight', path: ['bridge', 'maxInFlight'], default: '100', parse: int(1, 100000),
+    description: 'Jobs claimed but not yet reported; no new scheduled analyses are taken above this number' }),
+  spec({ section: 'Bridge', key: 'MaxFileSize', path: ['bridge', 'maxFileSize'], default: '104857600', parse: int(1, MAX),
+    description: 'Samples larger than this many bytes get an error report without being uploaded' }),
+  spec({ section: 'Bridge', key: 'ResultDeadline', path: ['bridge', 'resultDeadline'], default: '21600', parse: seconds(1, 30 * 86400),
+    description: 'Seconds without a notification after which the bridge looks the submission up itself (reconcile)' }),
+  spec({ section: 'Bridge', key: 'QueuePageSize', path: ['bridge', 'queuePageSize'], default: '100', parse: int(1, 10000),
+    description: 'Messages read from the notification queue per request (page_size)' }),
+  spec({ section: 'Bridge', key: 'QueuePollTime', path: ['bridge', 'queuePollTime'], default: '5', parse: seconds(0.01, 3600),
+    description: 'Seconds between notification-queue reads while the queue is empty' }),
+  spec({ section: 'Bridge', key: 'MaxAttempts', path: ['bridge', 'maxAttempts'], default: '3', parse: int(1, 100),
+    description: "Ingest attempts per sample ('Skipped', lost notification, expired result) before an error report is sent" }),
+  spec({ section: 'Bridge', key: 'RetryBaseDelay', path: ['bridge', 'retryBaseDelay'], default: '1', parse: seconds(0.001, 3600),
+    description: 'First delay in seconds of the exponential backoff of a failing upstream call' }),
+  spec({ section: 'Bridge', key: 'RetryMaxDelay', path: ['bridge', 'retryMaxDelay'], default: '60', parse: seconds(0.001, 86400),
+    description: 'Longest backoff delay in seconds' }),
+  spec({ section: 'Bridge', key: 'StepRetries', path: ['bridge', 'stepRetries'], default: '5', parse: int(1, 1000),
+    description: 'Attempts of one upstream call that fails transiently before the step fails' }),
+  spec({ section: 'Bridge', key: 'GracePeriod', path: ['bridge', 'gracePeriod'], default: '30', parse: seconds(0, 3600),
+    description: 'Seconds to finish work after SIGTERM before exiting' }),
+  spec({ section: 'Bridge', key: 'ReanalyseOwnSamples', path: ['bridge', 'reanalyseOwnSamples'], default: 'false', parse: bool, format: formatBool,
+    description: 'Analyse files the bridge itself submitted to MASS (MASS dispatches them back to the bridge)' }),
+  spec({ section: 'Bridge', key: 'InstanceName', path: ['bridge', 'instanceName'], default: '', derivedDefault: 'hostname-<first 8 characters of UUID>',
+    parse: str({ maxLength: 200 }), description: 'Name of this bridge in the metadata sent to Assemblyline and in logs' }),
+  spec({ section: 'Bridge', key: 'LogLevel', path: ['bridge', 'logLevel'], default: 'info', parse: oneOf(LOG_LEVELS),
+    description: `Log level: ${LOG_LEVELS.join(', ')}` }),
+
+  // [Report]
+  spec({ section: 'Report', key: 'Tags', path: ['report', 'tagKinds'], default: TAG_KINDS.join(','), parse: list(TAG_KINDS, (s) => s.toLowerCase()), format: formatList,
+    description: `Tag families put on the MASS sample, a subset of ${TAG_KINDS.join(', ')}` }),
+  spec({ section: 'Report', key: 'MaxTags', path: ['report', 'maxTags'], default: '50', parse: int(0, 10000),
+    description: 'Most tags sent with one report' }),
+  spec({ section: 'Report', key: 'TagPrefix', path: ['report', 'tagPrefix'], default: 'al:',
+    parse: str({ maxLength: 50, check: (s) => (MASS_TAG.test(s) ? undefined : 'may only contain letters, digits and _ : - / + . (MASS tag rule)') }),
+    description: 'Prefix of every tag the bridge puts on MASS samples' }),
+  spec({ section: 'Report', key: 'MaxSectionBody', path: ['report', 'maxSectionBody'], default: '20000', parse: int(0, MAX),
+    description: 'Characters of a result section body kept in the report before it is trimmed' }),
+  spec({ section: 'Report', key: 'RelatedTLP', path: ['report', 'relatedTlp'], default: '0', parse: int(0, 3),
+    description: 'tlp_level of the samples the bridge creates on MASS (0 white .. 3 red)' }),
+  spec({ section: 'Report', key: 'ExtractedFiles', path: ['report', 'extractedFiles'], default: 'true', parse: bool, format: formatBool,
+    description: 'Submit extracted and dropped files to MASS as new samples with a dropped-by relation' }),
+  spec({ section: 'Report', key: 'ExtractedRelations', path: ['report', 'extractedRelations'], default: 'EXTRACTED,DYNAMIC,MEMDUMP,DOWNLOADED',
+    parse: list(PARENT_RELATIONS, (s) => s.toUpperCase()), format: formatList,
+    description: `Assemblyline parent_relation values whose files are submitted, a subset of ${PARENT_RELATIONS.join(', ')}` }),
+  spec({ section: 'Report', key: 'MaxDepth', path: ['report', 'maxDepth'], default: '3', parse: int(0, 6),
+    description: 'Deepest level of extracted files submitted (Assemblyline file trees stop at 6)' }),
+  spec({ section: 'Report', key: 'MaxExtracted', path: ['report', 'maxExtracted'], default: '50', parse: int(0, 10000),
+    description: 'Most extracted files submitted per report' }),
+  spec({ section: 'Report', key: 'MaxExtractedSize', path: ['report', 'maxExtractedSize'], default: '52428800', parse: int(0, MAX),
+    description: 'Largest extracted file in bytes submitted to MASS' }),
+  spec({ section: 'Report', key: 'NetworkIOCs', path: ['report', 'networkIocs'], default: 'true', parse: bool, format: formatBool,
+    description: 'Submit contacted IPs, resolved domains and retrieved URIs (network.dynamic.*) as samples with relations' }),
+  spec({ section: 'Report', key: 'StaticIOCs', path: ['report', 'staticIocs'], default: '', parse: list(STATIC_IOC_TYPES, (s) => s.toLowerCase()), format: formatList,
+    description: `Which network.static.* tag types also become samples, a subset of ${STATIC_IOC_TYPES.join(', ')} (empty = none)` }),
+  spec({ section: 'Report', key: 'MaxIOCs', path: ['report', 'maxIocs'], default: '200', parse: int(0, 100000),
+    description: 'Most IOC samples submitted per report' }),
+
+  // [API]
+  spec({ section: 'API', key: 'Listen', path: ['api', 'listen'], default: '127.0.0.1:8080', parse: listen,
+    description: 'host:port of the status API, metrics and status page' }),
+  spec({ section: 'API', key: 'Token', path: ['api', 'token'], default: '', secret: true, parse: str(),
+    description: 'Bearer token for the write routes of the status API (empty = write routes off)' }),
+];
+
+/** 'Section.Key' with canonical spelling, e.g. 'AssemblylineAnalysis.mass api key'. */
+export const keyId = (s: Pick<ConfigKeySpec, 'section' | 'key'>) => `${s.section}.${s.key}`;
+
+/** The secret keys as 'Section.Key'. */
+export const SECRET_KEYS: readonly string[] = CONFIG_KEYS.filter((s) => s.secret).map(keyId);
+
+const BY_NAME = new Map(CONFIG_KEYS.map((s) => [`${normalizeName(s.section)}.${normalizeName(s.key)}`, s]));
+
+export function findSection(name: string): SectionName | undefined {
+  return SECTIONS.find((s) => normalizeName(s) === normalizeName(name));
+}
+
+export function findKey(section: string, key: string): ConfigKeySpec | undefined {
+  return BY_NAME.get(`${normalizeName(section)}.${normalizeName(key)}`);
+}
+
+export function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0];
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = prev[j];
+      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = above;
+    }
+  }
+  return prev[b.length];
+}
+
+/** The closest of `candidates` to `name` (compared normalised), or undefined when nothing is near. */
+export function closest(name: string, candidates: readonly string[]): string | undefined {
+  const n = normalizeName(name);
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(n, normalizeName(c));
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(n.length / 3)) ? best : undefined;
+}
+
+/** Suggestion for an unknown key: the nearest key of the same section, else the nearest anywhere. */
+export function suggestKey(section: string, key: string): string | undefined {
+  const sec = findSection(section);
+  if (sec) {
+    const same = closest(key, CONFIG_KEYS.filter((s) => s.section === sec).map((s) => s.key));
+    if (same) return `[${sec}] ${same}`;
+  }
+  const exact = CONFIG_KEYS.find((s) => normalizeName(s.key) === normalizeName(key));
+  if (exact) return `[${exact.section}] ${exact.key}`;
+  const any = closest(key, CONFIG_KEYS.map(keyId).map((id) => id.slice(id.indexOf('.') + 1)));
+  if (!any) return undefined;
+  const s = CONFIG_KEYS.find((c) => c.key === any);
+  return s ? `[${s.section}] ${s.key}` : undefined;
+}

@@ -1,0 +1,2 @@
+export { openLedger, MIGRATIONS } from './sqlite.js';
+export * from './types.js';

@@ -1,0 +1,541 @@
+/**
+ * The SQLite adapter of the Ledger port (better-sqlite3, synchronous, one connection per process).
+ * WAL + synchronous=FULL: every commit is on disk before the bridge makes the side effect that
+ * depends on it (see docs/design.md "Ledger durability").
+ */
+import Database from 'better-sqlite3';
+import { statSync } from 'node:fs';
+import { BridgeError } from '../errors.js';
+import {
+  JOB_STATES,
+  TERMINAL_STATES,
+  type Job,
+  type JobEvent,
+  type JobPage,
+  type JobPatch,
+  type JobQuery,
+  type JobState,
+  type Ledger,
+  type NewEvent,
+  type RelatedSampleRecord,
+  type RelationRecord,
+  type StoredMessage,
+} from './types.js';
+
+/** Each entry migrates from user_version = index to index + 1. Append only; never edit a shipped step. */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    scheduled_analysis_url TEXT NOT NULL,
+    sample_url TEXT NOT NULL,
+    state TEXT NOT NULL,
+    sha256 TEXT,
+    file_name TEXT,
+    file_size INTEGER,
+    sample_cls TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    ingest_id TEXT,
+    sid TEXT,
+    cache_hit INTEGER NOT NULL DEFAULT 0,
+    score INTEGER,
+    al_failure TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    last_error TEXT,
+    last_error_code TEXT,
+    mass_report_url TEXT,
+    not_before INTEGER NOT NULL DEFAULT 0,
+    deadline INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    ignore_cache INTEGER NOT NULL DEFAULT 0,
+    never_drop INTEGER NOT NULL DEFAULT 0,
+    step_failures INTEGER NOT NULL DEFAULT 0,
+    echo_of TEXT
+  );
+  CREATE INDEX jobs_state_not_before ON jobs(state, not_before);
+  CREATE INDEX jobs_ingest_id ON jobs(ingest_id);
+  CREATE INDEX jobs_sha256 ON jobs(sha256);
+  CREATE INDEX jobs_created_at ON jobs(created_at, id);
+  CREATE INDEX jobs_finished_at ON jobs(finished_at);
+
+  CREATE TABLE job_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    message TEXT,
+    code TEXT,
+    data TEXT
+  );
+  CREATE INDEX job_events_job ON job_events(job_id, seq);
+  -- append-only: the history is evidence, never rewritten
+  CREATE TRIGGER job_events_no_update BEFORE UPDATE ON job_events BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
+  CREATE TRIGGER job_events_no_delete BEFORE DELETE ON job_events BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
+
+  CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    ingest_id TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    job_id TEXT,
+    processed_at INTEGER
+  );
+  CREATE INDEX messages_ingest_id ON messages(ingest_id);
+  CREATE INDEX messages_unprocessed ON messages(seq) WHERE processed_at IS NULL;
+
+  CREATE TABLE related_samples (
+    job_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    mass_sample_url TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, key)
+  );
+
+  CREATE TABLE relations (
+    job_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sample_url TEXT NOT NULL,
+    other_url TEXT NOT NULL,
+    mass_relation_url TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, key)
+  );
+
+  CREATE TABLE own_samples (
+    sha256 TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    sid TEXT NOT NULL,
+    parent_sha256 TEXT NOT NULL,
+    mass_sample_url TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  `,
+];
+
+interface JobRow {
+  id: string;
+  scheduled_analysis_url: string;
+  sample_url: string;
+  state: string;
+  sha256: string | null;
+  file_name: string | null;
+  file_size: number | null;
+  sample_cls: string | null;
+  attempts: number;
+  ingest_id: string | null;
+  sid: string | null;
+  cache_hit: number;
+  score: number | null;
+  al_failure: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  last_error: string | null;
+  last_error_code: string | null;
+  mass_report_url: string | null;
+  not_before: number;
+  deadline: number | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+  ignore_cache: number;
+  never_drop: number;
+  step_failures: number;
+  echo_of: string | null;
+}
+
+/** Job field → column, for patches. Booleans are stored as 0/1. */
+const COLUMNS: Record<keyof JobPatch, string> = {
+  scheduledAnalysisUrl: 'scheduled_analysis_url',
+  sampleUrl: 'sample_url',
+  state: 'state',
+  sha256: 'sha256',
+  fileName: 'file_name',
+  fileSize: 'file_size',
+  sampleCls: 'sample_cls',
+  attempts: 'attempts',
+  ingestId: 'ingest_id',
+  sid: 'sid',
+  cacheHit: 'cache_hit',
+  score: 'score',
+  alFailure: 'al_failure',
+  errorCode: 'error_code',
+  errorMessage: 'error_message',
+  lastError: 'last_error',
+  lastErrorCode: 'last_error_code',
+  massReportUrl: 'mass_report_url',
+  notBefore: 'not_before',
+  deadline: 'deadline',
+  updatedAt: 'updated_at',
+  finishedAt: 'finished_at',
+  ignoreCache: 'ignore_cache',
+  neverDrop: 'never_drop',
+  stepFailures: 'step_failures',
+  echoOf: 'echo_of',
+};
+
+function rowToJob(r: JobRow): Job {
+  return {
+    id: r.id,
+    scheduledAnalysisUrl: r.scheduled_analysis_url,
+    sampleUrl: r.sample_url,
+    state: r.state as JobState,
+    sha256: r.sha256,
+    fileName: r.file_name,
+    fileSize: r.file_size,
+    sampleCls: r.sample_cls,
+    attempts: r.attempts,
+    ingestId: r.ingest_id,
+    sid: r.sid,
+    cacheHit: r.cache_hit === 1,
+    score: r.score,
+    alFailure: r.al_failure,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    lastError: r.last_error,
+    lastErrorCode: r.last_error_code,
+    massReportUrl: r.mass_report_url,
+    notBefore: r.not_before,
+    deadline: r.deadline,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    finishedAt: r.finished_at,
+    ignoreCache: r.ignore_cache === 1,
+    neverDrop: r.never_drop === 1,
+    stepFailures: r.step_failures,
+    echoOf: r.echo_of,
+  };
+}
+
+function toSql(value: unknown): unknown {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (value === undefined) return null;
+  return value;
+}
+
+function encodeCursor(createdAt: number, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id]), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): [number, string] {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'string') return [v[0], v[1]];
+  } catch {}
+  throw new BridgeError('CONFIG_INVALID', 'invalid cursor');
+}
+
+const TERMINAL_SQL = TERMINAL_STATES.map((s) => `'${s}'`).join(',');
+
+export function openLedger(path: string | ':memory:'): Ledger {
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+  } catch (err) {
+    throw new BridgeError('LEDGER', `cannot open ledger ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  db.pragma('journal_mode = WAL');
+  // FULL: a claim, an ingest_id or a sent-report mark must survive power loss, not only a process crash.
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+
+  const st = {
+    insertJob: db.prepare(
+      `INSERT INTO jobs (id, scheduled_analysis_url, sample_url, state, created_at, updated_at, not_before)
+       VALUES (?, ?, ?, 'claimed', ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+    ),
+    getJob: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+    insertEvent: db.prepare(
+      'INSERT INTO job_events (job_id, at, type, state, message, code, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    events: db.prepare<[string], { seq: number; job_id: string; at: number; type: string; state: string; message: string | null; code: string | null; data: string | null }>(
+      'SELECT * FROM job_events WHERE job_id = ? ORDER BY seq',
+    ),
+    byIngestId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE ingest_id = ? LIMIT 1'),
+    countByState: db.prepare<[], { state: string; n: number }>('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state'),
+    inFlight: db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM jobs WHERE state NOT IN (${TERMINAL_SQL}, 'held')`),
+    oldest: db.prepare<[], { t: number | null }>(`SELECT MIN(created_at) AS t FROM jobs WHERE state NOT IN (${TERMINAL_SQL}, 'held')`),
+    finishedSince: db.prepare<[number], { state: string; finished_at: number; created_at: number }>(
+      `SELECT state, finished_at, created_at FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= ? AND state IN (${TERMINAL_SQL})`,
+    ),
+    insertMessage: db.prepare('INSERT INTO messages (queue, ingest_id, received_at, body) VALUES (?, ?, ?, ?)'),
+    unprocessed: db.prepare<[number], { seq: number; queue: string; ingest_id: string; received_at: number; body: string; job_id: string | null; processed_at: number | null }>(
+      'SELECT * FROM messages WHERE processed_at IS NULL ORDER BY seq LIMIT ?',
+    ),
+    markProcessed: db.prepare('UPDATE messages SET processed_at = ?, job_id = ? WHERE seq = ?'),
+    insertRelated: db.prepare(
+      `INSERT INTO related_samples (job_id, key, kind, value, mass_sample_url, created_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(job_id, key) DO UPDATE SET mass_sample_url = excluded.mass_sample_url`,
+    ),
+    related: db.prepare<[string], { job_id: string; key: string; kind: string; value: string; mass_sample_url: string; created_at: number }>(
+      'SELECT * FROM related_samples WHERE job_id = ? ORDER BY rowid',
+    ),
+    insertRelation: db.prepare(
+      `INSERT INTO relations (job_id, key, kind, sample_url, other_url, mass_relation_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(job_id, key) DO NOTHING`,
+    ),
+    relations: db.prepare<[string], { job_id: string; key: string; kind: string; sample_url: string; other_url: string; mass_relation_url: string; created_at: number }>(
+      'SELECT * FROM relations WHERE job_id = ? ORDER BY rowid',
+    ),
+    // The first origin wins; a later call may only fill in the MASS URL (recorded before the upload, completed after).
+    insertOwn: db.prepare(
+      `INSERT INTO own_samples (sha256, job_id, sid, parent_sha256, mass_sample_url, created_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(sha256) DO UPDATE SET mass_sample_url = excluded.mass_sample_url
+       WHERE own_samples.mass_sample_url = '' AND excluded.mass_sample_url <> ''`,
+    ),
+    own: db.prepare<[string], { job_id: string; sid: string; parent_sha256: string; mass_sample_url: string }>(
+      'SELECT * FROM own_samples WHERE sha256 = ?',
+    ),
+  };
+
+  // Statements built from a column or state list are prepared once per distinct shape.
+  const dynamic = new Map<string, Database.Statement<unknown[], JobRow>>();
+  function prepared(sql: string): Database.Statement<unknown[], JobRow> {
+    let stmt = dynamic.get(sql);
+    if (!stmt) {
+      stmt = db.prepare<unknown[], JobRow>(sql);
+      dynamic.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  function getOrThrow(id: string): Job {
+    const row = st.getJob.get(id);
+    if (!row) throw new BridgeError('NOT_FOUND', `no job ${id}`);
+    return rowToJob(row);
+  }
+
+  function appendEventRaw(id: string, state: JobState, event: NewEvent, now: number): void {
+    st.insertEvent.run(
+      id,
+      now,
+      event.type,
+      state,
+      event.message ?? null,
+      event.code ?? null,
+      event.data == null ? null : JSON.stringify(event.data),
+    );
+  }
+
+  const claimTx = db.transaction((input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number) => {
+    const info = st.insertJob.run(input.id, input.scheduledAnalysisUrl, input.sampleUrl, now, now, now);
+    const created = info.changes === 1;
+    if (created) appendEventRaw(input.id, 'claimed', { type: 'claimed', data: { sampleUrl: input.sampleUrl } }, now);
+    return { job: getOrThrow(input.id), created };
+  });
+
+  const updateTx = db.transaction((id: string, patch: JobPatch, event: NewEvent, now: number) => {
+    const current = getOrThrow(id);
+    const full: JobPatch = { ...patch, updatedAt: now };
+    if (full.state && TERMINAL_STATES.includes(full.state) && full.finishedAt === undefined && current.finishedAt === null) {
+      full.finishedAt = now;
+    }
+    const sets: string[] = [];
+    const values: unknown[] = [];
+    for (const [key, value] of Object.entries(full)) {
+      if (value === undefined) continue;
+      const col = COLUMNS[key as keyof JobPatch];
+      if (!col) throw new BridgeError('INTERNAL', `unknown job field ${key}`);
+      sets.push(`${col} = ?`);
+      values.push(toSql(value));
+    }
+    prepared(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+    const updated = getOrThrow(id);
+    appendEventRaw(id, updated.state, event, now);
+    return updated;
+  });
+
+  const storeMessagesTx = db.transaction(
+    (queue: string, messages: Array<Record<string, unknown> & { ingest_id: string }>, now: number): StoredMessage[] => {
+      const out: StoredMessage[] = [];
+      for (const m of messages) {
+        const info = st.insertMessage.run(queue, String(m.ingest_id), now, JSON.stringify(m));
+        out.push({ seq: Number(info.lastInsertRowid), queue, ingestId: String(m.ingest_id), receivedAt: now, body: m, jobId: null, processedAt: null });
+      }
+      return out;
+    },
+  );
+
+  return {
+    claim: (input, now) => claimTx(input, now),
+    get(id) {
+      const row = st.getJob.get(id);
+      return row ? rowToJob(row) : undefined;
+    },
+    update: (id, patch, event, now) => updateTx(id, patch, event, now),
+    appendEvent(id, event, now) {
+      const job = getOrThrow(id);
+      appendEventRaw(id, job.state, event, now);
+    },
+    events(id) {
+      return st.events.all(id).map(
+        (r): JobEvent => ({
+          seq: r.seq,
+          jobId: r.job_id,
+          at: r.at,
+          type: r.type,
+          state: r.state as JobState,
+          message: r.message,
+          code: r.code,
+          data: r.data == null ? null : (JSON.parse(r.data) as Record<string, unknown>),
+        }),
+      );
+    },
+    findByIngestId(ingestId) {
+      const row = st.byIngestId.get(ingestId);
+      return row ? rowToJob(row) : undefined;
+    },
+    due(states, now, limit) {
+      const wanted = states.filter((s) => !TERMINAL_STATES.includes(s));
+      if (wanted.length === 0) return [];
+      const rows = prepared(
+          `SELECT * FROM jobs WHERE state IN (${wanted.map(() => '?').join(',')}) AND not_before <= ?
+           ORDER BY not_before, created_at, id LIMIT ?`,
+      ).all(...wanted, now, limit);
+      return rows.map(rowToJob);
+    },
+    list(query: JobQuery): JobPage {
+      const where: string[] = [];
+      const values: unknown[] = [];
+      if (query.states && query.states.length > 0) {
+        where.push(`state IN (${query.states.map(() => '?').join(',')})`);
+        values.push(...query.states);
+      }
+      if (query.sha256) {
+        where.push('sha256 = ?');
+        values.push(query.sha256.toLowerCase());
+      }
+      if (query.from !== undefined) {
+        where.push('created_at >= ?');
+        values.push(query.from);
+      }
+      if (query.to !== undefined) {
+        where.push('created_at <= ?');
+        values.push(query.to);
+      }
+      if (query.cursor) {
+        // Newest first; the cursor is the (createdAt, id) of the last row of the previous page.
+        const [c, id] = decodeCursor(query.cursor);
+        where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+        values.push(c, c, id);
+      }
+      const limit = Math.max(1, Math.min(query.limit ?? 50, 1000));
+      const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
+      const rows = prepared(sql).all(...values, limit + 1);
+      const more = rows.length > limit;
+      const jobs = rows.slice(0, limit).map(rowToJob);
+      const last = jobs[jobs.length - 1];
+      return { jobs, nextCursor: more && last ? encodeCursor(last.createdAt, last.id) : null };
+    },
+    countByState() {
+      const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+      for (const r of st.countByState.all()) out[r.state as JobState] = r.n;
+      return out;
+    },
+    inFlight: () => st.inFlight.get()?.n ?? 0,
+    oldestInFlightCreatedAt: () => st.oldest.get()?.t ?? null,
+    finishedSince(from) {
+      return st.finishedSince.all(from).map((r) => ({ state: r.state as JobState, finishedAt: r.finished_at, createdAt: r.created_at }));
+    },
+    storeMessages: (queue, messages, now) => storeMessagesTx(queue, messages, now),
+    unprocessedMessages(limit) {
+      return st.unprocessed.all(limit).map((r) => ({
+        seq: r.seq,
+        queue: r.queue,
+        ingestId: r.ingest_id,
+        receivedAt: r.received_at,
+        body: JSON.parse(r.body) as Record<string, unknown>,
+        jobId: r.job_id,
+        processedAt: r.processed_at,
+      }));
+    },
+    markMessageProcessed(seq, jobId, now) {
+      st.markProcessed.run(now, jobId, seq);
+    },
+    recordRelatedSample(rec, now) {
+      st.insertRelated.run(rec.jobId, rec.key, rec.kind, rec.value, rec.massSampleUrl, now);
+    },
+    relatedSamples(jobId) {
+      return st.related.all(jobId).map(
+        (r): RelatedSampleRecord => ({
+          jobId: r.job_id,
+          key: r.key,
+          kind: r.kind as RelatedSampleRecord['kind'],
+          value: r.value,
+          massSampleUrl: r.mass_sample_url,
+          createdAt: r.created_at,
+        }),
+      );
+    },
+    recordRelation(rec, now) {
+      st.insertRelation.run(rec.jobId, rec.key, rec.kind, rec.sampleUrl, rec.otherUrl, rec.massRelationUrl, now);
+    },
+    relations(jobId) {
+      return st.relations.all(jobId).map(
+        (r): RelationRecord => ({
+          jobId: r.job_id,
+          key: r.key,
+          kind: r.kind,
+          sampleUrl: r.sample_url,
+          otherUrl: r.other_url,
+          massRelationUrl: r.mass_relation_url,
+          createdAt: r.created_at,
+        }),
+      );
+    },
+    recordOwnSample(sha256, origin, now) {
+      st.insertOwn.run(sha256.toLowerCase(), origin.jobId, origin.sid, origin.parentSha256, origin.massSampleUrl, now);
+    },
+    ownSample(sha256) {
+      const r = st.own.get(sha256.toLowerCase());
+      return r ? { jobId: r.job_id, sid: r.sid, parentSha256: r.parent_sha256, massSampleUrl: r.mass_sample_url } : undefined;
+    },
+    isWritable() {
+      try {
+        db.exec('BEGIN IMMEDIATE; ROLLBACK;');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    sizeBytes() {
+      if (path === ':memory:') {
+        const pages = db.pragma('page_count', { simple: true }) as number;
+        const size = db.pragma('page_size', { simple: true }) as number;
+        return pages * size;
+      }
+      let total = 0;
+      for (const suffix of ['', '-wal']) {
+        try {
+          total += statSync(path + suffix).size;
+        } catch {}
+      }
+      return total;
+    },
+    close() {
+      if (db.open) db.close();
+    },
+  };
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new BridgeError('LEDGER', `ledger schema version ${current} is newer than this bridge (${MIGRATIONS.length}); upgrade the bridge`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,183 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { silentLogger } from '../../log.js';
+import { ALL_ROLES, SessionAuth, type SimUser } from './auth.js';
+import { AnalysisEngine, cleanupQueues } from './engine.js';
+import { sendEnvelope } from './envelope.js';
+import { handleApi, type ApiContext, type FaultRule } from './routes.js';
+import { validateScenario } from './scenario.js';
+import { SimStore } from './store.js';
+import { isRecord } from './util.js';
+
+export { encodeCart, decodeCart, isCart } from './cart.js';
+export type { Scenario } from './scenario.js';
+
+export interface AssemblylineSimulatorOptions {
+  user?: string;
+  apiKey?: string;
+  password?: string;
+  analysisDelayMs?: number;
+  now?: () => number;
+  https?: { key: string; cert: string; ca?: string; requestCert?: boolean };
+  maxFileSize?: number;
+  concurrentQuota?: number;
+  rawDownloadAllowed?: boolean;
+  version?: string;
+  logger?: Logger;
+  /** Extra AL users (e.g. to show that queues are per user, or a user without `submission_customize`). */
+  extraUsers?: { user: string; apiKey?: string; password?: string; roles?: string[]; groups?: string[] }[];
+}
+
+export interface AssemblylineSimulator {
+  readonly app: FastifyInstance;
+  listen(opts?: { host?: string; port?: number }): Promise<string>;
+  close(): Promise<void>;
+  readonly user: string;
+  readonly apiKey: string;
+  readonly password: string;
+  stats(): { ingests: number; ingestsBySha256: Record<string, number>; submissions: number; messagesQueued: number; messagesLost: number };
+  runQueueCleanup(): number;
+}
+
+const CLEANUP_INTERVAL_MS = 30 * 60_000;
+
+export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOptions = {}): Promise<AssemblylineSimulator> {
+  const logger = opts.logger ?? silentLogger();
+  let clockOffset = 0;
+  const injectedClock = opts.now;
+  const now = injectedClock ?? ((): number => Date.now() + clockOffset);
+  const userName = opts.user ?? 'mass-bridge';
+  const apiKey = opts.apiKey ?? `bridgekey:${randomBytes(24).toString('base64url')}`;
+  const password = opts.password ?? randomBytes(18).toString('base64url');
+  const maxFileSize = opts.maxFileSize ?? 104_857_600;
+  const version = opts.version ?? '4.7.4.stable6';
+
+  const users = new Map<string, SimUser>();
+  users.set(userName, { name: userName, apiKey, password, roles: [...ALL_ROLES], groups: ['USERS'] });
+  for (const extra of opts.extraUsers ?? []) {
+    users.set(extra.user, {
+      name: extra.user, apiKey: extra.apiKey ?? `key:${randomBytes(16).toString('hex')}`, password: extra.password ?? randomBytes(16).toString('hex'),
+      roles: extra.roles ?? [...ALL_ROLES], groups: extra.groups ?? ['USERS'],
+    });
+  }
+  const store = new SimStore();
+  const engine = new AnalysisEngine({ store, now, analysisDelayMs: opts.analysisDelayMs ?? 300, maxFileSize, logger });
+  const requestCert = opts.https?.requestCert === true;
+  const auth = new SessionAuth(users, now, requestCert);
+  const ctx: ApiContext = {
+    store, engine, auth, now, version, maxFileSize, rawDownloadAllowed: opts.rawDownloadAllowed ?? true,
+    concurrentQuota: opts.concurrentQuota ?? 10, secure: opts.https !== undefined, faults: [], inflight: new Map(), logger,
+  };
+
+  const app = (opts.https
+    ? Fastify({
+      https: { key: opts.https.key, cert: opts.https.cert, ca: opts.https.ca, requestCert, rejectUnauthorized: requestCert },
+      loggerInstance: logger, bodyLimit: Math.ceil(maxFileSize * 1.4) + 1_048_576,
+    })
+    : Fastify({ loggerInstance: logger, bodyLimit: Math.ceil(maxFileSize * 1.4) + 1_048_576 })) as unknown as FastifyInstance;
+
+  // Endpoints parse their own bodies (multipart, JSON, form), as Flask views do.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const size = Number(req.headers['content-length'] ?? 0);
+      return sendEnvelope(reply, version, 413, {}, `File too big to be scanned (${size} > ${maxFileSize}).`);
+    }
+    logger.error({ err }, 'simulator request failed');
+    return sendEnvelope(reply, version, 500, '', 'Internal Server Error');
+  });
+
+  // --- control endpoints (no auth; loopback test tool) ----------------------------------------
+  const control = (body: unknown): Record<string, unknown> => (isRecord(body) ? body : {});
+  const jsonBody = (raw: unknown): unknown => {
+    if (!Buffer.isBuffer(raw) || raw.length === 0) return {};
+    return JSON.parse(raw.toString('utf8'));
+  };
+  app.get('/_sim/state', async () => ({
+    ingests: [...store.ingests.values()].map((i) => ({ ingest_id: i.ingestId, sha256: i.sha256, name: i.name, user: i.user, queue: i.queue, outcome: i.outcome })),
+    submissions: [...store.submissions.values()].map((s) => ({ sid: s.sid, state: s.state, sha256: s.files[0].sha256, results: s.resultKeys.length })),
+    queues: Object.fromEntries([...store.queues].map(([k, v]) => [k, v.length])),
+    stats: stats(),
+  }));
+  app.post('/_sim/scenarios', async (req, reply) => {
+    try {
+      const body = control(jsonBody(req.body));
+      if (typeof body.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(body.sha256)) return reply.code(400).send({ error: 'sha256 required' });
+      store.scenarios.set(body.sha256.toLowerCase(), validateScenario(body.scenario));
+      return reply.code(201).send({ sha256: body.sha256.toLowerCase(), scenario: body.scenario });
+    } catch (err) {
+      return reply.code(400).send({ error: (err as Error).message });
+    }
+  });
+  app.post('/_sim/faults', async (req, reply) => {
+    try {
+      const body = control(jsonBody(req.body));
+      if (typeof body.path_prefix !== 'string') return reply.code(400).send({ error: 'path_prefix required' });
+      const rule: FaultRule = {
+        path_prefix: body.path_prefix, method: typeof body.method === 'string' ? body.method : undefined,
+        status: typeof body.status === 'number' ? body.status : undefined, delay_ms: typeof body.delay_ms === 'number' ? body.delay_ms : undefined,
+        drop: body.drop === true, times: typeof body.times === 'number' ? body.times : undefined,
+      };
+      ctx.faults.push(rule);
+      return reply.code(201).send(rule);
+    } catch (err) {
+      return reply.code(400).send({ error: (err as Error).message });
+    }
+  });
+  app.delete('/_sim/faults', async () => {
+    ctx.faults.length = 0;
+    return { faults: 0 };
+  });
+  app.post('/_sim/clock', async (req, reply) => {
+    if (injectedClock) return reply.code(409).send({ error: 'clock is injected; advance it yourself' });
+    const body = control(jsonBody(req.body));
+    const advance = Number(body.advance_ms);
+    if (!Number.isFinite(advance) || advance < 0) return reply.code(400).send({ error: 'advance_ms must be a non-negative number' });
+    clockOffset += advance;
+    return { now: new Date(now()).toISOString() };
+  });
+  app.post('/_sim/cleanup', async () => ({ deleted: cleanupQueues(store, now()) }));
+  app.post('/_sim/sessions/purge', async () => {
+    auth.purgeSessions();
+    return { purged: true };
+  });
+
+  // --- the AL API ------------------------------------------------------------------------------
+  app.route({ method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'], url: '/*', logLevel: 'warn', handler: (req, reply) => handleApi(ctx, req, reply) });
+
+  const cleanupTimer = setInterval(() => cleanupQueues(store, now()), CLEANUP_INTERVAL_MS);
+  cleanupTimer.unref();
+
+  function stats(): ReturnType<AssemblylineSimulator['stats']> {
+    return {
+      ingests: store.ingestCount, ingestsBySha256: { ...store.ingestsBySha256 }, submissions: store.submissions.size,
+      messagesQueued: store.messagesQueued, messagesLost: store.messagesLost,
+    };
+  }
+
+  let closed = false;
+  return {
+    app,
+    user: userName,
+    apiKey,
+    password,
+    async listen(listenOpts = {}) {
+      await app.listen({ host: listenOpts.host ?? '127.0.0.1', port: listenOpts.port ?? 0 });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : listenOpts.port ?? 0;
+      return `${opts.https ? 'https' : 'http'}://127.0.0.1:${port}`;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(cleanupTimer);
+      engine.close();
+      await app.close();
+    },
+    stats,
+    runQueueCleanup: () => cleanupQueues(store, now()),
+  };
+}

@@ -1,0 +1,73 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** AL ids are base62 of a random UUID: up to 22 chars, sometimes fewer (leading zero digits vanish). */
+export function base62Id(): string {
+  const bytes = randomBytes(16);
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  let n = BigInt('0x' + bytes.toString('hex'));
+  let out = '';
+  while (n > 0n) {
+    out = BASE62[Number(n % 62n)] + out;
+    n /= 62n;
+  }
+  return out || '0';
+}
+
+/** Python components write 6 fractional digits. */
+export function isoMicro(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/** The 4.7 Rust ingester (chrono) writes 9 fractional digits in messages. */
+export function isoNano(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
+}
+
+export function sha256Hex(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+export function sha1Hex(data: Buffer | string): string {
+  return createHash('sha1').update(data).digest('hex');
+}
+export function md5Hex(data: Buffer | string): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+/** Flask's jsonify sorts keys at every level. */
+export function sortKeysDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeysDeep);
+  if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = sortKeysDeep(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+export function sortedJson(value: unknown): string {
+  return JSON.stringify(sortKeysDeep(value));
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Shannon entropy in bits per byte, as AL's File.entropy. */
+export function entropy(data: Buffer): number {
+  if (data.length === 0) return 0;
+  const counts = new Array<number>(256).fill(0);
+  for (const b of data) counts[b]++;
+  let e = 0;
+  for (const c of counts) {
+    if (c === 0) continue;
+    const p = c / data.length;
+    e -= p * Math.log2(p);
+  }
+  return Math.round(e * 1000) / 1000;
+}

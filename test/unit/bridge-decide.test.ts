@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { BridgeError } from '../../src/errors.js';
+import type { Job } from '../../src/ledger/types.js';
+import {
+  backoffMs,
+  decideDeadline,
+  decideNotification,
+  decideResultsMissing,
+  decideSample,
+  decideStepError,
+  parseNotification,
+  type Policy,
+} from '../../src/bridge/decide.js';
+
+const policy: Policy = { maxAttempts: 3, resultDeadlineMs: 60_000, retryBaseMs: 1000, retryMaxMs: 30_000, maxFileSize: 1000, reanalyseOwnSamples: false };
+const NOW = 1_700_000_000_000;
+const half = () => 0.5;
+
+function job(patch: Partial<Job> = {}): Job {
+  return {
+    id: 'sa1', scheduledAnalysisUrl: 'http://m/api/scheduled_analysis/sa1/', sampleUrl: 'http://m/api/sample/s1/', state: 'waiting',
+    sha256: 'a'.repeat(64), fileName: 'f.exe', fileSize: 10, sampleCls: 'Sample.FileSample', attempts: 1, ingestId: 'ING1', sid: null,
+    cacheHit: false, score: null, alFailure: null, errorCode: null, errorMessage: null, lastError: null, lastErrorCode: null,
+    massReportUrl: null, notBefore: 0, deadline: NOW + 1000, createdAt: NOW - 5000, updatedAt: NOW - 5000, finishedAt: null,
+    ignoreCache: false, neverDrop: false, stepFailures: 0, echoOf: null, ...patch,
+  };
+}
+
+const fileSample = { _cls: 'Sample.FileSample', url: 'http://m/api/sample/s1/', tlp_level: 0, file_size: 10, file_names: ['f.exe'], sha256sum: 'A'.repeat(64) };
+
+test('backoff grows exponentially, is capped, and stays within [step/2, step]', () => {
+  assert.equal(backoffMs(1, 1000, 30_000, () => 0), 500);
+  assert.equal(backoffMs(1, 1000, 30_000, () => 1), 1000);
+  assert.equal(backoffMs(3, 1000, 30_000, () => 1), 4000);
+  assert.equal(backoffMs(20, 1000, 30_000, () => 1), 30_000);
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 60 }), fc.double({ min: 0, max: 1, noNaN: true }), (n, r) => {
+      const d = backoffMs(n, 200, 10_000, () => r);
+      const step = Math.min(10_000, 200 * 2 ** Math.max(0, n - 1));
+      return d >= step / 2 - 1 && d <= step + 1;
+    }),
+  );
+});
+
+test('sample decisions: invisible, not a file, too large, own sample, normal file', () => {
+  const invisible = decideSample('invisible', policy, undefined, NOW);
+  assert.equal(invisible.patch.state, 'reporting');
+  assert.equal(invisible.patch.errorCode, 'SAMPLE_INVISIBLE');
+  assert.match(String(invisible.patch.errorMessage), /TLP/);
+
+  const ip = decideSample({ _cls: 'Sample.IPSample', url: 'u', tlp_level: 0 }, policy, undefined, NOW);
+  assert.equal(ip.patch.errorCode, 'SAMPLE_NOT_FILE');
+  assert.match(String(ip.patch.errorMessage), /not a file sample/);
+
+  const big = decideSample({ ...fileSample, file_size: 1001 }, policy, undefined, NOW);
+  assert.equal(big.patch.errorCode, 'SAMPLE_TOO_LARGE');
+  assert.equal(big.patch.sha256, 'a'.repeat(64));
+
+  const own = decideSample(fileSample, policy, { jobId: 'parent', sid: 'SIDP' }, NOW);
+  assert.equal(own.patch.state, 'collecting');
+  assert.equal(own.patch.sid, 'SIDP');
+  assert.equal(own.patch.echoOf, 'parent');
+
+  const again = decideSample(fileSample, { ...policy, reanalyseOwnSamples: true }, { jobId: 'parent', sid: 'SIDP' }, NOW);
+  assert.equal(again.patch.state, 'ingesting');
+
+  const normal = decideSample({ ...fileSample, _cls: 'Sample.FileSample.ExecutableBinarySample' }, policy, undefined, NOW);
+  assert.equal(normal.patch.state, 'ingesting');
+  assert.equal(normal.patch.fileName, 'f.exe');
+});
+
+test('a success notification moves a waiting job to collecting; a cache hit is recognised by sid != ingest_id', () => {
+  const msg = parseNotification({ ingest_id: 'ING1', failure: '', score: 500, submission: { sid: 'OLD', metadata: { bridge_job: 'sa1' } } });
+  assert.equal(msg.bridgeJob, 'sa1');
+  const d = decideNotification(job(), msg, policy, NOW, half);
+  assert.equal(d.kind, 'apply');
+  if (d.kind !== 'apply') return;
+  assert.equal(d.transition.patch.state, 'collecting');
+  assert.equal(d.transition.patch.sid, 'OLD');
+  assert.equal(d.transition.patch.cacheHit, true);
+  assert.equal(decideNotification(job({ state: 'done' }), msg, policy, NOW, half).kind, 'ignore');
+});
+
+test('Skipped re-ingests with never_drop and backoff until MaxAttempts, then an error report', () => {
+  const msg = parseNotification({ ingest_id: 'ING1', failure: 'Skipped', score: null, submission: { sid: 'ING1' } });
+  const d = decideNotification(job({ attempts: 1 }), msg, policy, NOW, half);
+  assert.equal(d.kind, 'apply');
+  if (d.kind !== 'apply') return;
+  assert.equal(d.transition.patch.state, 'ingesting');
+  assert.equal(d.transition.patch.neverDrop, true);
+  assert.ok((d.transition.patch.notBefore ?? 0) > NOW);
+  const last = decideNotification(job({ attempts: 3 }), msg, policy, NOW, half);
+  assert.equal(last.kind === 'apply' && last.transition.patch.errorCode, 'AL_SKIPPED');
+  // A failure of an older ingest of the job is stale.
+  const stale = parseNotification({ ingest_id: 'ING0', failure: 'Skipped', submission: { sid: 'ING0', metadata: { bridge_job: 'sa1' } } });
+  assert.equal(decideNotification(job(), stale, policy, NOW, half).kind, 'ignore');
+  const tooLarge = parseNotification({ ingest_id: 'ING1', failure: 'File too large (5 > 4)', submission: { sid: 'ING1' } });
+  const t = decideNotification(job(), tooLarge, policy, NOW, half);
+  assert.equal(t.kind === 'apply' && t.transition.patch.errorCode, 'AL_FILE_TOO_LARGE');
+});
+
+test('results gone: re-ingest with ignore_cache, or error report after MaxAttempts; echo jobs ingest the file itself', () => {
+  const r = decideResultsMissing(job({ state: 'collecting', sid: 'OLD', attempts: 1 }), policy, NOW);
+  assert.equal(r.patch.state, 'ingesting');
+  assert.equal(r.patch.ignoreCache, true);
+  assert.equal(decideResultsMissing(job({ state: 'collecting', attempts: 3 }), policy, NOW).patch.state, 'reporting');
+  const echo = decideResultsMissing(job({ state: 'collecting', echoOf: 'p', attempts: 0 }), policy, NOW);
+  assert.equal(echo.patch.state, 'ingesting');
+  assert.equal(echo.patch.echoOf, null);
+});
+
+test('deadline: completed submission is collected, running extends, missing re-ingests then errors', () => {
+  assert.equal(decideDeadline(job(), { kind: 'completed', sid: 'ING1' }, policy, NOW).patch.state, 'collecting');
+  const ext = decideDeadline(job(), { kind: 'running' }, policy, NOW);
+  assert.equal(ext.patch.state, undefined);
+  assert.equal(ext.patch.deadline, NOW + policy.resultDeadlineMs);
+  assert.equal(decideDeadline(job({ attempts: 1 }), { kind: 'missing' }, policy, NOW).patch.state, 'ingesting');
+  const last = decideDeadline(job({ attempts: 3 }), { kind: 'missing' }, policy, NOW);
+  assert.equal(last.patch.errorCode, 'RESULT_DEADLINE');
+});
+
+test('step errors: transient waits with backoff, permanent → error report, rejected error report → held, shutdown → checkpoint', () => {
+  const transient = decideStepError(job({ state: 'collecting', stepFailures: 2 }), new BridgeError('NETWORK', 'reset'), policy, NOW, half);
+  assert.equal(transient.kind, 'apply');
+  if (transient.kind === 'apply') {
+    assert.equal(transient.transition.patch.state, undefined);
+    assert.equal(transient.transition.patch.stepFailures, 3);
+    assert.equal(transient.transition.patch.notBefore, NOW + backoffMs(3, 1000, 30_000, half));
+    assert.equal(transient.transition.patch.lastErrorCode, 'NETWORK');
+  }
+  const auth = decideStepError(job({ state: 'ingesting' }), new BridgeError('AUTH', 'refused'), policy, NOW, half);
+  assert.equal(auth.kind === 'apply' && auth.transition.patch.state, undefined);
+  const permanent = decideStepError(job({ state: 'collecting' }), new BridgeError('UPSTREAM_PROTOCOL', 'bad json'), policy, NOW, half);
+  assert.equal(permanent.kind === 'apply' && permanent.transition.patch.errorCode, 'UPSTREAM_PROTOCOL');
+  const reportRejected = decideStepError(job({ state: 'reporting' }), new BridgeError('UPSTREAM_HTTP', 'bad', { status: 400 }), policy, NOW, half);
+  assert.equal(reportRejected.kind === 'apply' && reportRejected.transition.patch.state, 'reporting');
+  assert.equal(reportRejected.kind === 'apply' && typeof reportRejected.transition.patch.errorCode, 'string');
+  const held = decideStepError(job({ state: 'reporting', errorCode: 'X' }), new BridgeError('UPSTREAM_HTTP', 'bad', { status: 400 }), policy, NOW, half);
+  assert.equal(held.kind === 'apply' && held.transition.patch.state, 'held');
+  assert.equal(decideStepError(job(), new BridgeError('ABORTED', 'stop'), policy, NOW, half).kind, 'checkpoint');
+});

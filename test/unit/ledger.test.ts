@@ -1,0 +1,151 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openLedger, MIGRATIONS } from '../../src/ledger/sqlite.js';
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const sa = (id: string) => ({ id, scheduledAnalysisUrl: `http://m/api/scheduled_analysis/${id}/`, sampleUrl: `http://m/api/sample/s${id}/` });
+
+test('claim is idempotent: the second claim returns the existing job, not a new one', (t) => {
+  const ledger = openLedger(':memory:');
+  t.after(() => ledger.close());
+  const first = ledger.claim(sa('a1'), 1000);
+  assert.equal(first.created, true);
+  assert.equal(first.job.state, 'claimed');
+  ledger.update('a1', { state: 'ingesting', attempts: 1 }, { type: 'ingest-started' }, 2000);
+  const second = ledger.claim(sa('a1'), 3000);
+  assert.equal(second.created, false);
+  assert.equal(second.job.state, 'ingesting');
+  assert.deepEqual(ledger.events('a1').map((e) => e.type), ['claimed', 'ingest-started']);
+});
+
+test('update applies the patch and appends the event together; terminal states get finishedAt', (t) => {
+  const ledger = openLedger(':memory:');
+  t.after(() => ledger.close());
+  ledger.claim(sa('b1'), 1000);
+  const job = ledger.update('b1', { state: 'waiting', ingestId: 'ING1', cacheHit: true, neverDrop: true, deadline: 9000 }, { type: 'ingested', data: { n: 1 } }, 1500);
+  assert.equal(job.ingestId, 'ING1');
+  assert.equal(job.cacheHit, true);
+  assert.equal(job.neverDrop, true);
+  assert.equal(job.updatedAt, 1500);
+  assert.equal(ledger.findByIngestId('ING1')?.id, 'b1');
+  const done = ledger.update('b1', { state: 'done', massReportUrl: 'http://m/api/report/1/' }, { type: 'report-sent' }, 2000);
+  assert.equal(done.finishedAt, 2000);
+  const events = ledger.events('b1');
+  assert.deepEqual(events.at(-2)?.data, { n: 1 });
+  assert.equal(events.at(-1)?.state, 'done');
+  assert.deepEqual(ledger.finishedSince(1999), [{ state: 'done', finishedAt: 2000, createdAt: 1000 }]);
+  assert.throws(() => ledger.update('nope', { state: 'done' }, { type: 'x' }, 1), /no job nope/);
+});
+
+test('a file ledger keeps everything across close and reopen', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'bridge.sqlite');
+  const l1 = openLedger(path);
+  l1.claim(sa('c1'), 1000);
+  l1.update('c1', { state: 'waiting', ingestId: 'I-c1', sha256: 'ab'.repeat(32) }, { type: 'ingested' }, 1100);
+  const [m] = l1.storeMessages('q', [{ ingest_id: 'I-c1', failure: '' }], 1200);
+  l1.recordRelatedSample({ jobId: 'c1', key: 'ip:1.2.3.4', kind: 'ip', value: '1.2.3.4', massSampleUrl: 'http://m/api/sample/ip1/' }, 1300);
+  l1.recordRelation({ jobId: 'c1', key: 'contacted-by:ip:1.2.3.4', kind: 'contacted-by', sampleUrl: 'u1', otherUrl: 'u2', massRelationUrl: 'r1' }, 1300);
+  l1.recordOwnSample('CD'.repeat(32), { jobId: 'c1', sid: 'S1', parentSha256: 'ab'.repeat(32), massSampleUrl: '' }, 1300);
+  l1.close();
+
+  const l2 = openLedger(path);
+  t.after(() => l2.close());
+  const job = l2.get('c1');
+  assert.equal(job?.state, 'waiting');
+  assert.equal(job?.ingestId, 'I-c1');
+  assert.deepEqual(l2.unprocessedMessages(10).map((x) => x.seq), [m.seq]);
+  assert.deepEqual(l2.unprocessedMessages(10)[0].body, { ingest_id: 'I-c1', failure: '' });
+  l2.markMessageProcessed(m.seq, 'c1', 1400);
+  assert.equal(l2.unprocessedMessages(10).length, 0);
+  assert.equal(l2.relatedSamples('c1')[0].massSampleUrl, 'http://m/api/sample/ip1/');
+  assert.equal(l2.relations('c1').length, 1);
+  // The MASS URL recorded after the upload fills in the intent; the origin stays the first one.
+  l2.recordOwnSample('cd'.repeat(32), { jobId: 'other', sid: 'S2', parentSha256: 'x', massSampleUrl: 'http://m/api/sample/f1/' }, 1500);
+  assert.deepEqual(l2.ownSample('cd'.repeat(32)), { jobId: 'c1', sid: 'S1', parentSha256: 'ab'.repeat(32), massSampleUrl: 'http://m/api/sample/f1/' });
+  assert.ok(l2.sizeBytes() > 0);
+  assert.equal(l2.isWritable(), true);
+});
+
+test('migrations run on an empty database and set user_version; a newer schema is refused', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'empty.sqlite');
+  new Database(path).close();
+  const ledger = openLedger(path);
+  ledger.close();
+  const raw = new Database(path);
+  assert.equal(raw.pragma('user_version', { simple: true }), MIGRATIONS.length);
+  assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+  const tables = raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>;
+  for (const name of ['jobs', 'job_events', 'messages', 'related_samples', 'relations', 'own_samples']) {
+    assert.ok(tables.some((x) => x.name === name), `table ${name}`);
+  }
+  raw.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+  raw.close();
+  assert.throws(() => openLedger(path), /newer than this bridge/);
+});
+
+test('job_events is append-only', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'b.sqlite');
+  const ledger = openLedger(path);
+  ledger.claim(sa('e1'), 1);
+  ledger.close();
+  const raw = new Database(path);
+  t.after(() => raw.close());
+  assert.throws(() => raw.prepare('DELETE FROM job_events').run(), /append-only/);
+});
+
+test('list pages newest first with a cursor, and filters by state and sha256', (t) => {
+  const ledger = openLedger(':memory:');
+  t.after(() => ledger.close());
+  for (let i = 0; i < 25; i++) {
+    ledger.claim(sa(`j${String(i).padStart(2, '0')}`), 1000 + Math.floor(i / 2)); // pairs share createdAt
+  }
+  ledger.update('j03', { state: 'done', sha256: 'aa'.repeat(32) }, { type: 'report-sent' }, 5000);
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const page = ledger.list({ limit: 10, cursor });
+    seen.push(...page.jobs.map((j) => j.id));
+    cursor = page.nextCursor ?? undefined;
+    pages++;
+  } while (cursor);
+  assert.equal(pages, 3);
+  assert.equal(seen.length, 25);
+  assert.equal(new Set(seen).size, 25);
+  assert.equal(seen[0], 'j24');
+  assert.equal(seen[24], 'j00');
+  assert.deepEqual(ledger.list({ states: ['done'] }).jobs.map((j) => j.id), ['j03']);
+  assert.deepEqual(ledger.list({ sha256: 'AA'.repeat(32) }).jobs.map((j) => j.id), ['j03']);
+  assert.throws(() => ledger.list({ cursor: 'garbage' }), /invalid cursor/);
+});
+
+test('due returns non-terminal jobs in the asked states whose notBefore has passed, oldest first', (t) => {
+  const ledger = openLedger(':memory:');
+  t.after(() => ledger.close());
+  ledger.claim(sa('d1'), 100);
+  ledger.claim(sa('d2'), 50);
+  ledger.claim(sa('d3'), 10);
+  ledger.update('d3', { notBefore: 10_000 }, { type: 'retry' }, 200);
+  ledger.claim(sa('d4'), 10);
+  ledger.update('d4', { state: 'failed' }, { type: 'report-sent' }, 200);
+  assert.deepEqual(ledger.due(['claimed'], 1000, 10).map((j) => j.id), ['d2', 'd1']);
+  assert.deepEqual(ledger.due(['claimed', 'failed'], 20_000, 10).map((j) => j.id), ['d2', 'd1', 'd3']);
+  assert.equal(ledger.inFlight(), 3);
+  assert.equal(ledger.oldestInFlightCreatedAt(), 10);
+  const counts = ledger.countByState();
+  assert.equal(counts.claimed, 3);
+  assert.equal(counts.failed, 1);
+  assert.equal(counts.done, 0);
+});
