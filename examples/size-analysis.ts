@@ -39,7 +39,13 @@ export async function main(argv: string[], opts: { signal?: AbortSignal; logger?
     return 2;
   }
   const logger = opts.logger ?? createLogger({ name: 'size-analysis', pretty: process.stdout.isTTY });
-  const client = await createSizeAnalysisClient(values.config, { logger });
+  let client: SizeAnalysisInstance;
+  try {
+    client = await createSizeAnalysisClient(values.config, { logger });
+  } catch (err) {
+    logger.error({ err }, 'invalid configuration');
+    return 2;
+  }
   const stop = (): void => void client.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

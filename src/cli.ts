@@ -155,7 +155,7 @@ async function main(argv: string[]): Promise<number> {
       const { readFileSync } = await import('node:fs');
       const adminKey = readFileSync(keyFile, 'utf8').trim();
       // The instance key does not exist yet: register only needs the MASS location.
-      const { config } = loadConfig({ file: args.file, env, cli: args.cli, allowMissingSecrets: true });
+      const { config } = loadConfig({ file: args.file, env, cli: args.cli, allowMissingSecrets: true, optional: ['AssemblylineAnalysis.UUID'] });
       const { registerCommand } = await import('./bridge/commands.js');
       return registerCommand({ config, adminKey, stdout: process.stdout });
     }

@@ -189,7 +189,7 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: 'Seconds to wait between two request cycles when a poll failed (MASS client tutorial semantics)' }),
 
   // [AssemblylineAnalysis]: the analysis-client section of the tutorial
-  spec({ section: 'AssemblylineAnalysis', key: 'PollTime', path: ['mass', 'pollTime'], default: '10', parse: seconds(1, 86400),
+  spec({ section: 'AssemblylineAnalysis', key: 'PollTime', path: ['mass', 'pollTime'], default: '10', parse: seconds(0.1, 86400),
     description: 'Seconds between two polls of MASS for scheduled analyses; the poll is also the heartbeat (MASS marks an instance offline after 10 minutes without one)' }),
   spec({ section: 'AssemblylineAnalysis', key: 'UUID', path: ['mass', 'uuid'], default: '', required: true, parse: instanceUuid,
     description: 'UUID of this analysis-system instance on MASS (at most 36 characters)' }),

@@ -11,7 +11,7 @@ import { createBridge, type Bridge } from '../../src/bridge/bridge.js';
 import type { BridgeConfig } from '../../src/config/types.js';
 import { openLedger } from '../../src/ledger/sqlite.js';
 import type { Ledger } from '../../src/ledger/types.js';
-import { silentLogger, type Logger } from '../../src/log.js';
+import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import { createMassClient } from '../../src/mass/client.js';
 import type { MassClient, MassRelation, MassReport, MassSample } from '../../src/mass/types.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -99,7 +99,9 @@ export async function startSimulators(
   });
   const mass = await createMassSimulator({ schedulerIntervalMs: 100, ...opts.mass });
   defer(() => mass.close());
-  const al = await createAssemblylineSimulator({ analysisDelayMs: 50, ...opts.al });
+  // BRIDGE_TEST_SIM_LOG=debug shows the simulators' own logs when a test needs investigating.
+  const simLog = process.env.BRIDGE_TEST_SIM_LOG ? createLogger({ level: process.env.BRIDGE_TEST_SIM_LOG }) : undefined;
+  const al = await createAssemblylineSimulator({ analysisDelayMs: 50, logger: simLog, ...opts.al });
   defer(() => al.close());
   const massOrigin = await mass.listen({ host: '127.0.0.1', port: 0 });
   const alOrigin = await al.listen({ host: '127.0.0.1', port: 0 });

@@ -97,7 +97,7 @@ test('new samples (streamed file, IP), relations and filtered search against the
   await mass.poll(sim.instance.uuid);
 
   const parent = await mass.submitFileSample({ filename: 'parent.bin', body: Buffer.from('parent sample bytes\n') });
-  const bytes = Buffer.alloc(3 * 1024 * 1024 + 5);
+  const bytes = Buffer.alloc(512 * 1024 + 5);
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) & 0xff;
   const dropped = await mass.submitFileSample({
     filename: 'dropped.bin',

@@ -286,7 +286,7 @@ test('session login: user-agent change is refused, XSRF is enforced for password
 
 test('one API-key header alone falls back to cookie auth: 401 Session not found', async (t) => {
   const c = await start(t);
-  for (const headers of [{ 'X-USER': c.sim.user }, { 'X-APIKEY': c.sim.apiKey }]) {
+  for (const headers of [{ 'X-USER': c.sim.user }, { 'X-APIKEY': c.sim.apiKey }] as Record<string, string>[]) {
     const r = await call(c.origin, 'GET', '/api/', headers);
     assert.equal(r.status, 401);
     assert.equal(r.json.api_error_message, 'Session not found');

@@ -54,7 +54,26 @@ test('request logs never contain Authorization, X-APIKEY or Cookie values', asyn
   assert.equal((await app.inject({ method: 'GET', url: '/api/v1/status', headers: headers(SECRETS.token) })).statusCode, 500);
 
   const output = lines.join('');
-  assert.ok(lines.length >= requests.length * 2, `expected request and response log lines, got ${lines.length}`);
+  assert.ok(lines.length >= 10, `expected request and response log lines, got ${lines.length}`);
+  assert.match(output, /"statusCode":401/);
+  assert.match(output, /"level":50.*"msg":"request failed"/);
   assert.match(output, /"url":"\/api\/v1\/pause"/);
   for (const [name, secret] of Object.entries(SECRETS)) assert.ok(!output.includes(secret), `${name} leaked into the logs`);
+});
+
+test('polled routes (probes, scrapes, the status page) log no info line per request', async (t) => {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const ledger = createFakeLedger();
+  const app = await buildApi({ ledger, control: createFakeControl(ledger), metrics: createMetrics({ collectProcessMetrics: false }), logger: createLogger({ level: 'info', destination }) });
+  t.after(() => app.close());
+  for (const url of ['/', '/health', '/ready', '/metrics', '/api/v1/status', '/api/v1/throughput']) assert.equal((await app.inject(url)).statusCode, 200, url);
+  assert.equal(lines.length, 0, lines.join(''));
+  await app.inject('/api/v1/jobs');
+  assert.ok(lines.some((l) => l.includes('"url":"/api/v1/jobs"')));
 });

@@ -195,3 +195,66 @@ test('defaultMappingOptions fills gaps and rejects values of the wrong type', ()
   assert.deepEqual(o.extractedRelations, ['DYNAMIC']);
   assert.equal(o.maxDepth, d.maxDepth);
 });
+
+test('nested extraction: each file points to the file that extracted it; cycles and repeats are related once per parent', () => {
+  const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((x) => x.repeat(64));
+  const result = (sha: string, service: string, extracted: Array<[string, string, string?]>, supplementary: string[] = []) => ({
+    sha256: sha,
+    response: {
+      service_name: service,
+      extracted: extracted.map(([s, name, rel]) => ({ sha256: s, name, ...(rel ? { parent_relation: rel } : {}) })),
+      supplementary: supplementary.map((s) => ({ sha256: s, name: 'report.json', parent_relation: 'INFORMATION' })),
+    },
+    result: { score: 0, sections: [] },
+  });
+  const full = {
+    sid: 'N1',
+    files: [{ name: 'a.zip', sha256: a, size: 10 }],
+    results: {
+      [`${a}.Extract.v1.c1`]: result(a, 'Extract', [[b, 'b.exe'], [c, 'c.dll']], [d]),
+      [`${b}.Extract.v1.c1`]: result(b, 'Extract', [[c, 'c.dll'], [a, 'a.zip']]),
+      [`${c}.CAPE.v1.c1`]: result(c, 'CAPE', [[c, 'self'], [d, 'mem.dmp', 'MEMDUMP']]),
+    },
+  };
+  const p = mapSubmissionToReport({ full, cacheHit: false, rootSha256: a, now: NOW }, defaultMappingOptions());
+  assert.deepEqual(
+    p.related.map((r) => r.kind === 'file' && [r.sha256[0], r.parentSha256[0], r.depth, r.parentRelation]),
+    [
+      ['b', 'a', 1, 'EXTRACTED'],
+      ['c', 'a', 1, 'EXTRACTED'],
+      ['c', 'b', 2, 'EXTRACTED'],
+      ['d', 'c', 2, 'MEMDUMP'],
+    ],
+  );
+  const noMemdump = mapSubmissionToReport({ full, cacheHit: false, rootSha256: a, now: NOW }, defaultMappingOptions({ extractedRelations: ['EXTRACTED'] }));
+  assert.ok(!noMemdump.related.some((r) => r.kind === 'file' && r.sha256 === d));
+});
+
+test('old stored tag layout ({type: {sub: [values]}}) and numeric tag values are read', () => {
+  const sha = 'e'.repeat(64);
+  const full = {
+    sid: 'OLD1',
+    files: [{ name: 'x', sha256: sha, size: 1 }],
+    results: [
+      {
+        sha256: sha,
+        response: { service_name: 'Legacy' },
+        result: {
+          score: 1200,
+          sections: [
+            {
+              title_text: 'legacy',
+              body: 'x',
+              heuristic: { heur_id: 'LEGACY.1', name: 'l', score: 1200, attack: [{ attack_id: 'T1059' }] },
+              tags: { network: { dynamic: { ip: ['198.51.100.5'] }, port: [443] }, attribution: { family: ['Emotet Loader'] } },
+            },
+          ],
+        },
+      },
+    ],
+  };
+  const p = mapSubmissionToReport({ full, cacheHit: false, rootSha256: sha, now: NOW }, defaultMappingOptions());
+  assert.equal(p.verdict, 'malicious');
+  assert.deepEqual(p.tags, ['al:verdict:malicious', 'al:score:1000-1999', 'al:family:emotet_loader', 'al:attack:t1059']);
+  assert.deepEqual(p.related.map((r) => r.kind !== 'file' && r.key), ['ip:198.51.100.5']);
+});

@@ -199,8 +199,8 @@ function pushUnique<T>(list: T[], item: T, same: (a: T) => boolean): void {
 function summarise(results: ResultRecord[]): TagSummary {
   const out: TagSummary = { tags: { attribution: {}, behavior: {}, ioc: {} }, heuristics: {}, attack_matrix: {}, map: {}, heuristic_sections: {}, heuristic_name_map: {}, signatures: [] };
   const link = (a: string, b: string): void => {
-    (out.map[a] ??= []).includes(b) || out.map[a].push(b);
-    (out.map[b] ??= []).includes(a) || out.map[b].push(a);
+    if (!(out.map[a] ??= []).includes(b)) out.map[a].push(b);
+    if (!(out.map[b] ??= []).includes(a)) out.map[b].push(a);
   };
   for (const r of results) {
     for (const s of r.sections) {

@@ -34,12 +34,16 @@ function digest(algorithm: string, bytes: Buffer): string {
 
 export function shannonEntropy(bytes: Buffer): number {
   if (bytes.length === 0) return 0;
-  const counts = new Map<number, number>();
-  for (const b of bytes) counts.set(b, (counts.get(b) ?? 0) + 1);
+  const counts = new Uint32Array(256);
+  const order: number[] = [];
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (counts[b]++ === 0) order.push(b);
+  }
   // Same summation order and log as MASS (Counter order, math.log(p, 2)) so the float digits match
   let sum = 0;
-  for (const c of counts.values()) {
-    const p = c / bytes.length;
+  for (const b of order) {
+    const p = counts[b] / bytes.length;
     sum += p * (Math.log(p) / Math.LN2);
   }
   return sum === 0 ? 0 : -sum;
@@ -53,60 +57,74 @@ const HASH_PRIME = 0x01000193;
 const HASH_INIT = 0x28021967;
 const SPAMSUM_LENGTH = 64;
 
-function fnvStep(h: number, c: number): number {
-  return (Math.imul(h, HASH_PRIME) ^ c) >>> 0;
-}
-
-/** Returns `blocksize:hash1:hash2`, the shape ssdeep (libfuzzy) produces. */
+/**
+ * Returns `blocksize:hash1:hash2` exactly as ssdeep/libfuzzy does. Block size b triggers where
+ * (rolling + 1) % b == 0, and all block sizes are 3·2^k, so one pass records the highest level each
+ * byte triggers; the block-size choice then needs only counts, and a second pass builds the digest.
+ * (The textbook loop re-reads the file once per halving: 20 passes for a constant file.)
+ */
 export function ssdeep(bytes: Buffer): string {
-  let blockSize = MIN_BLOCKSIZE;
-  while (blockSize * SPAMSUM_LENGTH < bytes.length) blockSize *= 2;
-  for (;;) {
-    const [first, second] = ssdeepPass(bytes, blockSize);
-    if (blockSize > MIN_BLOCKSIZE && first.length < SPAMSUM_LENGTH / 2) {
-      blockSize /= 2;
-      continue;
-    }
-    return `${blockSize}:${eliminateSequences(first)}:${eliminateSequences(second)}`;
-  }
-}
-
-function ssdeepPass(bytes: Buffer, blockSize: number): [string, string] {
-  const window = new Array<number>(ROLLING_WINDOW).fill(0);
+  const n = bytes.length;
+  const levels = new Int8Array(n);
+  const counts = new Float64Array(40);
+  const window = new Uint8Array(ROLLING_WINDOW);
   let h1 = 0;
   let h2 = 0;
   let h3 = 0;
-  let n = 0;
+  let rolling = 0;
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i];
+    h2 = (h2 - h1 + ROLLING_WINDOW * c) >>> 0;
+    h1 = (h1 + c - window[i % ROLLING_WINDOW]) >>> 0;
+    window[i % ROLLING_WINDOW] = c;
+    h3 = ((h3 << 5) ^ c) >>> 0;
+    rolling = (h1 + h2 + h3) >>> 0;
+    let q = rolling + 1;
+    if (q % 3 !== 0) {
+      levels[i] = -1;
+      continue;
+    }
+    q /= 3;
+    let k = 0;
+    while (q % 2 === 0 && k < 38) {
+      q /= 2;
+      k++;
+    }
+    levels[i] = k;
+    counts[k]++;
+  }
+  // counts[k] → number of bytes triggering block size 3·2^k (or any larger one)
+  for (let k = counts.length - 2; k >= 0; k--) counts[k] += counts[k + 1];
+  let level = 0;
+  while (MIN_BLOCKSIZE * 2 ** level * SPAMSUM_LENGTH < n) level++;
+  const tail = rolling !== 0 ? 1 : 0;
+  while (level > 0 && Math.min(counts[level], SPAMSUM_LENGTH - 1) + tail < SPAMSUM_LENGTH / 2) level--;
+
   let hashA = HASH_INIT;
   let hashB = HASH_INIT;
   let first = '';
   let second = '';
-  for (const c of bytes) {
-    hashA = fnvStep(hashA, c);
-    hashB = fnvStep(hashB, c);
-    h2 = (h2 - h1 + ROLLING_WINDOW * c) >>> 0;
-    h1 = (h1 + c - window[n % ROLLING_WINDOW]) >>> 0;
-    window[n % ROLLING_WINDOW] = c;
-    n++;
-    h3 = ((h3 << 5) ^ c) >>> 0;
-    const rolling = (h1 + h2 + h3) >>> 0;
-    if (rolling % blockSize === blockSize - 1) {
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i];
+    hashA = (Math.imul(hashA, HASH_PRIME) ^ c) >>> 0;
+    hashB = (Math.imul(hashB, HASH_PRIME) ^ c) >>> 0;
+    const trigger = levels[i];
+    if (trigger >= level) {
       if (first.length < SPAMSUM_LENGTH - 1) {
         first += B64[hashA % 64];
         hashA = HASH_INIT;
       }
-      if (rolling % (blockSize * 2) === blockSize * 2 - 1 && second.length < SPAMSUM_LENGTH / 2 - 1) {
+      if (trigger >= level + 1 && second.length < SPAMSUM_LENGTH / 2 - 1) {
         second += B64[hashB % 64];
         hashB = HASH_INIT;
       }
     }
   }
-  const rolling = (h1 + h2 + h3) >>> 0;
-  if (rolling !== 0) {
+  if (tail) {
     first += B64[hashA % 64];
     second += B64[hashB % 64];
   }
-  return [first, second];
+  return `${MIN_BLOCKSIZE * 2 ** level}:${eliminateSequences(first)}:${eliminateSequences(second)}`;
 }
 
 /** libfuzzy (since 2.10) collapses runs of more than three identical characters. */
@@ -142,7 +160,8 @@ export function guessMagic(bytes: Buffer): { magic: string; mime: string } {
 }
 
 function isText(bytes: Buffer): boolean {
-  for (const b of bytes) {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
     if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c) return false;
     if (b === 0x7f) return false;
   }

@@ -1,0 +1,218 @@
+/**
+ * `mass-al-bridge demo`: the two simulators and the bridge in one process on loopback, a temporary
+ * ledger and a seeded set of samples that exercise extracted files, IOCs, failures and a duplicate.
+ * Shows live progress, then a summary table; keeps serving the status API until Ctrl-C
+ * (or exits when done with --exit-when-done).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from '../api/app.js';
+import { openBridgeRuntime, type BridgeRuntime } from '../bridge/commands.js';
+import { loadConfig } from '../config/index.js';
+import type { Job } from '../ledger/types.js';
+import type { Logger } from '../log.js';
+import { VERSION } from '../version.js';
+import { demoSamples } from './demo-samples.js';
+import { renderSimulatorIni } from './sim-config.js';
+import { startSimulators } from './simulate.js';
+
+export interface DemoOptions {
+  exitWhenDone: boolean;
+  /** Port of the status API on 127.0.0.1 (0 = any free port). */
+  apiPort: number;
+  out: NodeJS.WritableStream;
+  isTTY: boolean;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Stop waiting for the demo to settle after this long (default 180 s). */
+  settleTimeoutMs?: number;
+}
+
+const MAX_FILE_SIZE = 1024 * 1024;
+
+interface SimState {
+  scheduled_pending: number;
+  analysis_requests: number;
+  reports: Array<{ sample: string; error_message: string | null }>;
+  relations: Array<{ _cls: string }>;
+  samples: number;
+}
+
+async function json<T>(url: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(url, init);
+  const body = await res.text();
+  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${new URL(url).pathname} answered ${res.status}: ${body.slice(0, 200)}`);
+  return JSON.parse(body) as T;
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? `${s.slice(0, n - 1)}…` : s + ' '.repeat(n - s.length);
+}
+
+export async function demoCommand(opts: DemoOptions): Promise<number> {
+  const { out, logger, signal } = opts;
+  const say = (s = '') => out.write(`${s}\n`);
+  const stateDir = await mkdtemp(join(tmpdir(), 'mass-al-bridge-demo-'));
+  const sims = await startSimulators({ host: '127.0.0.1', massPort: 0, alPort: 0, logger, schedulerIntervalMs: 500 });
+  let runtime: BridgeRuntime | null = null;
+  let api: FastifyInstance | null = null;
+  let ticker: NodeJS.Timeout | null = null;
+  try {
+    const iniPath = join(stateDir, 'demo.ini');
+    await writeFile(
+      iniPath,
+      renderSimulatorIni({
+        massOrigin: sims.massOrigin,
+        instanceUuid: sims.mass.instance.uuid,
+        instanceKey: sims.mass.instance.key,
+        alOrigin: sims.alOrigin,
+        alUser: sims.al.user,
+        alApiKey: sims.al.apiKey,
+        stateDir,
+        overrides: {
+          GLOBAL: { SleepTime: 0.5 },
+          AssemblylineAnalysis: { PollTime: 0.5 },
+          Assemblyline: { NeverDrop: false },
+          Bridge: { ResultDeadline: 6, QueuePollTime: 0.25, MaxFileSize: MAX_FILE_SIZE, RetryBaseDelay: 0.5, RetryMaxDelay: 2 },
+          API: { Listen: `127.0.0.1:${opts.apiPort}` },
+        },
+      }),
+      { mode: 0o600 },
+    );
+    const { config } = loadConfig({ file: iniPath, env: {} });
+    runtime = await openBridgeRuntime(config, logger);
+    const { bridge, ledger, metrics } = runtime;
+    api = await buildApi({ ledger, control: bridge.control, metrics, logger, version: VERSION });
+    const apiAddress = await api.listen({ host: '127.0.0.1', port: opts.apiPort });
+
+    say(`mass-al-bridge ${VERSION} demo`);
+    say(`  MASS simulator          ${sims.massOrigin}/api/`);
+    say(`  Assemblyline simulator  ${sims.alOrigin}`);
+    say(`  status page             ${apiAddress}/   (API docs: ${apiAddress}/documentation)`);
+    say(`  ledger                  ${join(stateDir, 'bridge.sqlite')}`);
+    say();
+
+    // The bridge's first poll makes the instance online; only then does the MASS scheduler give it work.
+    bridge.start();
+
+    const samples = demoSamples(MAX_FILE_SIZE);
+    const labels = new Map<string, string>();
+    for (const s of samples) {
+      const content = Buffer.isBuffer(s.content) ? s.content : Buffer.from(s.content);
+      const created = await json<{ url: string; id: string }>(`${sims.massOrigin}/_sim/samples`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ file_name: s.fileName, content_base64: content.toString('base64'), tlp_level: s.tlpLevel ?? 0 }),
+      });
+      labels.set(created.url, `${s.label} (${s.fileName})`);
+    }
+    // A non-file sample scheduled directly by an admin, and the dropper scheduled a second time (a duplicate: cache hit).
+    const admin = { authorization: `APIKEY ${sims.mass.adminKey}`, 'content-type': 'application/json' };
+    const ip = await json<{ url: string }>(`${sims.massOrigin}/api/sample/submit_ip/`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ ip_address: '192.0.2.99', tlp_level: 0, tags: ['demo'] }),
+    });
+    labels.set(ip.url, 'IP sample (192.0.2.99)');
+    const instanceUrl = `${sims.massOrigin}/api/analysis_system_instance/${sims.mass.instance.uuid}/`;
+    const dropperUrl = [...labels.entries()].find(([, l]) => l.startsWith('dropper'))![0];
+    // Wait for the instance to be online (first poll) before the admin schedules directly.
+    const seeded = Date.now();
+    while (!bridge.control.status().lastPollAt && Date.now() - seeded < 10_000) await new Promise((r) => setTimeout(r, 100));
+    for (const sample of [ip.url, dropperUrl]) {
+      await json(`${sims.massOrigin}/api/scheduled_analysis/`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({ analysis_system_instance: instanceUrl, sample }),
+      });
+    }
+    const duplicateNote = 'dropper again (duplicate → Assemblyline cache hit)';
+
+    // Live progress.
+    const counts = () => ledger.countByState();
+    let lastLine = '';
+    const draw = (final = false) => {
+      const c = counts();
+      const total = Object.values(c).reduce((a, b) => a + b, 0);
+      const inFlight = total - c.done - c.failed - c.held;
+      const width = 24;
+      const filled = total ? Math.round(((c.done + c.failed) / total) * width) : 0;
+      const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${c.done + c.failed}/${total} reported  done ${c.done}  error-reported ${c.failed}  in flight ${inFlight} (waiting on Assemblyline ${c.waiting})${c.held ? `  held ${c.held}` : ''}`;
+      if (opts.isTTY) out.write(`\r${line}\x1b[K${final ? '\n' : ''}`);
+      else if (line !== lastLine || final) say(line);
+      lastLine = line;
+    };
+    ticker = setInterval(draw, opts.isTTY ? 200 : 2000);
+
+    // Settled: MASS has nothing pending or waiting for the scheduler, and the bridge has nothing in flight, twice in a row.
+    const deadline = Date.now() + (opts.settleTimeoutMs ?? 180_000);
+    let quiet = 0;
+    while (!signal.aborted && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      const st = await json<SimState>(`${sims.massOrigin}/_sim/state`);
+      const c = counts();
+      const busy = st.scheduled_pending + st.analysis_requests + ledger.inFlight();
+      quiet = busy === 0 && c.done + c.failed > 0 ? quiet + 1 : 0;
+      if (quiet >= 3) break;
+    }
+    clearInterval(ticker);
+    ticker = null;
+    draw(true);
+    say();
+
+    // Summary table.
+    const jobs: Job[] = [];
+    let cursor: string | null | undefined;
+    do {
+      const page = ledger.list({ limit: 500, cursor: cursor ?? undefined });
+      jobs.push(...page.jobs);
+      cursor = page.nextCursor;
+    } while (cursor);
+    jobs.sort((a, b) => a.createdAt - b.createdAt);
+    const seenSample = new Set<string>();
+    say(`${pad('sample', 44)} ${pad('outcome', 8)} ${pad('score', 6)} ${pad('related', 8)} note`);
+    say('-'.repeat(110));
+    for (const job of jobs) {
+      let label = labels.get(job.sampleUrl) ?? `${job.fileName ?? job.sampleUrl} (extracted, sent back by MASS)`;
+      if (seenSample.has(job.sampleUrl) && job.sampleUrl === dropperUrl) label = duplicateNote;
+      seenSample.add(job.sampleUrl);
+      const related = ledger.relatedSamples(job.id).length;
+      const outcome = job.state === 'done' ? 'report' : job.state === 'failed' ? 'error' : job.state;
+      const events = ledger.events(job.id).map((e) => e.type);
+      const notes: string[] = [];
+      if (job.cacheHit) notes.push('cache hit');
+      if (events.includes('own-sample')) notes.push('answered from parent submission, no new ingest');
+      if (job.attempts > 1) notes.push(`${job.attempts} ingests`);
+      if (job.errorMessage) notes.push(job.errorMessage);
+      say(`${pad(label, 44)} ${pad(outcome, 8)} ${pad(job.score === null ? '-' : String(job.score), 6)} ${pad(String(related), 8)} ${notes.join('; ')}`);
+    }
+    const st = await json<SimState>(`${sims.massOrigin}/_sim/state`);
+    const relationKinds = new Map<string, number>();
+    for (const r of st.relations) relationKinds.set(r._cls.replace('SampleRelation.', ''), (relationKinds.get(r._cls.replace('SampleRelation.', '')) ?? 0) + 1);
+    say();
+    say(`MASS now holds ${st.reports.length} reports (${st.reports.filter((r) => r.error_message).length} error reports), ${st.samples} samples, ${st.relations.length} relations: ${[...relationKinds].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; pending scheduled analyses: ${st.scheduled_pending}.`);
+    const alStats = sims.al.stats();
+    say(`Assemblyline saw ${alStats.ingests} ingests and created ${alStats.submissions} submissions.`);
+    const settled = st.scheduled_pending === 0 && ledger.inFlight() === 0;
+    if (!settled) say('The demo did not settle in time: some analyses are still pending (see the status page).');
+
+    if (opts.exitWhenDone || signal.aborted) return settled ? 0 : 1;
+    say();
+    say(`Status page: ${apiAddress}/  ·  jobs: ${apiAddress}/api/v1/jobs  ·  metrics: ${apiAddress}/metrics`);
+    say('Press Ctrl-C to stop.');
+    await new Promise<void>((res) => {
+      if (signal.aborted) return res();
+      signal.addEventListener('abort', () => res(), { once: true });
+    });
+    return 0;
+  } finally {
+    if (ticker) clearInterval(ticker);
+    if (runtime) await runtime.bridge.stop({ graceMs: 5000 }).catch(() => undefined);
+    if (api) await api.close().catch(() => undefined);
+    if (runtime) await runtime.close().catch(() => undefined);
+    await sims.close();
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}
