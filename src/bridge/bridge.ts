@@ -3,7 +3,7 @@
  * Every decision comes from decide.ts; this file does the I/O and writes each transition to the
  * ledger before the side effect that depends on it. See docs/design.md for the guarantees.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import pRetry from 'p-retry';
 import type { AssemblylineClient, IngestParams, SubmissionFull } from '../assemblyline/types.js';
@@ -146,6 +146,8 @@ class BridgeImpl extends EventEmitter implements Bridge {
       maxIocs: r.maxIocs,
     });
     this.#queue = new PQueue({ concurrency: Math.max(1, b.concurrency) });
+    // One shutdown signal is shared by every in-flight call.
+    setMaxListeners(0, this.#abort.signal);
     const pollMs = () => this.#config.mass.pollTime * 1000;
     const workerMs = () => Math.max(10, Math.min(250, pollMs()));
     const reconcileMs = () => Math.max(50, Math.min(30_000, this.#policy.resultDeadlineMs / 4));

@@ -180,10 +180,9 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
       seenSample.add(job.sampleUrl);
       const related = ledger.relatedSamples(job.id).length;
       const outcome = job.state === 'done' ? 'report' : job.state === 'failed' ? 'error' : job.state;
-      const events = ledger.events(job.id).map((e) => e.type);
       const notes: string[] = [];
       if (job.cacheHit) notes.push('cache hit');
-      if (events.includes('own-sample')) notes.push('answered from parent submission, no new ingest');
+      if (job.echoOf) notes.push('answered from parent submission, no new ingest');
       if (job.attempts > 1) notes.push(`${job.attempts} ingests`);
       if (job.errorMessage) notes.push(job.errorMessage);
       say(`${pad(label, 44)} ${pad(outcome, 8)} ${pad(job.score === null ? '-' : String(job.score), 6)} ${pad(String(related), 8)} ${notes.join('; ')}`);

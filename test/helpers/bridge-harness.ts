@@ -236,4 +236,5 @@ export async function seedWorkload(sims: Simulators, normal: number): Promise<Wo
   };
 }
 
-export const WORKLOAD_TAG_FILTER = 'sample-type:filesample or sample-type:ipsample or sample-type:domainsample';
+// Parenthesised: the MASS simulator's filter parser does not chain three 'or' operands.
+export const WORKLOAD_TAG_FILTER = 'sample-type:filesample or (sample-type:ipsample or sample-type:domainsample)';

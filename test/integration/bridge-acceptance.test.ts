@@ -9,7 +9,9 @@ async function settled(h: Harness, expectedReports: number, what: string) {
   } catch (err) {
     const s = await h.massState();
     const stuck = h.ledger.list({ states: ['claimed', 'fetching', 'ingesting', 'waiting', 'collecting', 'relating', 'reporting', 'held'], limit: 5 }).jobs;
-    const detail = { byState: h.ledger.countByState(), reports: s.reports.length, pending: s.scheduled_pending, requests: s.analysis_requests, stuck, events: stuck[0] ? h.ledger.events(stuck[0].id) : [] };
+    const alState = (await h.alControl('/_sim/state', undefined, 'GET')) as { ingests: Array<{ ingest_id: string }>; submissions: Array<{ sid: string }> };
+    const ids = new Set(stuck.map((j) => j.ingestId));
+    const detail = { al: { ingests: alState.ingests.filter((i) => ids.has(i.ingest_id)), subs: alState.submissions.filter((x) => ids.has(x.sid)) }, byState: h.ledger.countByState(), reports: s.reports.length, pending: s.scheduled_pending, requests: s.analysis_requests, stuck, events: stuck[0] ? h.ledger.events(stuck[0].id) : [] };
     throw new Error(`${(err as Error).message}\n${JSON.stringify(detail, null, 1)}`);
   }
 }

@@ -263,7 +263,7 @@ const INVALID: Case[] = [
   { name: 'ServerURL with credentials', changes: { GLOBAL: { ServerURL: 'http://u:p@mass.example.org/' } }, key: 'GLOBAL.ServerURL', message: /user name or password/ },
   { name: 'APIEndpoint as URL', changes: { GLOBAL: { APIEndpoint: 'http://x/api/' } }, key: 'GLOBAL.APIEndpoint', message: /relative/ },
   { name: 'SleepTime not a number', changes: { GLOBAL: { SleepTime: 'soon' } }, key: 'GLOBAL.SleepTime', message: /number of seconds \(got 'soon'\)/ },
-  { name: 'PollTime below 1', changes: { AssemblylineAnalysis: { PollTime: '0' } }, key: 'AssemblylineAnalysis.PollTime', message: /between 1 and/ },
+  { name: 'PollTime below 0.1', changes: { AssemblylineAnalysis: { PollTime: '0.05' } }, key: 'AssemblylineAnalysis.PollTime', message: /between 0.1 and/ },
   { name: 'UUID missing', changes: { AssemblylineAnalysis: { UUID: null } }, key: 'AssemblylineAnalysis.UUID', message: /required/ },
   { name: 'UUID too long', changes: { AssemblylineAnalysis: { UUID: 'f27f964c-2cc7-4eb9-a0a1-6bfbb32e4d51-x' } }, key: 'AssemblylineAnalysis.UUID', message: /at most 36/ },
   { name: 'UUID with slash', changes: { AssemblylineAnalysis: { UUID: 'a/b' } }, key: 'AssemblylineAnalysis.UUID', message: /must not contain '\/'/ },
