@@ -107,10 +107,14 @@ export async function startSimulators(
   const alOrigin = await al.listen({ host: '127.0.0.1', port: 0 });
   const stateDir = mkdtempSync(join(tmpdir(), 'bridge-it-'));
   defer(() => rmSync(stateDir, { recursive: true, force: true }));
+  let instance = { uuid: '', key: '' };
+  try {
+    instance = mass.instance;
+  } catch {} // seed: false → no instance yet (the register test creates one)
   const endpoints: Endpoints = {
     massApiRoot: `${massOrigin}/api/`,
-    uuid: mass.instance.uuid,
-    massKey: mass.instance.key,
+    uuid: instance.uuid,
+    massKey: instance.key,
     alUrl: alOrigin,
     alUser: al.user,
     alApiKey: al.apiKey,
@@ -161,7 +165,14 @@ export interface Harness extends Simulators {
 /** Simulators, then a bridge (not started) with real clients and a file ledger in a temp dir. */
 export async function startHarness(
   t: After,
-  opts: { mass?: MassSimulatorOptions; al?: AssemblylineSimulatorOptions; config?: ConfigOverrides; logger?: Logger } = {},
+  opts: {
+    mass?: MassSimulatorOptions;
+    al?: AssemblylineSimulatorOptions;
+    config?: ConfigOverrides;
+    logger?: Logger;
+    /** Wraps the bridge's MASS client, e.g. to lose answers after MASS acted on a request. */
+    wrapMass?: (client: MassClient) => MassClient;
+  } = {},
 ): Promise<Harness> {
   const sims = await startSimulators(t, opts);
   const config = makeConfig(sims.endpoints, opts.config);
@@ -170,7 +181,7 @@ export async function startHarness(
   const alClient = createAssemblylineClient({ url: config.assemblyline.url, user: config.assemblyline.user, auth: 'apikey', apiKey: config.assemblyline.apiKey });
   const bridge = createBridge({
     config,
-    mass: massClient,
+    mass: opts.wrapMass ? opts.wrapMass(massClient) : massClient,
     assemblyline: alClient,
     ledger,
     logger: opts.logger ?? silentLogger(),

@@ -12,7 +12,7 @@ async function settled(h: Harness, expectedReports: number, what: string) {
     const alState = (await h.alControl('/_sim/state', undefined, 'GET')) as { ingests: Array<{ ingest_id: string }>; submissions: Array<{ sid: string }> };
     const ids = new Set(stuck.map((j) => j.ingestId));
     const detail = { al: { ingests: alState.ingests.filter((i) => ids.has(i.ingest_id)), subs: alState.submissions.filter((x) => ids.has(x.sid)) }, byState: h.ledger.countByState(), reports: s.reports.length, pending: s.scheduled_pending, requests: s.analysis_requests, stuck, events: stuck[0] ? h.ledger.events(stuck[0].id) : [] };
-    throw new Error(`${(err as Error).message}\n${JSON.stringify(detail, null, 1)}`);
+    throw new Error(`${(err as Error).message}\n${JSON.stringify(detail, null, 1)}`, { cause: err });
   }
 }
 
@@ -38,7 +38,10 @@ test('issue 3 acceptance: 200 scheduled analyses, every one ends with exactly on
   let state = await settled(h, workload.analyses, 'phase 1 reports');
 
   // Phase 2: cache hits: files already analysed are scheduled again one after another.
-  const cacheSamples = state.reports.filter((r) => r.error_message === null).slice(0, 3).map((r) => r.sample);
+  const cacheSamples = [...reportsBySample(state)]
+    .filter(([, reports]) => reports.length === 1 && reports[0].error_message === null)
+    .slice(0, 3)
+    .map(([url]) => url);
   for (const url of cacheSamples) await scheduleAgain(h, url);
   state = await settled(h, workload.analyses + 3, 'cache-hit reports');
   for (const url of cacheSamples) {

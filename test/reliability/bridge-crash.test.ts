@@ -58,7 +58,7 @@ async function settledOnMass(sims: Simulators, analyses: number, child: () => Ch
     { timeoutMs: 40_000, intervalMs: 100, what: `all ${analyses} reports` },
   ).catch(async (err: Error) => {
     const s = await sims.massState();
-    throw new Error(`${err.message}: reports ${s.reports.length}, pending ${s.scheduled_pending}, requests ${s.analysis_requests}\n${child().output()}`);
+    throw new Error(`${err.message}: reports ${s.reports.length}, pending ${s.scheduled_pending}, requests ${s.analysis_requests}\n${child().output()}`, { cause: err });
   });
 }
 

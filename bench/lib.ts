@@ -1,0 +1,197 @@
+/** Shared helpers for the benchmarks: child processes, memory sampling, formatting. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root: children run with it as cwd so `--import tsx` resolves from its node_modules. */
+export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+/** One line of the final table: baseline vs measured, and the ratio measured/baseline (as the bench defines it). */
+export interface TableRow {
+  bench: string;
+  baseline: string;
+  measured: string;
+  ratio: string;
+}
+
+export interface BenchOutcome {
+  rows: TableRow[];
+  /** False when a correctness check inside the bench failed (the run then exits non-zero). */
+  ok: boolean;
+}
+
+export type Say = (line?: string) => void;
+
+export function envInt(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(bytes >= 100 * 1048576 ? 0 : 1)} MiB`;
+}
+
+export function fmtRatio(r: number): string {
+  if (!Number.isFinite(r)) return 'n/a';
+  return `${r >= 10 ? r.toFixed(1) : r >= 0.1 ? r.toFixed(2) : r.toFixed(3)}×`;
+}
+
+export function fmtNum(n: number, digits = 1): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** Polls `check` every `everyMs` until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function pollUntil<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs: number, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(60_000) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${new URL(url).pathname} answered ${res.status}: ${text.slice(0, 200)}`);
+  return JSON.parse(text) as T;
+}
+
+export function postJson<T>(url: string, body: unknown): Promise<T> {
+  return getJson<T>(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+// ------------------------------------------------------------------ child processes
+
+/** Every child this process started, so a watchdog can end them by pid. */
+const children = new Set<ChildProcess>();
+
+export function killChildren(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+
+/**
+ * Runs `node [nodeArgs] --import tsx <script> [args]` and resolves with the first stdout line parsed as JSON.
+ * The child keeps running (for servers); `stop()` closes its stdin (its cue to shut down) and waits, then kills.
+ */
+export async function startTsChild<T>(
+  script: string,
+  args: string[],
+  opts: { env?: Record<string, string>; nodeArgs?: string[]; readyTimeoutMs: number },
+): Promise<{ value: T; child: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  const exited = once(child, 'exit').then(() => void children.delete(child));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.stdin?.end();
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    }
+  };
+  try {
+    const lines = createInterface({ input: child.stdout! });
+    const first = new Promise<string>((resolve, reject) => {
+      lines.once('line', resolve);
+      child.once('exit', (code, signal) => reject(new Error(`${script} exited (${code ?? signal}) before answering`)));
+      child.once('error', reject);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${script} did not answer within ${opts.readyTimeoutMs} ms`)), opts.readyTimeoutMs);
+    });
+    const line = await Promise.race([first, timeout]).finally(() => clearTimeout(timer));
+    return { value: JSON.parse(line) as T, child, stop };
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited;
+    throw err;
+  }
+}
+
+// ------------------------------------------------------------------ simulators in a child process
+
+export interface SeededSample {
+  url: string;
+  sha256: string;
+  size: number;
+}
+
+/** What bench/sim-server.ts prints on stdout (loopback simulator keys, never printed by the bench). */
+export interface SimServerInfo {
+  massOrigin: string;
+  alOrigin: string;
+  adminKey: string;
+  userKey: string;
+  instanceUuid: string;
+  instanceKey: string;
+  alUser: string;
+  alApiKey: string;
+  samples: Record<string, SeededSample>;
+}
+
+export interface SimServerOptions {
+  alDelayMs: number;
+  /** Seed one large file sample of this many MiB (key `big`) plus a 64 KiB `warmup` sample. */
+  fileMb?: number;
+}
+
+export async function startSimServer(opts: SimServerOptions): Promise<{ info: SimServerInfo; stop(): Promise<void> }> {
+  const args = [`--al-delay-ms=${opts.alDelayMs}`];
+  if (opts.fileMb) args.push(`--file-mb=${opts.fileMb}`);
+  const { value, stop } = await startTsChild<SimServerInfo>('bench/sim-server.ts', args, { readyTimeoutMs: 120_000 });
+  return { info: value, stop };
+}
+
+// ------------------------------------------------------------------ memory
+
+export interface MemSnapshot {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+export function memNow(): MemSnapshot {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+}
+
+/** Samples process.memoryUsage() every `everyMs` and keeps the per-field peaks. */
+export function memSampler(everyMs = 20): { stop(): MemSnapshot; samples(): number } {
+  const peak = memNow();
+  let n = 1;
+  const take = (): void => {
+    const m = memNow();
+    n++;
+    peak.rss = Math.max(peak.rss, m.rss);
+    peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
+    peak.external = Math.max(peak.external, m.external);
+    peak.arrayBuffers = Math.max(peak.arrayBuffers, m.arrayBuffers);
+  };
+  const timer = setInterval(take, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      take();
+      return peak;
+    },
+    samples: () => n,
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * Both simulators on 127.0.0.1:0 in their own process, so the benchmark process measures only itself
+ * (the simulators keep every upload in memory). Prints one JSON line (origins, loopback keys, seeded
+ * samples) on stdout, then runs until its stdin closes (the parent ended or stopped it), SIGTERM/SIGINT,
+ * or BENCH_SIM_MAX_MS (default 10 min) passes.
+ *
+ *   node --import tsx bench/sim-server.ts [--al-delay-ms=50] [--file-mb=256]
+ */
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { silentLogger } from '../src/log.js';
+import { createMassClient } from '../src/mass/client.js';
+import type { MassSample } from '../src/mass/types.js';
+import { createAssemblylineSimulator } from '../src/simulators/assemblyline/index.js';
+import { createMassSimulator } from '../src/simulators/mass/index.js';
+import type { SeededSample, SimServerInfo } from './lib.js';
+
+const MiB = 1024 * 1024;
+
+/** `mb` MiB of incompressible bytes, generated chunk by chunk (never held whole in memory). */
+function generated(mb: number): Readable {
+  const block = randomBytes(MiB);
+  return Readable.from(
+    (function* () {
+      for (let i = 0; i < mb; i++) {
+        const chunk = Buffer.from(block);
+        chunk.writeUInt32BE(i, 0); // every MiB differs from the others
+        yield chunk;
+      }
+    })(),
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { 'al-delay-ms': { type: 'string', default: '50' }, 'file-mb': { type: 'string', default: '0' } },
+    strict: true,
+  });
+  const alDelayMs = Number(values['al-delay-ms']);
+  const fileMb = Number(values['file-mb']);
+  if (!Number.isInteger(alDelayMs) || alDelayMs < 0 || !Number.isInteger(fileMb) || fileMb < 0) {
+    throw new Error('--al-delay-ms and --file-mb take non-negative integers');
+  }
+  const logger = silentLogger();
+  // Scheduler ticks only on request (/_sim/scheduler/run): the benchmark decides when work appears.
+  const mass = await createMassSimulator({ schedulerIntervalMs: 0, logger, bodyLimit: (fileMb + 16) * MiB * 2 });
+  const al = await createAssemblylineSimulator({
+    analysisDelayMs: alDelayMs,
+    logger,
+    maxFileSize: Math.max(104_857_600, (fileMb + 1) * MiB),
+  });
+  let closing: Promise<void> | undefined;
+  const shutdown = (code: number): Promise<void> => {
+    closing ??= Promise.allSettled([mass.close(), al.close()]).then(() => {
+      process.exitCode = code;
+    });
+    return closing;
+  };
+  process.stdin.on('end', () => void shutdown(0));
+  process.stdin.on('close', () => void shutdown(0));
+  process.stdin.resume();
+  process.once('SIGTERM', () => void shutdown(0));
+  process.once('SIGINT', () => void shutdown(0));
+  const maxMs = Number(process.env.BENCH_SIM_MAX_MS ?? 600_000);
+  setTimeout(() => {
+    process.stderr.write(`sim-server: BENCH_SIM_MAX_MS (${maxMs} ms) passed, stopping\n`);
+    void shutdown(3).then(() => process.exit(3));
+  }, maxMs).unref();
+
+  const massOrigin = await mass.listen({ host: '127.0.0.1', port: 0 });
+  const alOrigin = await al.listen({ host: '127.0.0.1', port: 0 });
+
+  const samples: Record<string, SeededSample> = {};
+  if (fileMb > 0) {
+    // Seeded through the real API as a MASS user would upload (the JSON control endpoint would need base64 in memory).
+    const user = createMassClient({ apiRoot: `${massOrigin}/api/`, apiKey: mass.userKey, timeoutMs: 300_000 });
+    try {
+      const seed = async (name: string, body: Readable, size: number): Promise<SeededSample> => {
+        const s: MassSample = await user.submitFileSample({ filename: name, body, size, tlpLevel: 0 });
+        return { url: s.url, sha256: s.sha256sum ?? '', size: s.file_size ?? size };
+      };
+      samples.warmup = await seed('bench-warmup.bin', Readable.from([randomBytes(64 * 1024)]), 64 * 1024);
+      samples.big = await seed(`bench-${fileMb}MiB.bin`, generated(fileMb), fileMb * MiB);
+    } finally {
+      await user.close();
+    }
+  }
+
+  const info: SimServerInfo = {
+    massOrigin,
+    alOrigin,
+    adminKey: mass.adminKey,
+    userKey: mass.userKey,
+    instanceUuid: mass.instance.uuid,
+    instanceKey: mass.instance.key,
+    alUser: al.user,
+    alApiKey: al.apiKey,
+    samples,
+  };
+  process.stdout.write(`${JSON.stringify(info)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`sim-server: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
