@@ -32,6 +32,7 @@ interface RunResult {
 }
 
 const AL_DELAY_MS = 50;
+const SCHEDULER_MS = 100;
 
 async function runOnce(label: string, n: number, concurrency: number, maxInFlight: number, say: Say): Promise<RunResult> {
   const sims = await startSimServer({ alDelayMs: AL_DELAY_MS });
@@ -78,18 +79,31 @@ async function runOnce(label: string, n: number, concurrency: number, maxInFligh
     // The first poll puts the instance online; only then does the MASS scheduler give it work.
     await pollUntil('the bridge to poll MASS', () => (bridge.control.status().lastPollAt ? true : undefined), 15_000);
 
+    // MASS hands an instance about 100 scheduled analyses at a time; its scheduler runs here every 100 ms.
     const t0 = performance.now();
-    const { scheduled } = await postJson<{ scheduled: number }>(`${info.massOrigin}/_sim/scheduler/run`, {});
-    const finished = await pollUntil(
-      `${scheduled} jobs to finish`,
-      () => {
-        const c = ledger.countByState();
-        const f = c.done + c.failed + c.held;
-        return f >= scheduled ? c : undefined;
-      },
-      Number(process.env.BENCH_PIPELINE_MAX_MS ?? 150_000),
-      10,
-    );
+    let scheduled = 0;
+    let ticking = true;
+    const ticker = (async () => {
+      while (ticking) {
+        scheduled += (await postJson<{ scheduled: number }>(`${info.massOrigin}/_sim/scheduler/run`, {})).scheduled;
+        await new Promise((r) => setTimeout(r, SCHEDULER_MS));
+      }
+    })();
+    let finished: Record<string, number>;
+    try {
+      finished = await pollUntil(
+        `${n} jobs to finish`,
+        () => {
+          const c = ledger.countByState();
+          return c.done + c.failed + c.held >= n ? c : undefined;
+        },
+        Number(process.env.BENCH_PIPELINE_MAX_MS ?? 150_000),
+        10,
+      );
+    } finally {
+      ticking = false;
+      await ticker;
+    }
     const seconds = (performance.now() - t0) / 1000;
     await bridge.stop({ graceMs: 5000 });
 
@@ -99,10 +113,11 @@ async function runOnce(label: string, n: number, concurrency: number, maxInFligh
     const exactlyOne = [...seeded].every((u) => perSample.get(u) === 1);
     const errors = st.reports.filter((r) => r.error_message !== null).length;
     const ok =
-      scheduled === n && st.reports.length === scheduled && exactlyOne && st.scheduled_pending === 0 && finished.done === n && errors === 0;
+      scheduled === n && st.reports.length === scheduled && exactlyOne && st.scheduled_pending === 0 && st.analysis_requests === 0 &&
+      finished.done === n && errors === 0;
     const check =
       `scheduled ${scheduled}/${n}, MASS reports ${st.reports.length} (error reports ${errors}), ` +
-      `exactly one per scheduled analysis: ${exactlyOne ? 'yes' : 'NO'}, pending ${st.scheduled_pending}, ` +
+      `exactly one per scheduled analysis: ${exactlyOne ? 'yes' : 'NO'}, pending ${st.scheduled_pending}, unscheduled requests ${st.analysis_requests}, ` +
       `ledger done ${finished.done} failed ${finished.failed} held ${finished.held}`;
     const perSecond = scheduled / seconds;
     say(`pipeline: ${label.padEnd(28)} ${scheduled} samples in ${seconds.toFixed(2)} s = ${fmtNum(perSecond)} samples/s`);
@@ -120,7 +135,7 @@ async function runOnce(label: string, n: number, concurrency: number, maxInFligh
 
 export async function benchPipeline(say: Say): Promise<BenchOutcome> {
   const n = envInt('BENCH_PIPELINE_N', 200);
-  say(`pipeline: ${n} small samples end-to-end through the bridge (Assemblyline analysis ${AL_DELAY_MS} ms each, poll 0.1 s, queue poll 0.05 s)`);
+  say(`pipeline: ${n} small samples end-to-end through the bridge (Assemblyline analysis ${AL_DELAY_MS} ms each, MASS scheduler every ${SCHEDULER_MS} ms, bridge poll 0.1 s, queue poll 0.05 s)`);
   const seq = await runOnce('Concurrency 1, MaxInFlight 1', n, 1, 1, say);
   const par = await runOnce('Concurrency 4, MaxInFlight 100', n, 4, 100, say);
   const speedup = par.perSecond / seq.perSecond;

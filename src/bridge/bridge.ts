@@ -99,6 +99,8 @@ class BridgeImpl extends EventEmitter implements Bridge {
   readonly #active = new Set<string>();
   /** Sample JSON read by the fetch step, reused by the ingest step that usually follows at once. */
   readonly #samples = new Map<string, MassSample>();
+  /** Relation creations in progress, by kind + endpoints (see #createRelation). */
+  readonly #relationLocks = new Map<string, Promise<void>>();
   #abort = new AbortController();
   #paused = false;
   #stopping = false;
@@ -152,7 +154,8 @@ class BridgeImpl extends EventEmitter implements Bridge {
     const workerMs = () => Math.max(10, Math.min(250, pollMs()));
     const reconcileMs = () => Math.max(50, Math.min(30_000, this.#policy.resultDeadlineMs / 4));
     this.loops = {
-      poller: new Loop('poller', pollMs, () => this.#pollTick(), this.#log),
+      // [GLOBAL] SleepTime: the wait before polling again after a failed poll.
+      poller: new Loop('poller', pollMs, () => this.#pollTick(), this.#log, () => this.#config.global.sleepTime * 1000),
       worker: new Loop('worker', workerMs, () => this.#workerTick(), this.#log),
       listener: new Loop('listener', () => b.queuePollTime * 1000, () => this.#listenTick(), this.#log),
       reconciler: new Loop('reconciler', reconcileMs, () => this.#reconcileTick(), this.#log),
@@ -650,6 +653,19 @@ class BridgeImpl extends EventEmitter implements Bridge {
    * and its record. The intent event marks that window; with relation_graph we look before re-posting.
    */
   async #createRelation(job: Job, key: string, kind: RelationKind, sampleUrl: string, otherUrl: string, hadIntent: boolean): Promise<void> {
+    // Two jobs of the same sample (MASS scheduled it twice) may relate the same pair at once: one at a time per pair.
+    const lockKey = `${kind}\n${sampleUrl}\n${otherUrl}`;
+    for (let busy = this.#relationLocks.get(lockKey); busy; busy = this.#relationLocks.get(lockKey)) await busy.catch(() => undefined);
+    const run = this.#createRelationUnlocked(job, key, kind, sampleUrl, otherUrl, hadIntent);
+    this.#relationLocks.set(lockKey, run);
+    try {
+      await run;
+    } finally {
+      if (this.#relationLocks.get(lockKey) === run) this.#relationLocks.delete(lockKey);
+    }
+  }
+
+  async #createRelationUnlocked(job: Job, key: string, kind: RelationKind, sampleUrl: string, otherUrl: string, hadIntent: boolean): Promise<void> {
     const signal = this.#signal;
     const record = (r: MassRelation): void =>
       this.#ledger.recordRelation({ jobId: job.id, key, kind, sampleUrl, otherUrl, massRelationUrl: r.url }, this.#now());
@@ -658,6 +674,13 @@ class BridgeImpl extends EventEmitter implements Bridge {
       const graph = await this.#mass.getRelationGraph(sampleUrl, 1, { signal });
       return graph.find((r) => sameUrl(r.sample, sampleUrl) && sameUrl(r.other, otherUrl) && relationClassMatches(r._cls, kind));
     };
+    // Another job (the same sample scheduled again) may have created this exact relation already.
+    const earlier = this.#ledger.findRelation(kind, sampleUrl, otherUrl);
+    if (earlier) {
+      this.#ledger.recordRelation({ jobId: job.id, key, kind, sampleUrl, otherUrl, massRelationUrl: earlier.massRelationUrl }, this.#now());
+      this.#ledger.appendEvent(job.id, { type: 'relation-reused', data: { key, relation: earlier.massRelationUrl, job: earlier.jobId } }, this.#now());
+      return;
+    }
     let posted = hadIntent;
     const relation = await this.#retry(async () => {
       if (posted) {

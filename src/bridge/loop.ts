@@ -10,10 +10,13 @@ export class Loop {
   #done: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   #woken = false;
+  #errorInterval: () => number;
 
-  constructor(name: string, intervalMs: () => number, tick: () => Promise<void>, logger: Logger) {
+  /** `errorIntervalMs`: the wait after a tick that threw (default: the normal interval). */
+  constructor(name: string, intervalMs: () => number, tick: () => Promise<void>, logger: Logger, errorIntervalMs?: () => number) {
     this.name = name;
     this.#interval = intervalMs;
+    this.#errorInterval = errorIntervalMs ?? intervalMs;
     this.#tick = tick;
     this.#logger = logger;
   }
@@ -43,15 +46,17 @@ export class Loop {
   async #run(): Promise<void> {
     while (this.#running) {
       this.#woken = false;
+      let failed = false;
       try {
         await this.#tick();
       } catch (err) {
+        failed = true;
         this.#logger.error({ err, loop: this.name }, 'loop tick failed');
       }
       if (!this.#running) break;
       if (this.#woken) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.max(1, this.#interval()));
+        const timer = setTimeout(done, Math.max(1, failed ? this.#errorInterval() : this.#interval()));
         function done(): void {
           clearTimeout(timer);
           resolve();

@@ -22,6 +22,28 @@ import {
   type StoredMessage,
 } from './types.js';
 
+interface RelationRow {
+  job_id: string;
+  key: string;
+  kind: string;
+  sample_url: string;
+  other_url: string;
+  mass_relation_url: string;
+  created_at: number;
+}
+
+function relationRecord(r: RelationRow): RelationRecord {
+  return {
+    jobId: r.job_id,
+    key: r.key,
+    kind: r.kind,
+    sampleUrl: r.sample_url,
+    otherUrl: r.other_url,
+    massRelationUrl: r.mass_relation_url,
+    createdAt: r.created_at,
+  };
+}
+
 /** Each entry migrates from user_version = index to index + 1. Append only; never edit a shipped step. */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -117,6 +139,10 @@ export const MIGRATIONS: readonly string[] = [
     mass_sample_url TEXT NOT NULL,
     created_at INTEGER NOT NULL
   );
+  `,
+  // v2: relations are looked up by their endpoints across jobs (MASS does not deduplicate relations).
+  `
+  CREATE INDEX relations_endpoints ON relations(kind, sample_url, other_url);
   `,
 ];
 
@@ -283,8 +309,9 @@ export function openLedger(path: string | ':memory:'): Ledger {
       `INSERT INTO relations (job_id, key, kind, sample_url, other_url, mass_relation_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(job_id, key) DO NOTHING`,
     ),
-    relations: db.prepare<[string], { job_id: string; key: string; kind: string; sample_url: string; other_url: string; mass_relation_url: string; created_at: number }>(
-      'SELECT * FROM relations WHERE job_id = ? ORDER BY rowid',
+    relations: db.prepare<[string], RelationRow>('SELECT * FROM relations WHERE job_id = ? ORDER BY rowid'),
+    relationByEndpoints: db.prepare<[string, string, string], RelationRow>(
+      'SELECT * FROM relations WHERE kind = ? AND sample_url = ? AND other_url = ? ORDER BY rowid LIMIT 1',
     ),
     // The first origin wins; a later call may only fill in the MASS URL (recorded before the upload, completed after).
     insertOwn: db.prepare(
@@ -480,17 +507,11 @@ export function openLedger(path: string | ':memory:'): Ledger {
       st.insertRelation.run(rec.jobId, rec.key, rec.kind, rec.sampleUrl, rec.otherUrl, rec.massRelationUrl, now);
     },
     relations(jobId) {
-      return st.relations.all(jobId).map(
-        (r): RelationRecord => ({
-          jobId: r.job_id,
-          key: r.key,
-          kind: r.kind,
-          sampleUrl: r.sample_url,
-          otherUrl: r.other_url,
-          massRelationUrl: r.mass_relation_url,
-          createdAt: r.created_at,
-        }),
-      );
+      return st.relations.all(jobId).map(relationRecord);
+    },
+    findRelation(kind, sampleUrl, otherUrl) {
+      const row = st.relationByEndpoints.get(kind, sampleUrl, otherUrl);
+      return row ? relationRecord(row) : undefined;
     },
     recordOwnSample(sha256, origin, now) {
       st.insertOwn.run(sha256.toLowerCase(), origin.jobId, origin.sid, origin.parentSha256, origin.massSampleUrl, now);

@@ -175,6 +175,8 @@ export interface Ledger {
   relatedSamples(jobId: string): RelatedSampleRecord[];
   recordRelation(rec: Omit<RelationRecord, 'createdAt'>, now: number): void;
   relations(jobId: string): RelationRecord[];
+  /** A relation any job already created with exactly these endpoints (MASS does not deduplicate relations). */
+  findRelation(kind: string, sampleUrl: string, otherUrl: string): RelationRecord | undefined;
   /** Files the bridge itself submitted to MASS: sha256 → where it came from (echo-back detection). */
   recordOwnSample(sha256: string, origin: { jobId: string; sid: string; parentSha256: string; massSampleUrl: string }, now: number): void;
   ownSample(sha256: string): { jobId: string; sid: string; parentSha256: string; massSampleUrl: string } | undefined;

@@ -408,6 +408,13 @@ export function createMassClient(opts: MassClientOptions): MassClient {
       return postJson<MassRelation>(resolve(endpoint), { sample, other }, o);
     },
 
+    async getRelationGraph(sampleUrlOrId, depth = 1, o = {}) {
+      const url = new URL('relation_graph/', objectUrl('sample', sampleUrlOrId));
+      url.searchParams.set('depth', String(depth));
+      const body = await json<{ results?: MassRelation[] }>('GET', url, { ...o, notFound: 'sample not visible to this key (TLP above 0, or deleted)' });
+      return results(body, url);
+    },
+
     async findSamples(filters, o = {}) {
       const found: MassSample[] = [];
       let page = 1;

@@ -29,6 +29,12 @@ test('demo --exit-when-done reports every seeded sample exactly once and exits 0
   assert.match(row('lost notification'), /\breport\b/);
   assert.match(row('stage2.dll (extracted'), /\breport\b.*answered from parent submission/);
   assert.match(out, /pending scheduled analyses: 0\./);
+  assert.match(row('dropper again'), /\breport\b.*cache hit/, 'the second analysis of the dropper is an Assemblyline cache hit');
+  // The dropper analysed twice must not double its relations: 3 files dropped-by, 2 IPs, 2 domains, 2 URIs.
+  const relations = /(\d+) relations: (.*);/.exec(out);
+  assert.ok(relations, 'the relation totals are printed');
+  const byKind = Object.fromEntries(relations[2].split(', ').map((p) => { const [k, n] = p.split(' '); return [k, Number(n)]; }));
+  assert.deepEqual(byKind, { DroppedBySampleRelation: 3, ContactedBySampleRelation: 2, ResolvedBySampleRelation: 2, RetrievedBySampleRelation: 2 });
   const reports = /MASS now holds (\d+) reports \((\d+) error reports\)/.exec(out);
   assert.ok(reports, 'the final MASS totals are printed');
   const progress = [...out.matchAll(/(\d+)\/(\d+) reported/g)].at(-1);

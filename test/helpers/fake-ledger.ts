@@ -206,6 +206,10 @@ export function createFakeLedger(): FakeLedger {
     relations(jobId) {
       return rels.filter((r) => r.jobId === jobId).map((r) => ({ ...r }));
     },
+    findRelation(kind, sampleUrl, otherUrl) {
+      const r = rels.find((x) => x.kind === kind && x.sampleUrl === sampleUrl && x.otherUrl === otherUrl);
+      return r ? { ...r } : undefined;
+    },
     recordOwnSample(sha256, origin) {
       own.set(sha256, { ...origin });
     },

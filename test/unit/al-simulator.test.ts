@@ -326,3 +326,27 @@ test('routing: sorted-key envelopes, 308 to the slash form, 405 is not an envelo
   const noQuery = await call(c.origin, 'GET', '/api/v4/search/submission/', c.key);
   assert.deepEqual([noQuery.status, noQuery.json.api_error_message], [400, 'There was no search query.']);
 });
+
+test('a duplicate ingested while the first is still in flight is parked and notified with the same sid', async (t) => {
+  const c = await start(t, { analysisDelayMs: 300 });
+  const content = 'MZ parked\nAL-SIM: {"score": 500}\n';
+  const first = ingestIdOf(await ingestJson(c, { plaintext: content, notification_queue: 'pq', metadata: { n: 1 } }));
+  const second = ingestIdOf(await ingestJson(c, { plaintext: content, notification_queue: 'pq', metadata: { n: 2 } }));
+  const messages = await until('both messages', async () => {
+    const list = (await call(c.origin, 'GET', '/api/v4/ingest/get_message_list/pq/', c.key)).json.api_response as Array<Record<string, unknown>>;
+    return list.length ? list : null;
+  });
+  const all = [...messages];
+  if (all.length < 2) {
+    all.push(...(await until('second message', async () => {
+      const list = (await call(c.origin, 'GET', '/api/v4/ingest/get_message_list/pq/', c.key)).json.api_response as Array<Record<string, unknown>>;
+      return list.length ? list : null;
+    })));
+  }
+  assert.deepEqual(all.map((m) => m.ingest_id).sort(), [first, second].sort());
+  for (const m of all) {
+    assert.equal((m.submission as Record<string, unknown>).sid, first);
+    assert.equal(m.score, 500);
+  }
+  assert.equal(c.sim.stats().submissions, 1);
+});

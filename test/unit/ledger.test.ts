@@ -149,3 +149,13 @@ test('due returns non-terminal jobs in the asked states whose notBefore has pass
   assert.equal(counts.failed, 1);
   assert.equal(counts.done, 0);
 });
+
+test('findRelation finds a relation any job created with exactly the same kind and endpoints', (t) => {
+  const ledger = openLedger(':memory:');
+  t.after(() => ledger.close());
+  ledger.claim(sa('j1'), 1000);
+  ledger.recordRelation({ jobId: 'j1', key: 'dropped-by:x:y', kind: 'dropped-by', sampleUrl: 'http://m/api/sample/x/', otherUrl: 'http://m/api/sample/y/', massRelationUrl: 'http://m/api/sample_relation/r1/' }, 1100);
+  assert.equal(ledger.findRelation('dropped-by', 'http://m/api/sample/x/', 'http://m/api/sample/y/')?.massRelationUrl, 'http://m/api/sample_relation/r1/');
+  assert.equal(ledger.findRelation('contacted-by', 'http://m/api/sample/x/', 'http://m/api/sample/y/'), undefined, 'another kind is another relation');
+  assert.equal(ledger.findRelation('dropped-by', 'http://m/api/sample/y/', 'http://m/api/sample/x/'), undefined, 'the direction matters');
+});

@@ -20,6 +20,8 @@ export interface EngineOptions {
 export class AnalysisEngine {
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  /** Scan key → duplicates parked while the first ingest of that key is being analysed. */
+  private readonly inFlight = new Map<string, IngestRecord[]>();
 
   constructor(private readonly opts: EngineOptions) {}
 
@@ -83,6 +85,14 @@ export class AnalysisEngine {
       this.completion(ingest, { sid: cached.sid, score: cached.score, failure: '', scanKey });
       return;
     }
+    // Upstream ingester: a duplicate of a file already in flight (same scan key) is parked, not analysed again,
+    // and notified with the same sid when the first one completes.
+    const parked = this.inFlight.get(scanKey);
+    if (parked && !ingest.params.ignore_cache) {
+      ingest.outcome = 'cache-hit';
+      parked.push(ingest);
+      return;
+    }
     const drop = (failureApplies && s.failure === 'Skipped') || ingest.params.priority <= 1;
     // params.never_drop disables the ingester's drop decision (priority <= 1 and sampling).
     if (drop && !ingest.params.never_drop) {
@@ -90,6 +100,7 @@ export class AnalysisEngine {
       this.notify(ingest, { sid: ingest.ingestId, score: null, failure: 'Skipped', scanKey }, true);
       return;
     }
+    if (!this.inFlight.has(scanKey)) this.inFlight.set(scanKey, []);
     const delay = Math.max(0, s.delay_ms ?? this.opts.analysisDelayMs);
     const dispatchAt = Math.min(Math.floor(delay / 3), 1000);
     this.later(dispatchAt, () => this.dispatch(ingest, scanKey));
@@ -129,6 +140,9 @@ export class AnalysisEngine {
     ingest.outcome = 'completed';
     store.cache.set(scanKey, { sid: sub.sid, score: outcome.maxScore, at: now, hadErrors: outcome.hadErrors });
     this.completion(ingest, { sid: sub.sid, score: outcome.maxScore, failure: '', scanKey });
+    const parked = this.inFlight.get(scanKey) ?? [];
+    this.inFlight.delete(scanKey);
+    for (const p of parked) this.completion(p, { sid: sub.sid, score: outcome.maxScore, failure: '', scanKey });
   }
 
   /** Successful outcomes (fresh or cached): threshold and scripted silent loss apply. */
