@@ -7,7 +7,7 @@
 # Usage: scripts/docker-steps.sh [WORKDIR]
 #   WORKDIR defaults to a new temporary directory, removed afterwards unless KEEP=1.
 # Needs network access to the npm registry (or a warm npm cache). Slow: minutes.
-# The test suite runs it only when RUN_DOCKER_STEPS=1 (test/unit/dockerfile.test.ts).
+# The test suite runs it in CI (CI=true) or when RUN_DOCKER_STEPS=1 (test/unit/dockerfile.test.ts).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

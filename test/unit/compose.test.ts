@@ -71,7 +71,7 @@ test('compose defines the bridge and a demo profile with simulators and a bridge
   assert.equal(bridge.profiles, undefined, 'the production bridge starts without a profile');
   assert.deepEqual(simulators.profiles, ['demo']);
   assert.deepEqual(demo.profiles, ['demo']);
-  for (const s of Object.values(compose.services)) assert.ok(s.build && s.image, 'every service can build the image');
+  for (const s of Object.values(compose.services)) assert.ok(s.build, 'every service builds the image from this repository');
 
   assert.equal(simulators.command![0], 'simulate');
   const written = simulators.command![simulators.command!.indexOf('--write-config') + 1];
@@ -177,4 +177,15 @@ test('config/docker.ini with the compose secrets loads and matches the volume an
   assert.equal(config.api.port, Number(String(bridge.ports![0]).split(':').at(-1)));
   assert.match(sources['AssemblylineAnalysis.mass api key'], /^env MASSAL_ASSEMBLYLINEANALYSIS_MASS_API_KEY_FILE /);
   assert.match(sources['Assemblyline.APIKey'], /^env MASSAL_ASSEMBLYLINE_APIKEY_FILE /);
+});
+
+test('docker-compose.yml validates against the Compose schema and lint rules (dclint)', async () => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const repo = new URL('../../', import.meta.url).pathname;
+  const dclint = join(repo, 'node_modules', '.bin', 'dclint');
+  const { stdout, stderr } = await promisify(execFile)(dclint, ['docker-compose.yml'], { cwd: repo }).catch((err: { stdout?: string; stderr?: string; code?: number }) => {
+    assert.fail(`dclint rejected docker-compose.yml (exit ${err.code}):\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+  });
+  assert.doesNotMatch(`${stdout}${stderr}`, /error/i);
 });

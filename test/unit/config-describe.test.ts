@@ -1,3 +1,4 @@
+import { withReadmeConfigTable } from '../../src/config/write-docs.js';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -164,6 +165,12 @@ test('config/example.ini loads (secrets from *_FILE) and lists exactly the known
     const [section, key] = [id.slice(0, id.indexOf('.')), id.slice(id.indexOf('.') + 1)];
     assert.equal(doc.entries.find((e) => e.section === section && e.key === key)?.value, '', `${id} must be empty in the example`);
   }
+});
+
+test('the README configuration table is what renderConfigTable() produces (regenerate: npm run docs:config)', () => {
+  const readme = readFileSync(root('README.md'), 'utf8');
+  assert.equal(readme, withReadmeConfigTable(readme));
+  assert.ok(readme.includes(renderConfigTable()));
 });
 
 test('docs/configuration.md is what renderConfigTable() produces (regenerate: node --import tsx src/config/write-docs.ts)', () => {
