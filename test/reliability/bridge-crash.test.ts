@@ -121,3 +121,50 @@ test('SIGTERM during work exits 0 within the grace period; a restart completes t
   const markers = new Set(state.reports.map((x) => (x.additional_metadata.assemblyline as Record<string, unknown>).bridge_job));
   assert.equal(markers.size, w.analyses);
 });
+
+test('SIGKILL in the middle of creating related samples and relations: exactly one relation of each expected kind', { timeout: 120_000 }, async (t) => {
+  const sims = await startSimulators(t);
+  const config = makeConfig(sims.endpoints, { bridge: { gracePeriod: 5 } });
+  const nested = {
+    score: 1500,
+    extracted: [{ name: 'stage2.dll', relation: 'EXTRACTED', scenario: { score: 2000, extracted: [{ name: 'payload.bin', relation: 'DYNAMIC' }] } }],
+    iocs: [
+      { type: 'network.dynamic.ip', value: '203.0.113.77' },
+      { type: 'network.dynamic.domain', value: 'c2.example.net' },
+      { type: 'network.dynamic.uri', value: 'http://c2.example.net/gate.php' },
+      { type: 'network.dynamic.domain', value: 'safe.example.org', safelisted: true },
+    ],
+  };
+  const root = await sims.seedFile('nested-dropper.exe', `MZ nested\nAL-SIM: ${JSON.stringify(nested)}\n`);
+  // Slow relation POSTs down so that the kill lands while the bridge is creating them.
+  await sims.massControl('/_sim/faults', { method: 'POST', path_prefix: '/api/sample_relation/', delay_ms: 400, times: 1000 });
+
+  let child = spawnBridge(t, config);
+  await waitFor(async () => (await sims.massState()).relations.length >= 2, { timeoutMs: 40_000, what: 'the first relations' });
+  child.proc.kill('SIGKILL');
+  assert.equal((await exitWithin(child, 10_000)).signal, 'SIGKILL');
+  const before = (await sims.massState()).relations.length;
+  assert.ok(before < 5, `killed before all relations existed (${before} of 5)`);
+
+  child = spawnBridge(t, config);
+  // Root + stage2.dll + payload.bin come back as work (the extracted files are dispatched to the bridge again).
+  const state = await settledOnMass(sims, 3, () => child);
+  child.proc.kill('SIGTERM');
+  assert.equal((await exitWithin(child, 15_000)).code, 0, child.output());
+
+  const kinds = state.relations.map((r) => r._cls.replace('SampleRelation.', '')).sort();
+  assert.deepEqual(kinds, [
+    'ContactedBySampleRelation',
+    'DroppedBySampleRelation',
+    'DroppedBySampleRelation',
+    'ResolvedBySampleRelation',
+    'RetrievedBySampleRelation',
+  ]);
+  const samples = await sims.admin.findSamples({});
+  const byUrl = new Map(samples.map((s) => [s.url, s]));
+  const dropped = state.relations.filter((r) => r._cls.endsWith('DroppedBySampleRelation')).map((r) => [byUrl.get(r.sample)?.file_names?.[0], byUrl.get(r.other)?.file_names?.[0]]);
+  assert.deepEqual(dropped.sort(), [['payload.bin', 'stage2.dll'], ['stage2.dll', 'nested-dropper.exe']], 'nested files point to their own parent');
+  for (const r of state.relations.filter((x) => !x._cls.endsWith('DroppedBySampleRelation'))) assert.equal(r.other, root.url, 'IOCs relate to the analysed sample');
+  assert.ok(!samples.some((s) => s.domain === 'safe.example.org'), 'a safelisted domain never becomes a sample');
+  assert.equal(state.reports.length, 3);
+});
