@@ -85,7 +85,15 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     runtime = await openBridgeRuntime(config, logger);
     const { bridge, ledger, metrics } = runtime;
     api = await buildApi({ ledger, control: bridge.control, metrics, logger, version: VERSION });
-    const apiAddress = await api.listen({ host: '127.0.0.1', port: opts.apiPort });
+    let apiAddress: string;
+    try {
+      apiAddress = await api.listen({ host: '127.0.0.1', port: opts.apiPort });
+    } catch (err) {
+      // The demo must just work: another program on the port is not a reason to fail.
+      if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+      apiAddress = await api.listen({ host: '127.0.0.1', port: 0 });
+      say(`(port ${opts.apiPort} is in use; the status API took a free port instead)`);
+    }
 
     say(`mass-al-bridge ${VERSION} demo`);
     say(`  MASS simulator          ${sims.massOrigin}/api/`);
@@ -181,7 +189,10 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
       const related = ledger.relatedSamples(job.id).length;
       const outcome = job.state === 'done' ? 'report' : job.state === 'failed' ? 'error' : job.state;
       const notes: string[] = [];
+      const events = new Set(ledger.events(job.id).map((e) => e.type));
       if (job.cacheHit) notes.push('cache hit');
+      if (events.has('al-skipped')) notes.push('Skipped by Assemblyline, re-ingested with never_drop');
+      if (events.has('reconciled')) notes.push('notification lost; found by the reconciler after ResultDeadline');
       if (job.echoOf) notes.push('answered from parent submission, no new ingest');
       if (job.attempts > 1) notes.push(`${job.attempts} ingests`);
       if (job.errorMessage) notes.push(job.errorMessage);

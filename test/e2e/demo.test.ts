@@ -25,8 +25,8 @@ test('demo --exit-when-done reports every seeded sample exactly once and exits 0
   assert.match(row('oversize'), /\berror\b.*too large/);
   assert.match(row('TLP:AMBER'), /\berror\b.*not visible/);
   assert.match(row('IP sample'), /\berror\b.*not a file sample/);
-  assert.match(row('skipped once'), /\breport\b.*2 ingests/);
-  assert.match(row('lost notification'), /\breport\b/);
+  assert.match(row('skipped once'), /\breport\b.*never_drop; 2 ingests/);
+  assert.match(row('lost notification'), /\breport\b.*found by the reconciler/);
   assert.match(row('stage2.dll (extracted'), /\breport\b.*answered from parent submission/);
   assert.match(out, /pending scheduled analyses: 0\./);
   assert.match(row('dropper again'), /\breport\b.*cache hit/, 'the second analysis of the dropper is an Assemblyline cache hit');
