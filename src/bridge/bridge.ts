@@ -25,6 +25,7 @@ import {
   decideResultsMissing,
   decideSample,
   decideStepError,
+  decideSubmissionState,
   errorReport,
   parseNotification,
   type DeadlineLookup,
@@ -38,6 +39,11 @@ export interface BridgeDeps {
   config: BridgeConfig;
   mass: MassClient;
   assemblyline: AssemblylineClient;
+  /**
+   * A MASS client used only for the poll (default: `mass`). The poll is MASS's only heartbeat; with its own
+   * connection it never queues behind sample downloads that hold every connection of a shared pool.
+   */
+  pollClient?: MassClient;
   ledger: Ledger;
   logger: Logger;
   metrics?: BridgeMetrics;
@@ -78,6 +84,8 @@ export interface Bridge {
 export const REPORT_MARKER_KEY = 'bridge_job';
 /** Assemblyline failing this many times in a row stops claiming new work. */
 const AL_FAILURE_THRESHOLD = 3;
+/** Upper bound of one poll, whatever [AssemblylineAnalysis] Timeout says: MASS marks us offline after 10 minutes without one. */
+const MAX_POLL_MS = 4 * 60_000;
 
 class BridgeImpl extends EventEmitter implements Bridge {
   readonly control: BridgeControl;
@@ -86,6 +94,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
   readonly #config: BridgeConfig;
   readonly #ledger: Ledger;
   readonly #mass: MassClient;
+  readonly #pollClient: MassClient;
   readonly #al: AssemblylineClient;
   readonly #log: Logger;
   readonly #metrics?: BridgeMetrics;
@@ -121,6 +130,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
     this.#startedAt = this.#now();
     this.#health = { mass: newHealth(), assemblyline: newHealth() };
     this.#mass = instrument(deps.mass, 'mass', this.#health.mass, deps.metrics, this.#now);
+    this.#pollClient = deps.pollClient ? instrument(deps.pollClient, 'mass', this.#health.mass, deps.metrics, this.#now) : this.#mass;
     this.#al = instrument(deps.assemblyline, 'assemblyline', this.#health.assemblyline, deps.metrics, this.#now);
     const b = this.#config.bridge;
     this.#policy = {
@@ -279,8 +289,23 @@ class BridgeImpl extends EventEmitter implements Bridge {
   // ---------------------------------------------------------------- poller
 
   async #pollTick(): Promise<void> {
-    // The poll is MASS's only heartbeat: it runs even while paused or at MaxInFlight.
-    const items = await this.#mass.poll(this.#config.mass.uuid, { signal: this.#signal });
+    // The poll is MASS's only heartbeat: it runs even while paused or at MaxInFlight, and one poll that hangs
+    // (a half-open connection, a queue in the connection pool) must not stop the next one.
+    const limitMs = Math.min(MAX_POLL_MS, Math.max(100, this.#config.mass.timeout * 1000));
+    const timeout = AbortSignal.timeout(limitMs);
+    let items: Awaited<ReturnType<MassClient['poll']>>;
+    try {
+      items = await this.#pollClient.poll(this.#config.mass.uuid, { signal: AbortSignal.any([this.#signal, timeout]) });
+    } catch (err) {
+      if (timeout.aborted && !this.#signal.aborted) {
+        const e = new BridgeError('TIMEOUT', `MASS poll gave no answer within ${limitMs} ms`, { upstream: 'mass', cause: err });
+        // The client saw an abort (not a failure); the status API must still show that MASS is not answering.
+        const health = this.#health.mass;
+        Object.assign(health, { lastErrorAt: this.#now(), lastError: e.message, lastErrorCode: e.code, consecutiveFailures: health.consecutiveFailures + 1 });
+        throw e;
+      }
+      throw err;
+    }
     this.#lastPollAt = this.#now();
     this.#metrics?.pollSucceeded(this.#lastPollAt);
     const once = this.#claimMode === 'once';
@@ -386,8 +411,14 @@ class BridgeImpl extends EventEmitter implements Bridge {
     const attempt = job.attempts + 1;
     const neverDrop = this.#config.assemblyline.neverDrop || job.neverDrop === true;
     const ignoreCache = job.ignoreCache === true;
-    // Counted before the call: a crash after AL accepted the file still uses up an attempt.
-    job = this.#apply(job, { patch: { attempts: attempt }, event: { type: 'ingest-started', data: { attempt, neverDrop, ignoreCache } } });
+    // Counted once the download is open, before the upload: a crash after AL accepted the file still uses up an
+    // attempt, but a MASS outage that keeps the download from opening does not burn the attempts AL needs later.
+    let counted = false;
+    const countAttempt = (): void => {
+      if (counted) return;
+      counted = true;
+      job = this.#apply(job, { patch: { attempts: attempt }, event: { type: 'ingest-started', data: { attempt, neverDrop, ignoreCache } } });
+    };
     const al = this.#config.assemblyline;
     const params: IngestParams = {
       // Always explicit: AL otherwise applies the profile default (1000) capped to 250 (ASSEMBLYLINE.md §3.3).
@@ -408,10 +439,14 @@ class BridgeImpl extends EventEmitter implements Bridge {
         // Re-opened on every attempt: a streamed body cannot be replayed.
         const download = await this.#mass.downloadSample(source, { signal: this.#signal });
         try {
+          countAttempt();
           return await this.#al.ingest(
             {
               name: job.fileName ?? job.sha256 ?? job.id,
               body: download.body,
+              // A known length goes out as Content-Length instead of chunked encoding (uWSGI and some proxies
+              // in front of AL refuse chunked uploads). The download's own Content-Length is the truth for these bytes.
+              size: download.size ?? job.fileSize ?? undefined,
               metadata: {
                 mass_scheduled_analysis: job.id,
                 mass_sample: job.sampleUrl,
@@ -453,6 +488,10 @@ class BridgeImpl extends EventEmitter implements Bridge {
 
   /** collecting / relating / reporting (analysis report): read results, create related samples, report. */
   async #stepCollect(job: Job): Promise<void> {
+    // A report sent before (answer lost, then a crash or exhausted retries): look for it before reading AL
+    // again, or an expired submission would send an already reported job back to ingesting.
+    const lookedUp = job.state === 'reporting';
+    if (lookedUp && (await this.#finishIfReported(job))) return;
     const sid = job.sid;
     if (!sid) {
       this.#apply(job, errorReport('INTERNAL', 'no Assemblyline submission id recorded for this job', this.#now()));
@@ -461,6 +500,11 @@ class BridgeImpl extends EventEmitter implements Bridge {
     const full = await this.#retry(() => this.#al.getSubmissionFull(sid, { signal: this.#signal }));
     if (!full) {
       this.#apply(job, decideResultsMissing(job, this.#policy, this.#now()));
+      return;
+    }
+    const unusable = decideSubmissionState(job, full.state, this.#policy, this.#now());
+    if (unusable) {
+      this.#apply(job, unusable);
       return;
     }
     const nowIso = new Date(this.#now()).toISOString();
@@ -490,7 +534,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
       additionalMetadata: this.#withMarker(plan.additionalMetadata, job),
       jsonReportObjects: plan.jsonReportObjects,
     };
-    await this.#sendReport(job, report);
+    await this.#sendReport(job, report, lookedUp && job.state === 'reporting');
   }
 
   #withMarker(metadata: Record<string, unknown>, job: Job): Record<string, unknown> {
@@ -499,6 +543,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
   }
 
   async #sendErrorReport(job: Job): Promise<void> {
+    if (await this.#finishIfReported(job)) return;
     const plan = mapErrorReport({
       code: job.errorCode ?? 'INTERNAL',
       message: job.errorMessage ?? '',
@@ -509,12 +554,16 @@ class BridgeImpl extends EventEmitter implements Bridge {
       uiBaseUrl: this.#mapping.uiBaseUrl,
       now: new Date(this.#now()).toISOString(),
     });
-    await this.#sendReport(job, {
-      analysisDate: new Date(this.#now()),
-      tags: plan.tags,
-      errorMessage: plan.errorMessage,
-      additionalMetadata: this.#withMarker(plan.additionalMetadata, job),
-    });
+    await this.#sendReport(
+      job,
+      {
+        analysisDate: new Date(this.#now()),
+        tags: plan.tags,
+        errorMessage: plan.errorMessage,
+        additionalMetadata: this.#withMarker(plan.additionalMetadata, job),
+      },
+      true,
+    );
   }
 
   /** Our report on the sample, found by the marker (after a lost answer or a MASS 500-after-save). */
@@ -528,8 +577,26 @@ class BridgeImpl extends EventEmitter implements Bridge {
     }
   }
 
-  async #sendReport(job: Job, report: ReportSubmission): Promise<void> {
-    let sentBefore = this.#ledger.events(job.id).some((e) => e.type === 'report-attempt');
+  /**
+   * After an earlier report attempt: when our report is on MASS (found by its marker), end the job with the
+   * state that matches the report actually stored (an analysis report → done, an error report → failed).
+   */
+  async #finishIfReported(job: Job): Promise<boolean> {
+    if (!this.#ledger.events(job.id).some((e) => e.type === 'report-attempt')) return false;
+    const existing = await this.#retry(() => this.#findOurReport(job));
+    if (!existing) return false;
+    const state: JobState = existing.error_message == null ? 'done' : 'failed';
+    this.#apply(job, {
+      patch: { state, massReportUrl: existing.url, notBefore: 0, stepFailures: 0 },
+      event: { type: 'report-sent', message: 'report found on MASS by its marker (an earlier answer was lost)', data: { outcome: 'found', error: state === 'failed' } },
+    });
+    return true;
+  }
+
+  /** `lookedUp`: #finishIfReported has just searched for our marker, so the first POST needs no second search. */
+  async #sendReport(job: Job, report: ReportSubmission, lookedUp = false): Promise<void> {
+    const attemptedBefore = this.#ledger.events(job.id).some((e) => e.type === 'report-attempt');
+    let sentBefore = attemptedBefore && !lookedUp;
     const outcome = await this.#retry(async (): Promise<{ kind: 'sent' | 'found'; report: MassReport } | { kind: 'consumed' }> => {
       if (sentBefore) {
         // MASS 500 can mean "report saved, tag copy failed" (MASS.md §6): look before sending again.
@@ -546,16 +613,22 @@ class BridgeImpl extends EventEmitter implements Bridge {
         throw err;
       }
     });
-    const state: JobState = job.errorCode ? 'failed' : 'done';
+    const found = outcome.kind === 'found' ? outcome.report : null;
+    const state: JobState = found ? (found.error_message == null ? 'done' : 'failed') : job.errorCode ? 'failed' : 'done';
+    // 404 on the first POST: nothing of ours was ever sent, so the item was consumed by someone else or
+    // deleted by an admin while we worked on it. There is nothing left to report to: end the job, say so.
+    const kind = outcome.kind === 'consumed' && !attemptedBefore ? 'gone' : outcome.kind;
     const message =
-      outcome.kind === 'sent'
+      kind === 'sent'
         ? 'report accepted by MASS'
-        : outcome.kind === 'found'
+        : kind === 'found'
           ? 'report found on MASS by its marker (an earlier answer was lost)'
-          : 'scheduled analysis already consumed on MASS (an earlier report was accepted)';
+          : kind === 'consumed'
+            ? 'scheduled analysis already consumed on MASS (an earlier report was accepted)'
+            : 'scheduled analysis no longer exists on MASS (consumed elsewhere or deleted by an admin); no report was stored by this bridge';
     this.#apply(job, {
       patch: { state, massReportUrl: outcome.kind === 'consumed' ? job.massReportUrl : outcome.report.url, notBefore: 0, stepFailures: 0 },
-      event: { type: 'report-sent', message, data: { outcome: outcome.kind, error: job.errorCode !== null } },
+      event: { type: 'report-sent', message, code: kind === 'gone' ? 'NOT_FOUND' : null, data: { outcome: kind, error: job.errorCode !== null } },
     });
   }
 
@@ -773,9 +846,11 @@ class BridgeImpl extends EventEmitter implements Bridge {
   /** AL 4.7+: sid == ingest_id for a fresh analysis; older servers: search our correlation metadata. */
   async #lookupSubmission(job: Job): Promise<DeadlineLookup> {
     const signal = this.#signal;
-    if (job.ingestId) {
-      const ingestId = job.ingestId;
-      const sub = await this.#retry(() => this.#al.getSubmission(ingestId, { signal }));
+    // A known sid (a cached submission that was still running when collected) first, then the ingest_id.
+    for (const id of new Set([job.sid, job.ingestId])) {
+      if (!id) continue;
+      const sub = await this.#retry(() => this.#al.getSubmission(id, { signal }));
+      // 'failed' is collected too: the collect step re-ingests it with ignore_cache (decideSubmissionState).
       if (sub) return sub.state === 'submitted' ? { kind: 'running' } : { kind: 'completed', sid: sub.sid };
     }
     try {

@@ -31,11 +31,23 @@ export interface BridgeRuntime {
 }
 
 /** Ledger at <StateDir>/bridge.sqlite, the two clients and the bridge, wired from the configuration. */
-export async function openBridgeRuntime(config: BridgeConfig, logger: Logger, opts: { metrics?: BridgeMetrics } = {}): Promise<BridgeRuntime> {
+export async function openBridgeRuntime(
+  config: BridgeConfig,
+  logger: Logger,
+  opts: {
+    metrics?: BridgeMetrics;
+    /** For tests: wraps the MASS client the pipeline steps use (not the poll's own client). */
+    wrapMass?: (client: MassClient) => MassClient;
+  } = {},
+): Promise<BridgeRuntime> {
   mkdirSync(config.bridge.stateDir, { recursive: true });
   const ledger = openLedger(join(config.bridge.stateDir, 'bridge.sqlite'));
   const metrics = opts.metrics ?? createMetrics();
-  const mass = createMassClient({ apiRoot: config.global.apiRoot, apiKey: config.mass.apiKey, timeoutMs: config.mass.timeout * 1000 });
+  const massOptions = { apiRoot: config.global.apiRoot, apiKey: config.mass.apiKey, timeoutMs: config.mass.timeout * 1000 };
+  const rawMass = createMassClient(massOptions);
+  const mass = opts.wrapMass ? opts.wrapMass(rawMass) : rawMass;
+  // The heartbeat gets its own connection: streamed sample downloads may hold every connection of the main pool for minutes.
+  const pollClient = createMassClient({ ...massOptions, connections: 1 });
   let assemblyline: AssemblylineClient;
   try {
     assemblyline = createAssemblylineClient(
@@ -44,11 +56,11 @@ export async function openBridgeRuntime(config: BridgeConfig, logger: Logger, op
       }),
     );
   } catch (err) {
-    await mass.close();
+    await Promise.allSettled([rawMass.close(), pollClient.close()]);
     ledger.close();
     throw err;
   }
-  const bridge = createBridge({ config, mass, assemblyline, ledger, logger, metrics });
+  const bridge = createBridge({ config, mass, pollClient, assemblyline, ledger, logger, metrics });
   let closed = false;
   return {
     bridge,
@@ -59,7 +71,7 @@ export async function openBridgeRuntime(config: BridgeConfig, logger: Logger, op
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.allSettled([mass.close(), assemblyline.close()]);
+      await Promise.allSettled([rawMass.close(), pollClient.close(), assemblyline.close()]);
       ledger.close();
     },
   };

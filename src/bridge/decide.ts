@@ -193,6 +193,34 @@ export function decideResultsMissing(job: Job, policy: Policy, now: number): Tra
   return errorReport('AL_FAILURE', `Assemblyline submission ${job.sid} is gone and ${job.attempts} ingest attempts are used up`, now);
 }
 
+/**
+ * `submission/full/<sid>` answered, but the submission is not `completed`. A notification is only sent
+ * after completion, yet a cache hit may point at a submission that is being resubmitted (extended scan) or
+ * that the dispatcher failed. `submitted` → wait for it (back to `waiting`, sid kept, the reconciler looks
+ * it up by sid at the deadline); `failed` → like a missing submission (re-ingest with ignore_cache).
+ * Returns null when the results can be used.
+ */
+export function decideSubmissionState(job: Job, state: string | null | undefined, policy: Policy, now: number): Transition | null {
+  if (state === 'submitted') {
+    const deadline = now + policy.resultDeadlineMs;
+    return {
+      patch: { state: 'waiting', deadline, notBefore: deadline },
+      event: { type: 'submission-running', message: `submission ${job.sid} is still running in Assemblyline; waiting for it`, data: { sid: job.sid } },
+    };
+  }
+  if (state === 'failed') {
+    if (job.echoOf) return decideResultsMissing(job, policy, now);
+    if (job.attempts < policy.maxAttempts) {
+      return {
+        patch: { state: 'ingesting', ignoreCache: true, sid: null, cacheHit: false, notBefore: now },
+        event: { type: 'submission-failed', message: `Assemblyline submission ${job.sid} failed; re-ingest with ignore_cache`, data: { sid: job.sid } },
+      };
+    }
+    return errorReport('AL_FAILURE', `Assemblyline submission ${job.sid} failed and ${job.attempts} ingest attempts are used up`, now);
+  }
+  return null;
+}
+
 export type DeadlineLookup = { kind: 'completed'; sid: string } | { kind: 'running' } | { kind: 'missing' };
 
 /** No notification before the deadline: what the Assemblyline lookup found decides. */

@@ -267,12 +267,22 @@ export function openLedger(path: string | ':memory:'): Ledger {
   } catch (err) {
     throw new BridgeError('LEDGER', `cannot open ledger ${path}: ${(err as Error).message}`, { cause: err });
   }
-  db.pragma('journal_mode = WAL');
-  // FULL: a claim, an ingest_id or a sent-report mark must survive power loss, not only a process crash.
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  migrate(db);
+  try {
+    // Waits up to 5 s for a lock held by another connection (an operator's sqlite3 shell, a backup) instead of failing at once.
+    db.pragma('busy_timeout = 5000');
+    db.pragma('journal_mode = WAL');
+    // FULL: a claim, an ingest_id or a sent-report mark must survive power loss, not only a process crash.
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    // A damaged file is refused at start with a clear message, not discovered by a failing write mid-job.
+    const check = db.pragma('quick_check(1)', { simple: true }) as string;
+    if (check !== 'ok') throw new BridgeError('LEDGER', `ledger ${path} failed its integrity check: ${check}`);
+    migrate(db);
+  } catch (err) {
+    db.close();
+    if (err instanceof BridgeError) throw err;
+    throw new BridgeError('LEDGER', `cannot use ledger ${path}: ${(err as Error).message} (restore it from a backup or move it away)`, { cause: err });
+  }
 
   const st = {
     insertJob: db.prepare(

@@ -172,6 +172,8 @@ export async function startHarness(
     logger?: Logger;
     /** Wraps the bridge's MASS client, e.g. to lose answers after MASS acted on a request. */
     wrapMass?: (client: MassClient) => MassClient;
+    /** Wraps the bridge's Assemblyline client, e.g. to see each ingest request or change an answer. */
+    wrapAl?: (client: AssemblylineClient) => AssemblylineClient;
   } = {},
 ): Promise<Harness> {
   const sims = await startSimulators(t, opts);
@@ -182,7 +184,7 @@ export async function startHarness(
   const bridge = createBridge({
     config,
     mass: opts.wrapMass ? opts.wrapMass(massClient) : massClient,
-    assemblyline: alClient,
+    assemblyline: opts.wrapAl ? opts.wrapAl(alClient) : alClient,
     ledger,
     logger: opts.logger ?? silentLogger(),
     metrics: createMetrics({ collectProcessMetrics: false }),
@@ -249,3 +251,19 @@ export async function seedWorkload(sims: Simulators, normal: number): Promise<Wo
 
 // Parenthesised: the MASS simulator's filter parser does not chain three 'or' operands.
 export const WORKLOAD_TAG_FILTER = 'sample-type:filesample or (sample-type:ipsample or sample-type:domainsample)';
+
+/** A Proxy that replaces some methods of a client; the replacement gets the original (bound) method. */
+export function overrideMethods<T extends object>(
+  client: T,
+  overrides: { [K in keyof T]?: T[K] extends (...a: infer A) => infer R ? (original: (...a: A) => R, ...a: A) => R : never },
+): T {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      const override = (overrides as Record<PropertyKey, unknown>)[prop];
+      if (typeof value !== 'function' || typeof override !== 'function') return value;
+      const original = (value as (...a: unknown[]) => unknown).bind(target);
+      return (...args: unknown[]) => (override as (...a: unknown[]) => unknown)(original, ...args);
+    },
+  });
+}

@@ -10,6 +10,7 @@ import {
   decideResultsMissing,
   decideSample,
   decideStepError,
+  decideSubmissionState,
   parseNotification,
   type Policy,
 } from '../../src/bridge/decide.js';
@@ -140,4 +141,34 @@ test('step errors: transient waits with backoff, permanent → error report, rej
   const held = decideStepError(job({ state: 'reporting', errorCode: 'X' }), new BridgeError('UPSTREAM_HTTP', 'bad', { status: 400 }), policy, NOW, half);
   assert.equal(held.kind === 'apply' && held.transition.patch.state, 'held');
   assert.equal(decideStepError(job(), new BridgeError('ABORTED', 'stop'), policy, NOW, half).kind, 'checkpoint');
+});
+
+test('a late message of a superseded ingest: success results are used while the job waits, ignored once it moved on', () => {
+  // ING1 passed its deadline; the job re-ingested as ING2 and waits. ING1's late success analysed the same file.
+  const late = parseNotification({ ingest_id: 'ING1', failure: '', score: 10, submission: { sid: 'ING1', metadata: { bridge_job: 'sa1' } } });
+  const d = decideNotification(job({ ingestId: 'ING2', attempts: 2 }), late, policy, NOW, half);
+  assert.equal(d.kind === 'apply' && d.transition.patch.state, 'collecting');
+  assert.equal(d.kind === 'apply' && d.transition.patch.sid, 'ING1');
+  // Once collecting (or later), neither the late ING1 message nor ING2's own message changes the job.
+  for (const state of ['collecting', 'relating', 'reporting', 'done', 'failed', 'held'] as const) {
+    assert.equal(decideNotification(job({ ingestId: 'ING2', state, sid: 'ING1' }), late, policy, NOW, half).kind, 'ignore', state);
+  }
+  // A failure of the superseded ingest never overrides the current one.
+  const lateFailure = parseNotification({ ingest_id: 'ING1', failure: 'File too large (5 > 4)', submission: { sid: 'ING1' } });
+  assert.equal(decideNotification(job({ ingestId: 'ING2' }), lateFailure, policy, NOW, half).kind, 'ignore');
+});
+
+test('submission states: completed is used, submitted waits with the sid kept, failed re-ingests without the cache until MaxAttempts', () => {
+  const collecting = job({ state: 'collecting', sid: 'S1', attempts: 1 });
+  assert.equal(decideSubmissionState(collecting, 'completed', policy, NOW), null);
+  const wait = decideSubmissionState(collecting, 'submitted', policy, NOW);
+  assert.equal(wait?.patch.state, 'waiting');
+  assert.equal(wait?.patch.sid, undefined, 'the sid stays for the reconciler');
+  assert.equal(wait?.patch.deadline, NOW + policy.resultDeadlineMs);
+  const failed = decideSubmissionState(collecting, 'failed', policy, NOW);
+  assert.equal(failed?.patch.state, 'ingesting');
+  assert.equal(failed?.patch.ignoreCache, true);
+  const last = decideSubmissionState(job({ state: 'collecting', sid: 'S1', attempts: 3 }), 'failed', policy, NOW);
+  assert.equal(last?.patch.errorCode, 'AL_FAILURE');
+  assert.equal(decideSubmissionState(job({ state: 'collecting', sid: 'P', echoOf: 'parent' }), 'failed', policy, NOW)?.patch.echoOf, null);
 });

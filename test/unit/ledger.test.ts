@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openLedger, MIGRATIONS } from '../../src/ledger/sqlite.js';
+import { BridgeError } from '../../src/errors.js';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'ledger-test-'));
@@ -158,4 +159,16 @@ test('findRelation finds a relation any job created with exactly the same kind a
   assert.equal(ledger.findRelation('dropped-by', 'http://m/api/sample/x/', 'http://m/api/sample/y/')?.massRelationUrl, 'http://m/api/sample_relation/r1/');
   assert.equal(ledger.findRelation('contacted-by', 'http://m/api/sample/x/', 'http://m/api/sample/y/'), undefined, 'another kind is another relation');
   assert.equal(ledger.findRelation('dropped-by', 'http://m/api/sample/y/', 'http://m/api/sample/x/'), undefined, 'the direction matters');
+});
+
+test('a file that is not a ledger database is refused at open with a LEDGER error that names it', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'broken.sqlite');
+  writeFileSync(path, 'this is not an SQLite database, just some text that happens to be long enough '.repeat(20));
+  assert.throws(() => openLedger(path), (err: unknown) => {
+    assert.ok(err instanceof BridgeError);
+    assert.equal(err.code, 'LEDGER');
+    assert.match(err.message, /broken\.sqlite/);
+    return true;
+  });
 });
