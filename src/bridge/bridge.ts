@@ -262,7 +262,9 @@ class BridgeImpl extends EventEmitter implements Bridge {
   }
 
   #apply(job: Job, t: Transition): Job {
-    const updated = this.#ledger.update(job.id, t.patch, t.event, this.#now());
+    // A new state starts with a clean failure count (backoff and the report-500 limit count per step).
+    const patch = t.patch.state !== undefined && t.patch.state !== job.state && t.patch.stepFailures === undefined ? { ...t.patch, stepFailures: 0 } : t.patch;
+    const updated = this.#ledger.update(job.id, patch, t.event, this.#now());
     const log = this.#jobLog(updated);
     const level = t.event.type === 'retry-later' || t.event.type === 'held' ? 'warn' : 'info';
     log[level]({ event: t.event.type, state: updated.state, code: t.event.code ?? undefined }, t.event.message ?? t.event.type);

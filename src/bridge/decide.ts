@@ -257,11 +257,18 @@ export type StepErrorDecision = { kind: 'checkpoint' } | { kind: 'apply'; transi
  * A step failed after its in-step retries. Transient (or operator-fixable) → stay in the state with
  * notBefore = now + backoff; permanent → error report; a report that cannot be sent → held.
  */
+/** Consecutive MASS 500s on one report before it counts as rejected (analysis report → error report → held). */
+export const MASS_REPORT_500_LIMIT = 5;
+
 export function decideStepError(job: Job, err: unknown, policy: Policy, now: number, random: () => number): StepErrorDecision {
   const code = err instanceof BridgeError ? err.code : 'INTERNAL';
   const message = err instanceof Error ? err.message : String(err);
   if (code === 'ABORTED') return { kind: 'checkpoint' };
-  if (isTransient(err) || WAIT_CODES.has(code)) {
+  // MASS answers 500 where its handler crashes (MASS.md §10): after a few of them on the same report
+  // (the marker search having found nothing), the report itself is the problem, not the moment.
+  const reportCrashes =
+    job.state === 'reporting' && err instanceof BridgeError && err.upstream === 'mass' && err.status === 500 && (job.stepFailures ?? 0) + 1 >= MASS_REPORT_500_LIMIT;
+  if (!reportCrashes && (isTransient(err) || WAIT_CODES.has(code))) {
     const failures = (job.stepFailures ?? 0) + 1;
     const delay = backoffMs(failures, policy.retryBaseMs, policy.retryMaxMs, random);
     return {

@@ -11,6 +11,7 @@ import {
   decideSample,
   decideStepError,
   decideSubmissionState,
+  MASS_REPORT_500_LIMIT,
   parseNotification,
   type Policy,
 } from '../../src/bridge/decide.js';
@@ -171,4 +172,17 @@ test('submission states: completed is used, submitted waits with the sid kept, f
   const last = decideSubmissionState(job({ state: 'collecting', sid: 'S1', attempts: 3 }), 'failed', policy, NOW);
   assert.equal(last?.patch.errorCode, 'AL_FAILURE');
   assert.equal(decideSubmissionState(job({ state: 'collecting', sid: 'P', echoOf: 'parent' }), 'failed', policy, NOW)?.patch.echoOf, null);
+});
+
+test('MASS 500 on a report retries a few times, then the analysis report counts as rejected (error report), then held', () => {
+  const crash = () => new BridgeError('UPSTREAM_HTTP', 'MASS answered 500', { status: 500, upstream: 'mass' });
+  const early = decideStepError(job({ state: 'reporting', stepFailures: 0 }), crash(), policy, NOW, half);
+  assert.equal(early.kind === 'apply' && early.transition.event.type, 'retry-later', 'a first 500 is retried');
+  const last = decideStepError(job({ state: 'reporting', stepFailures: MASS_REPORT_500_LIMIT - 1 }), crash(), policy, NOW, half);
+  assert.equal(last.kind === 'apply' && last.transition.patch.state, 'reporting');
+  assert.equal(last.kind === 'apply' && typeof last.transition.patch.errorCode, 'string', 'the analysis report is replaced by an error report');
+  const errorReportToo = decideStepError(job({ state: 'reporting', errorCode: 'INTERNAL', stepFailures: MASS_REPORT_500_LIMIT - 1 }), crash(), policy, NOW, half);
+  assert.equal(errorReportToo.kind === 'apply' && errorReportToo.transition.patch.state, 'held');
+  const collecting = decideStepError(job({ state: 'collecting', stepFailures: 10 }), crash(), policy, NOW, half);
+  assert.equal(collecting.kind === 'apply' && collecting.transition.event.type, 'retry-later', 'outside reporting a 500 stays transient');
 });

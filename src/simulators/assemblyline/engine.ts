@@ -103,8 +103,11 @@ export class AnalysisEngine {
     if (!this.inFlight.has(scanKey)) this.inFlight.set(scanKey, []);
     const delay = Math.max(0, s.delay_ms ?? this.opts.analysisDelayMs);
     const dispatchAt = Math.min(Math.floor(delay / 3), 1000);
-    this.later(dispatchAt, () => this.dispatch(ingest, scanKey));
-    this.later(delay, () => this.complete(ingest, scanKey));
+    // Completion is scheduled by the dispatch itself, so it can never run before the submission exists.
+    this.later(dispatchAt, () => {
+      this.dispatch(ingest, scanKey);
+      this.later(delay - dispatchAt, () => this.complete(ingest, scanKey));
+    });
   }
 
   private dispatch(ingest: IngestRecord, scanKey: string): void {
@@ -123,10 +126,12 @@ export class AnalysisEngine {
   private complete(ingest: IngestRecord, scanKey: string): void {
     const { store } = this.opts;
     const sub = store.submissions.get(ingest.ingestId);
-    if (!sub) return;
-    const now = this.opts.now();
     const file = store.files.get(ingest.sha256);
-    if (!file) return;
+    if (!sub || !file) {
+      this.opts.logger.error({ ingestId: ingest.ingestId, submission: Boolean(sub), file: Boolean(file) }, 'simulated analysis cannot complete');
+      return;
+    }
+    const now = this.opts.now();
     const outcome = analyse({
       store, rootSha256: ingest.sha256, rootName: ingest.name, rootScenario: ingest.scenario, started: sub.submitted, completed: now,
       ttlDays: Number(ingest.params.ttl ?? 30), resolveScenario: (sha, content, nested) => this.resolveScenario(sha, content, nested),
