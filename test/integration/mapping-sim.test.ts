@@ -44,7 +44,7 @@ test('the dropper scenario maps to the expected verdict, tags, extracted files a
     ['wupdsvc.exe', 'DYNAMIC', true],
   ]);
   assert.ok(!plan.related.some((r) => r.kind === 'file' && r.name === 'cape_report.zip'), 'supplementary files are not samples');
-  const iocs = plan.related.filter((r) => r.kind !== 'file').map((r) => `${r.relation} ${r.kind === 'file' ? '' : r.value}`).sort();
+  const iocs = plan.related.flatMap((r) => (r.kind === 'file' ? [] : [`${r.relation} ${r.value}`])).sort();
   assert.deepEqual(iocs, [
     'contacted-by 203.0.113.45',
     'resolved-by update.example.com',
