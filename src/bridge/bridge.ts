@@ -314,6 +314,11 @@ class BridgeImpl extends EventEmitter implements Bridge {
     let claimed = 0;
     // MASS lists newest first; claim the oldest first.
     for (const sa of [...items].reverse()) {
+      // One malformed item must not stop the claiming of all the others.
+      if (typeof sa?.id !== 'string' || !sa.id || typeof sa.url !== 'string' || typeof sa.sample !== 'string') {
+        this.#log.warn({ item: JSON.stringify(sa).slice(0, 500) }, 'scheduled analysis without id, url or sample ignored');
+        continue;
+      }
       if (this.#ledger.get(sa.id)) continue;
       if (!this.#canClaim()) break;
       const { job, created } = this.#ledger.claim({ id: sa.id, scheduledAnalysisUrl: sa.url, sampleUrl: sa.sample }, this.#now());
@@ -781,6 +786,8 @@ class BridgeImpl extends EventEmitter implements Bridge {
       popped = messages.length;
       if (popped > 0) {
         const valid = messages.filter((m): m is typeof m & { ingest_id: string } => typeof m?.ingest_id === 'string');
+        // A message without ingest_id matches no job; it is logged (not stored) so that an operator can see it.
+        if (valid.length < popped) this.#log.warn({ queue, dropped: popped - valid.length, sample: JSON.stringify(messages.find((m) => typeof m?.ingest_id !== 'string')).slice(0, 500) }, 'notification without ingest_id ignored');
         this.#ledger.storeMessages(queue, valid, this.#now());
         for (const m of valid) {
           const t = Date.parse(String(m.notify_time ?? m.ingest_time ?? ''));

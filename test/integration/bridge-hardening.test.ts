@@ -3,7 +3,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IngestRequest, SubmissionFull } from '../../src/assemblyline/types.js';
+import type { AssemblylineClient, IngestRequest, SubmissionFull } from '../../src/assemblyline/types.js';
 import { openBridgeRuntime } from '../../src/bridge/commands.js';
 import { BridgeError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
@@ -225,4 +225,30 @@ test('notifications stored before a crash are processed on restart even when not
   assert.equal(reportsBySample(state).get(sample.url)?.[0].error_message, null);
   assert.equal(h.ledger.unprocessedMessages(10).length, 0);
   assert.equal(h.al.stats().ingests, 1, 'answered from the stored message, not by a re-ingest');
+});
+
+test('malformed poll items and queue messages are skipped; the good work around them is still reported', { timeout: 30_000 }, async (t) => {
+  const h = await startHarness(t, {
+    wrapMass: (c) =>
+      overrideMethods<MassClient>(c, {
+        // A broken item before and after the real ones (newest first, as MASS lists them).
+        poll: async (original, ...args) => [null, { id: 42 }, ...(await original(...args)), {}] as unknown as Awaited<ReturnType<MassClient['poll']>>,
+      }),
+    wrapAl: (c) =>
+      overrideMethods<AssemblylineClient>(c, {
+        getMessages: async (original, ...args) => {
+          const real = await original(...args);
+          return real.length ? ([{ unexpected: true }, ...real] as unknown as Awaited<ReturnType<AssemblylineClient['getMessages']>>) : real;
+        },
+      }),
+  });
+  h.bridge.start();
+  const sample = await h.seedFile('fine.bin', 'a perfectly ordinary file\n');
+  const state = await waitFor(async () => {
+    const s = await h.massState();
+    return s.reports.some((r) => r.sample === sample.url) ? s : null;
+  }, { timeoutMs: 20_000, what: 'the report of the good sample' });
+  const report = state.reports.find((r) => r.sample === sample.url)!;
+  assert.equal(report.error_message, null);
+  assert.equal(h.ledger.countByState().done, 1);
 });
