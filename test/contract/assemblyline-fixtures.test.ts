@@ -5,6 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { createAssemblylineSimulator, decodeCart, encodeCart, type AssemblylineSimulator, type Scenario } from '../../src/simulators/assemblyline/index.js';
+import { until } from '../helpers/wait.js';
 
 const FIXTURES = '/work/shared/protocol/assemblyline-fixtures';
 const ROOT = '3f6492021893dd0b94e38a54824c48fa2824cbdcfb923d9e8382e6342f01804f';
@@ -136,16 +137,6 @@ async function call(origin: string, method: string, path: string, headers: Recor
   let json: Record<string, unknown> = {};
   if (String(res.headers['content-type'] ?? '').includes('application/json')) json = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
   return { status: res.statusCode, headers: res.headers, raw, json };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined> | T | null | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 function cookieValue(setCookie: string | string[] | undefined, name: string): string | undefined {

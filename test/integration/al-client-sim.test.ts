@@ -6,12 +6,12 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 import { BridgeError } from '../../src/errors.js';
 import { createAssemblylineClient } from '../../src/assemblyline/client.js';
-import type { AssemblylineClient, AssemblylineClientOptions, IngestMessage, IngestRequest } from '../../src/assemblyline/types.js';
+import type { AssemblylineClient, AssemblylineClientOptions, IngestRequest } from '../../src/assemblyline/types.js';
 import { createAssemblylineSimulator, type AssemblylineSimulator, type AssemblylineSimulatorOptions } from '../../src/simulators/assemblyline/index.js';
 import { silentLogger } from '../../src/log.js';
+import { nextMessage } from '../helpers/al-queue.js';
 
 async function setup(
   t: TestContext,
@@ -28,16 +28,6 @@ async function setup(
 
 function request(name: string, body: IngestRequest['body'], queue: string): IngestRequest {
   return { name, body, metadata: { bridge_job: name }, params: { priority: 200, generate_alert: false, never_drop: true }, notificationQueue: queue };
-}
-
-async function nextMessage(al: AssemblylineClient, queue: string): Promise<IngestMessage> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const [message] = await al.getMessages(queue, 10);
-    if (message) return message;
-    await delay(25);
-  }
-  throw new Error(`no message on ${queue}`);
 }
 
 test('a streamed ingest arrives intact: the analysed file has the source sha256 and bytes', async (t) => {

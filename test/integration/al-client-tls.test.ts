@@ -4,12 +4,12 @@
  */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { BridgeError } from '../../src/errors.js';
 import { createAssemblylineClient } from '../../src/assemblyline/client.js';
-import type { AssemblylineClient, AssemblylineClientOptions, IngestMessage } from '../../src/assemblyline/types.js';
+import type { AssemblylineClient, AssemblylineClientOptions } from '../../src/assemblyline/types.js';
 import { createAssemblylineSimulator, type AssemblylineSimulator } from '../../src/simulators/assemblyline/index.js';
 import { silentLogger } from '../../src/log.js';
+import { nextMessage } from '../helpers/al-queue.js';
 import { makeTlsFixture, type TlsFixture } from '../helpers/tls.js';
 
 let pki: TlsFixture;
@@ -38,17 +38,6 @@ function client(t: TestContext, opts: AssemblylineClientOptions): AssemblylineCl
   const c = createAssemblylineClient({ timeoutMs: 5000, ...opts });
   t.after(() => c.close());
   return c;
-}
-
-/** Polls the notification queue until one message arrives (bounded). */
-async function nextMessage(al: AssemblylineClient, queue: string): Promise<IngestMessage> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const [message] = await al.getMessages(queue, 10);
-    if (message) return message;
-    await delay(25);
-  }
-  throw new Error(`no message on ${queue}`);
 }
 
 /** Ingests a small file and reads its result: the round trip every auth mode must support. */

@@ -3,23 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { silentLogger } from '../../src/log.js';
 import { createMassClient } from '../../src/mass/client.js';
 import type { MassReport, MassSample } from '../../src/mass/types.js';
 import { createMassSimulator } from '../../src/simulators/mass/index.js';
 import { createSizeAnalysisClient } from '../../examples/size-analysis.js';
-
-/** Polls `check` until it returns a value, within a bound; no fixed waits. */
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(10);
-  }
-}
+import { until } from '../helpers/wait.js';
 
 test('the tutorial size analysis reports the file size of a sample through the MASS simulator', async (t) => {
   const sim = await createMassSimulator({ systemName: 'size_analysis', schedulerIntervalMs: 0, logger: silentLogger() });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
 import { createAssemblylineSimulator, decodeCart, type AssemblylineSimulatorOptions } from '../../src/simulators/assemblyline/index.js';
+import { until } from '../helpers/wait.js';
 
 interface Answer {
   status: number;
@@ -21,16 +22,6 @@ async function call(origin: string, method: string, path: string, headers: Recor
   const raw = Buffer.from(await res.body.arrayBuffer());
   const isJson = String(res.headers['content-type'] ?? '').includes('application/json');
   return { status: res.statusCode, headers: res.headers, raw, json: isJson ? JSON.parse(raw.toString('utf8')) : ({} as Answer['json']) };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 async function start(t: { after: (fn: () => Promise<void>) => void }, opts: AssemblylineSimulatorOptions = {}): Promise<Ctx> {

@@ -143,6 +143,32 @@ function sampleById(ctx: Ctx) {
   };
 }
 
+/** A reference field of a create body: where its URL must point and how the target is found there. */
+interface RefField {
+  attr: string;
+  endpoint: string;
+  lookup: (ctx: Ctx) => (params: Record<string, string>) => { id: string } | undefined;
+}
+
+const SYSTEM_REF: RefField = { attr: 'analysis_system', endpoint: 'analysis_system_detail', lookup: (ctx) => (p) => ctx.store.systemByName(p.name) };
+const INSTANCE_REF: RefField = {
+  attr: 'analysis_system_instance',
+  endpoint: 'analysis_system_instance_detail',
+  lookup: (ctx) => (p) => ctx.store.instanceByUuid(p.uuid),
+};
+const SAMPLE_REF: RefField = { attr: 'sample', endpoint: 'sample_detail', lookup: sampleById };
+
+/** An optional reference field: the target's id, or undefined (absent, or its error recorded under the field's name). */
+function referenceField(ctx: Ctx, data: Record<string, unknown>, errors: Record<string, string[]>, field: RefField): string | undefined {
+  if (data[field.attr] === undefined) return undefined;
+  const ref = resolveReference(ctx, data[field.attr], field.attr, field.endpoint, field.lookup(ctx));
+  if ('error' in ref) {
+    errors[field.attr] = [ref.error];
+    return undefined;
+  }
+  return ref.value.id;
+}
+
 // ------------------------------------------------------------------ lookups
 
 function objectIdParam(ctx: Ctx): string {
@@ -230,12 +256,7 @@ const instanceCreate: Handler = (ctx) => {
   requireRole(ctx.principal, 'admin');
   const data = jsonObjectBody(ctx);
   const errors: Record<string, string[]> = stringFieldErrors(data, ['uuid']);
-  let systemId: string | undefined;
-  if (data.analysis_system !== undefined) {
-    const ref = resolveReference(ctx, data.analysis_system, 'analysis_system', 'analysis_system_detail', (p) => ctx.store.systemByName(p.name));
-    if ('error' in ref) errors.analysis_system = [ref.error];
-    else systemId = ref.value.id;
-  }
+  const systemId = referenceField(ctx, data, errors, SYSTEM_REF);
   if (Object.keys(errors).length > 0) return json(400, errors);
   if (systemId === undefined) throw crash('analysis_system is required');
   return json(201, ctx.ser.instance(ctx.store.createInstance(systemId, data.uuid as string | undefined)));
@@ -318,27 +339,24 @@ function priorityField(data: Record<string, unknown>, errors: Record<string, str
   return data.priority;
 }
 
-const scheduledCreate: Handler = (ctx) => {
-  requireRole(ctx.principal, 'admin');
-  const data = jsonObjectBody(ctx);
-  const errors: Record<string, string[]> = {};
-  let instanceId: string | undefined;
-  let sampleId: string | undefined;
-  if (data.analysis_system_instance !== undefined) {
-    const ref = resolveReference(ctx, data.analysis_system_instance, 'analysis_system_instance', 'analysis_system_instance_detail', (p) => ctx.store.instanceByUuid(p.uuid));
-    if ('error' in ref) errors.analysis_system_instance = [ref.error];
-    else instanceId = ref.value.id;
-  }
-  if (data.sample !== undefined) {
-    const ref = resolveReference(ctx, data.sample, 'sample', 'sample_detail', sampleById(ctx));
-    if ('error' in ref) errors.sample = [ref.error];
-    else sampleId = ref.value.id;
-  }
-  const priority = priorityField(data, errors);
-  if (Object.keys(errors).length > 0) return json(400, errors);
-  if (instanceId === undefined || sampleId === undefined) throw crash('required reference missing');
-  return json(201, ctx.ser.scheduled(ctx.store.createScheduled(instanceId, sampleId, priority)));
-};
+/** POST of a scheduled analysis or an analysis request: a target reference, a sample reference and a priority. */
+function createForSample(target: RefField, create: (ctx: Ctx, targetId: string, sampleId: string, priority: number) => unknown): Handler {
+  return (ctx) => {
+    requireRole(ctx.principal, 'admin');
+    const data = jsonObjectBody(ctx);
+    const errors: Record<string, string[]> = {};
+    const targetId = referenceField(ctx, data, errors, target);
+    const sampleId = referenceField(ctx, data, errors, SAMPLE_REF);
+    const priority = priorityField(data, errors);
+    if (Object.keys(errors).length > 0) return json(400, errors);
+    if (targetId === undefined || sampleId === undefined) throw crash('required reference missing');
+    return json(201, create(ctx, targetId, sampleId, priority));
+  };
+}
+
+const scheduledCreate = createForSample(INSTANCE_REF, (ctx, instanceId, sampleId, priority) =>
+  ctx.ser.scheduled(ctx.store.createScheduled(instanceId, sampleId, priority)),
+);
 
 const requestList: Handler = (ctx) => {
   requireRole(ctx.principal, 'admin');
@@ -364,27 +382,7 @@ const requestDelete: Handler = (ctx) => {
   return { status: 204 };
 };
 
-const requestCreate: Handler = (ctx) => {
-  requireRole(ctx.principal, 'admin');
-  const data = jsonObjectBody(ctx);
-  const errors: Record<string, string[]> = {};
-  let systemId: string | undefined;
-  let sampleId: string | undefined;
-  if (data.analysis_system !== undefined) {
-    const ref = resolveReference(ctx, data.analysis_system, 'analysis_system', 'analysis_system_detail', (p) => ctx.store.systemByName(p.name));
-    if ('error' in ref) errors.analysis_system = [ref.error];
-    else systemId = ref.value.id;
-  }
-  if (data.sample !== undefined) {
-    const ref = resolveReference(ctx, data.sample, 'sample', 'sample_detail', sampleById(ctx));
-    if ('error' in ref) errors.sample = [ref.error];
-    else sampleId = ref.value.id;
-  }
-  const priority = priorityField(data, errors);
-  if (Object.keys(errors).length > 0) return json(400, errors);
-  if (systemId === undefined || sampleId === undefined) throw crash('required reference missing');
-  return json(201, ctx.ser.request(ctx.store.createRequest(systemId, sampleId, priority)));
-};
+const requestCreate = createForSample(SYSTEM_REF, (ctx, systemId, sampleId, priority) => ctx.ser.request(ctx.store.createRequest(systemId, sampleId, priority)));
 
 // ------------------------------------------------------------------ report submission
 
