@@ -885,6 +885,22 @@ class BridgeImpl extends EventEmitter implements Bridge {
       }
       throw new BridgeError('INTERNAL', `job ${id} is busy; try again`);
     };
+    const unfinished = (id: string): Job => {
+      const job = this.#ledger.get(id);
+      if (!job) throw new BridgeError('NOT_FOUND', `no job ${id}`);
+      if (TERMINAL_STATES.includes(job.state)) throw new BridgeError('INTERNAL', `job ${id} is already reported (${job.state})`);
+      return job;
+    };
+    /** Runs an operator action under the job's lock; the job may have finished while we waited for it. */
+    const operatorAction = async (id: string, action: (current: Job) => Promise<Job>): Promise<Job> => {
+      unfinished(id);
+      await waitForLock(id);
+      try {
+        return await action(unfinished(id));
+      } finally {
+        this.#active.delete(id);
+      }
+    };
     return {
       status: (): BridgeStatus => ({
         startedAt: this.#startedAt,
@@ -903,13 +919,8 @@ class BridgeImpl extends EventEmitter implements Bridge {
         this.#paused = false;
         this.loops.poller.wake();
       },
-      retryJob: async (id) => {
-        const job = this.#ledger.get(id);
-        if (!job) throw new BridgeError('NOT_FOUND', `no job ${id}`);
-        if (TERMINAL_STATES.includes(job.state)) throw new BridgeError('INTERNAL', `job ${id} is already reported (${job.state})`);
-        await waitForLock(id);
-        try {
-          const current = this.#ledger.get(id)!;
+      retryJob: (id) =>
+        operatorAction(id, (current) => {
           const held = [...this.#ledger.events(id)].reverse().find((e) => e.type === 'held');
           const from = current.state === 'held' ? ((held?.data?.from as JobState | undefined) ?? 'reporting') : current.state;
           const updated = this.#apply(current, {
@@ -917,25 +928,13 @@ class BridgeImpl extends EventEmitter implements Bridge {
             event: { type: 'retry', message: 'retried by operator' },
           });
           this.loops.worker.wake();
-          return updated;
-        } finally {
-          this.#active.delete(id);
-        }
-      },
-      abandonJob: async (id, reason) => {
-        const job = this.#ledger.get(id);
-        if (!job) throw new BridgeError('NOT_FOUND', `no job ${id}`);
-        if (TERMINAL_STATES.includes(job.state)) throw new BridgeError('INTERNAL', `job ${id} is already reported (${job.state})`);
-        await waitForLock(id);
-        try {
-          let current = this.#ledger.get(id)!;
-          current = this.#apply(current, errorReport('ABANDONED', `abandoned by operator: ${reason}`, this.#now()));
-          await this.#sendErrorReport(current);
+          return Promise.resolve(updated);
+        }),
+      abandonJob: (id, reason) =>
+        operatorAction(id, async (current) => {
+          await this.#sendErrorReport(this.#apply(current, errorReport('ABANDONED', `abandoned by operator: ${reason}`, this.#now())));
           return this.#ledger.get(id)!;
-        } finally {
-          this.#active.delete(id);
-        }
-      },
+        }),
     };
   }
 }
