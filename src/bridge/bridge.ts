@@ -82,6 +82,7 @@ export interface Bridge {
 
 /** Marker in every report's additional_metadata.assemblyline: finds our report after a lost answer. */
 export const REPORT_MARKER_KEY = 'bridge_job';
+const PRUNE_INTERVAL_MS = 3_600_000;
 /** Assemblyline failing this many times in a row stops claiming new work. */
 const AL_FAILURE_THRESHOLD = 3;
 /** Upper bound of one poll, whatever [AssemblylineAnalysis] Timeout says: MASS marks us offline after 10 minutes without one. */
@@ -117,6 +118,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
   #claimMode: 'always' | 'once' | 'never' = 'always';
   #claimedThisRun = 0;
   #lastPollAt: number | null = null;
+  #lastPruneAt = Number.NEGATIVE_INFINITY;
   readonly #startedAt: number;
 
   constructor(deps: BridgeDeps) {
@@ -829,8 +831,19 @@ class BridgeImpl extends EventEmitter implements Bridge {
 
   // ---------------------------------------------------------------- reconciler
 
+  /** [Bridge] RetainDays: at most once an hour, the history of long-finished jobs is deleted. */
+  #pruneIfDue(): void {
+    const days = this.#config.bridge.retainDays;
+    const now = this.#now();
+    if (!(days > 0) || now - this.#lastPruneAt < PRUNE_INTERVAL_MS) return;
+    this.#lastPruneAt = now;
+    const removed = this.#ledger.prune(now - days * 86_400_000);
+    if (removed.events + removed.messages > 0) this.#log.info({ ...removed, retainDays: days }, 'ledger: pruned the history of long-finished jobs');
+  }
+
   async #reconcileTick(): Promise<void> {
     if (this.#stopping) return;
+    this.#pruneIfDue();
     for (const job of this.#ledger.due(['waiting'], this.#now(), 50)) {
       if (this.#stopping) return;
       if (!this.#lock(job.id)) continue;

@@ -274,6 +274,8 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: 'Attempts of one upstream call that fails transiently before the step fails' }),
   spec({ section: 'Bridge', key: 'GracePeriod', path: ['bridge', 'gracePeriod'], default: '30', parse: seconds(0, 3600),
     description: 'Seconds to finish work after SIGTERM before exiting' }),
+  spec({ section: 'Bridge', key: 'RetainDays', path: ['bridge', 'retainDays'], default: '90', parse: int(0, 36500),
+    description: 'Days to keep the event history of finished jobs and the processed notifications in the ledger (0 = keep for ever); the jobs themselves are kept' }),
   spec({ section: 'Bridge', key: 'ReanalyseOwnSamples', path: ['bridge', 'reanalyseOwnSamples'], default: 'false', parse: bool, format: formatBool,
     description: 'Analyse files the bridge itself submitted to MASS (MASS dispatches them back to the bridge)' }),
   spec({ section: 'Bridge', key: 'InstanceName', path: ['bridge', 'instanceName'], default: '', derivedDefault: 'hostname-<first 8 characters of UUID>',

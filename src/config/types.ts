@@ -96,6 +96,8 @@ export interface BridgeConfig {
     stepRetries: number;
     /** [Bridge] GracePeriod seconds for SIGTERM. */
     gracePeriod: number;
+    /** [Bridge] RetainDays: the event history of finished jobs and processed notifications are deleted after this many days (0 = keep for ever). */
+    retainDays: number;
     /** [Bridge] ReanalyseOwnSamples: re-ingest files the bridge itself submitted to MASS (default false). */
     reanalyseOwnSamples: boolean;
     /** [Bridge] InstanceName: correlation metadata sent to AL (default hostname-uuid prefix). */

@@ -144,6 +144,14 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX relations_endpoints ON relations(kind, sample_url, other_url);
   `,
+  // v3: retention. The history of a finished job may be deleted (prune); any other deletion stays refused.
+  `
+  DROP TRIGGER job_events_no_delete;
+  CREATE TRIGGER job_events_no_delete BEFORE DELETE ON job_events
+    WHEN NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = OLD.job_id AND jobs.state IN ('done', 'failed'))
+    BEGIN SELECT RAISE(ABORT, 'job_events is append-only while its job is unfinished'); END;
+  CREATE INDEX messages_processed_at ON messages(processed_at) WHERE processed_at IS NOT NULL;
+  `,
 ];
 
 interface JobRow {
@@ -320,6 +328,10 @@ export function openLedger(path: string | ':memory:'): Ledger {
        ON CONFLICT(job_id, key) DO NOTHING`,
     ),
     relations: db.prepare<[string], RelationRow>('SELECT * FROM relations WHERE job_id = ? ORDER BY rowid'),
+    pruneEvents: db.prepare<[number]>(
+      `DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs WHERE state IN ('done', 'failed') AND finished_at < ?)`,
+    ),
+    pruneMessages: db.prepare<[number]>('DELETE FROM messages WHERE processed_at IS NOT NULL AND processed_at < ?'),
     relationByEndpoints: db.prepare<[string, string, string], RelationRow>(
       'SELECT * FROM relations WHERE kind = ? AND sample_url = ? AND other_url = ? ORDER BY rowid LIMIT 1',
     ),
@@ -529,6 +541,12 @@ export function openLedger(path: string | ':memory:'): Ledger {
     ownSample(sha256) {
       const r = st.own.get(sha256.toLowerCase());
       return r ? { jobId: r.job_id, sid: r.sid, parentSha256: r.parent_sha256, massSampleUrl: r.mass_sample_url } : undefined;
+    },
+    prune(before) {
+      return db.transaction(() => ({
+        events: st.pruneEvents.run(before).changes,
+        messages: st.pruneMessages.run(before).changes,
+      }))();
     },
     isWritable() {
       try {

@@ -180,6 +180,12 @@ export interface Ledger {
   /** Files the bridge itself submitted to MASS: sha256 → where it came from (echo-back detection). */
   recordOwnSample(sha256: string, origin: { jobId: string; sid: string; parentSha256: string; massSampleUrl: string }, now: number): void;
   ownSample(sha256: string): { jobId: string; sid: string; parentSha256: string; massSampleUrl: string } | undefined;
+  /**
+   * Deletes the event history of jobs that finished (done/failed) before `before` and the notifications
+   * processed before it. Job rows, related samples, relations and own samples are kept (claims, echo-back
+   * and relation dedup rely on them).
+   */
+  prune(before: number): { events: number; messages: number };
   /** Cheap write probe for /ready. */
   isWritable(): boolean;
   /** Bytes on disk (db + wal). */

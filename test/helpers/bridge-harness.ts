@@ -45,7 +45,7 @@ export function makeConfig(e: Endpoints, overrides: ConfigOverrides = {}): Bridg
     bridge: {
       stateDir: e.stateDir, concurrency: 8, maxInFlight: 500, maxFileSize: 104857600, resultDeadline: 5, queuePageSize: 50,
       queuePollTime: 0.05, maxAttempts: 3, retryBaseDelay: 0.02, retryMaxDelay: 0.2, stepRetries: 3, gracePeriod: 5,
-      reanalyseOwnSamples: false, instanceName: 'test-bridge', logLevel: 'silent',
+      reanalyseOwnSamples: false, retainDays: 90, instanceName: 'test-bridge', logLevel: 'silent',
     },
     report: {
       tagKinds: ['verdict', 'family', 'attack', 'score'], maxTags: 50, tagPrefix: 'al:', maxSectionBody: 4096, relatedTlp: 0,
@@ -174,6 +174,8 @@ export async function startHarness(
     wrapMass?: (client: MassClient) => MassClient;
     /** Wraps the bridge's Assemblyline client, e.g. to see each ingest request or change an answer. */
     wrapAl?: (client: AssemblylineClient) => AssemblylineClient;
+    /** The bridge's clock (ms). */
+    now?: () => number;
   } = {},
 ): Promise<Harness> {
   const sims = await startSimulators(t, opts);
@@ -188,6 +190,7 @@ export async function startHarness(
     ledger,
     logger: opts.logger ?? silentLogger(),
     metrics: createMetrics({ collectProcessMetrics: false }),
+    now: opts.now,
   });
   sims.defer(async () => {
     await bridge.stop({ graceMs: 2000 });

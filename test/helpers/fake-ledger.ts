@@ -216,6 +216,20 @@ export function createFakeLedger(): FakeLedger {
     ownSample(sha256) {
       return own.get(sha256);
     },
+    prune(before) {
+      let events = 0;
+      for (const [id, list] of eventsByJob) {
+        const job = jobs.get(id);
+        if (job && (job.state === 'done' || job.state === 'failed') && job.finishedAt !== null && job.finishedAt < before) {
+          events += list.length;
+          eventsByJob.delete(id);
+        }
+      }
+      const keep = messages.filter((m) => m.processedAt === null || m.processedAt >= before);
+      const removed = messages.length - keep.length;
+      messages.splice(0, messages.length, ...keep);
+      return { events, messages: removed };
+    },
     isWritable() {
       return ledger.writable;
     },

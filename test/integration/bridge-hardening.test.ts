@@ -252,3 +252,18 @@ test('malformed poll items and queue messages are skipped; the good work around 
   assert.equal(report.error_message, null);
   assert.equal(h.ledger.countByState().done, 1);
 });
+
+test('RetainDays: the reconciler prunes the history of jobs finished longer ago, keeping the jobs', { timeout: 30_000 }, async (t) => {
+  let offset = 0;
+  const h = await startHarness(t, { config: { bridge: { retainDays: 1 } }, now: () => Date.now() + offset });
+  h.bridge.start();
+  const sample = await h.seedFile('kept.bin', 'an ordinary file\n');
+  await waitFor(async () => (await h.massState()).reports.some((r) => r.sample === sample.url), { timeoutMs: 20_000, what: 'the report' });
+  const job = h.ledger.list({}).jobs[0];
+  await waitFor(() => h.ledger.get(job.id)?.state === 'done', { what: 'the job done' });
+  assert.ok(h.ledger.events(job.id).length > 3, 'the history is there while recent');
+  // Two days later on the bridge's clock, the next hourly prune removes it; the job row stays.
+  offset = 2 * 86_400_000;
+  await waitFor(() => h.ledger.events(job.id).length === 0, { timeoutMs: 10_000, what: 'the pruned history' });
+  assert.equal(h.ledger.get(job.id)?.state, 'done');
+});

@@ -172,3 +172,40 @@ test('a file that is not a ledger database is refused at open with a LEDGER erro
     return true;
   });
 });
+
+test('prune deletes the history of long-finished jobs and old processed messages, and nothing else', (t) => {
+  const ledger = openLedger(':memory:');
+  t.after(() => ledger.close());
+  const DAY = 86_400_000;
+  ledger.claim(sa('old-done'), 1 * DAY);
+  ledger.update('old-done', { state: 'done' }, { type: 'report-sent' }, 2 * DAY);
+  ledger.claim(sa('old-open'), 1 * DAY);
+  ledger.update('old-open', { state: 'waiting' }, { type: 'ingested' }, 2 * DAY);
+  ledger.claim(sa('new-failed'), 9 * DAY);
+  ledger.update('new-failed', { state: 'failed' }, { type: 'report-sent' }, 9 * DAY);
+  ledger.recordRelation({ jobId: 'old-done', key: 'k', kind: 'dropped-by', sampleUrl: 's', otherUrl: 'o', massRelationUrl: 'r' }, 2 * DAY);
+  ledger.recordOwnSample('a'.repeat(64), { jobId: 'old-done', sid: 'SID', parentSha256: 'b'.repeat(64), massSampleUrl: 'm' }, 2 * DAY);
+  const [m1, m2] = ledger.storeMessages('q', [{ ingest_id: 'I1' }, { ingest_id: 'I2' }], 2 * DAY);
+  ledger.markMessageProcessed(m1.seq, 'old-done', 2 * DAY);
+
+  const removed = ledger.prune(5 * DAY);
+  assert.deepEqual(removed, { events: 2, messages: 1 });
+  assert.deepEqual(ledger.events('old-done'), [], 'the old finished job lost its history');
+  assert.equal(ledger.get('old-done')?.state, 'done', 'but the job row stays (it stops a second claim)');
+  assert.equal(ledger.events('old-open').length, 2, 'an unfinished job keeps its history, however old');
+  assert.equal(ledger.events('new-failed').length, 2, 'a recently finished job keeps its history');
+  assert.equal(ledger.relations('old-done').length, 1, 'relations are kept for dedup');
+  assert.ok(ledger.ownSample('a'.repeat(64)), 'own samples are kept for echo-back');
+  assert.deepEqual(ledger.unprocessedMessages(10).map((m) => m.seq), [m2.seq], 'an unprocessed message is never pruned');
+});
+
+test('the event history of an unfinished job cannot be deleted, even by hand', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'l.sqlite');
+  const ledger = openLedger(file);
+  ledger.claim(sa('busy'), 1000);
+  ledger.close();
+  const raw = new Database(file);
+  t.after(() => raw.close());
+  assert.throws(() => raw.prepare("DELETE FROM job_events WHERE job_id = 'busy'").run(), /append-only/);
+});
