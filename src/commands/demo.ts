@@ -136,7 +136,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
         body: JSON.stringify({ analysis_system_instance: instanceUrl, sample }),
       });
     }
-    const duplicateNote = 'dropper again (duplicate → Assemblyline cache hit)';
+    const duplicateNote = 'dropper again (scheduled twice)';
 
     // Live progress.
     const counts = () => ledger.countByState();

@@ -29,7 +29,10 @@ test('demo --exit-when-done reports every seeded sample exactly once and exits 0
   assert.match(row('lost notification'), /\breport\b.*found by the reconciler/);
   assert.match(row('stage2.dll (extracted'), /\breport\b.*answered from parent submission/);
   assert.match(out, /pending scheduled analyses: 0\./);
-  assert.match(row('dropper again'), /\breport\b.*cache hit/, 'the second analysis of the dropper is an Assemblyline cache hit');
+  // The two analyses of the dropper run concurrently: whichever reaches Assemblyline second is the cache hit.
+  const dropperRows = out.split('\n').filter((l) => l.startsWith('dropper'));
+  assert.equal(dropperRows.length, 2, 'the dropper was analysed twice');
+  assert.equal(dropperRows.filter((l) => /cache hit/.test(l)).length, 1, 'exactly one of the two analyses is an Assemblyline cache hit');
   // The dropper analysed twice must not double its relations: 3 files dropped-by, 2 IPs, 2 domains, 2 URIs.
   const relations = /(\d+) relations: (.*);/.exec(out);
   assert.ok(relations, 'the relation totals are printed');
