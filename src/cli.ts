@@ -21,6 +21,8 @@ Commands:
                                         create the analysis system and an instance on MASS
   check-config --config FILE [--set Section.Key=value]...
                                         print the effective configuration, secrets masked
+  doctor --config FILE [--set Section.Key=value]...
+                                        check that MASS, Assemblyline and the ledger answer as needed
 
 Options:
   -h, --help       this help
@@ -58,6 +60,27 @@ async function supervise(graceMs: number, logger: Logger, body: (signal: AbortSi
 function fail(message: string): number {
   process.stderr.write(`mass-al-bridge: ${message}\n`);
   return 2;
+}
+
+/** Parses `--config FILE` / `--set` (plus the flags a command allows) and loads the configuration; a number is the exit code. */
+async function loadFromArgs(rest: string[], env: Env, allowed: readonly string[] = []) {
+  const { parseConfigArgs, loadConfig, ConfigError, formatProblem } = await import('./config/index.js');
+  const args = parseConfigArgs(rest);
+  if (args.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const unknown = args.rest.filter((a) => !allowed.includes(a));
+  if (args.errors.length || unknown.length) return fail([...args.errors, ...unknown.map((a) => `unknown argument '${a}'`)].join('; '));
+  try {
+    return { ...loadConfig({ file: args.file, env, cli: args.cli }), flags: args.rest, formatProblem };
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`mass-al-bridge: invalid configuration:\n${err.problems.map((p) => `  - ${formatProblem(p)}\n`).join('')}`);
+      return 1;
+    }
+    throw err;
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -114,30 +137,21 @@ async function main(argv: string[]): Promise<number> {
       );
     }
     case 'run': {
-      const { parseConfigArgs, loadConfig, ConfigError, formatProblem } = await import('./config/index.js');
-      const args = parseConfigArgs(rest);
-      const once = args.rest.includes('--once');
-      const unknown = args.rest.filter((a) => a !== '--once');
-      if (args.help) {
-        process.stdout.write(HELP);
-        return 0;
-      }
-      if (args.errors.length || unknown.length) return fail([...args.errors, ...unknown.map((a) => `unknown argument '${a}'`)].join('; '));
-      let loaded;
-      try {
-        loaded = loadConfig({ file: args.file, env, cli: args.cli });
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`mass-al-bridge: invalid configuration:\n${err.problems.map((p) => `  - ${formatProblem(p)}\n`).join('')}`);
-          return 1;
-        }
-        throw err;
-      }
+      const loaded = await loadFromArgs(rest, env, ['--once']);
+      if (typeof loaded === 'number') return loaded;
       const logger = makeLogger(loaded.config.bridge.logLevel);
-      for (const w of loaded.warnings) logger.warn(`configuration: ${formatProblem(w)}`);
+      for (const w of loaded.warnings) logger.warn(`configuration: ${loaded.formatProblem(w)}`);
       const { runCommand } = await import('./bridge/commands.js');
       const graceMs = loaded.config.bridge.gracePeriod * 1000;
+      const once = loaded.flags.includes('--once');
       return supervise(graceMs + 5000, logger, (signal) => runCommand({ config: loaded.config, logger, signal, once }));
+    }
+    case 'doctor': {
+      const loaded = await loadFromArgs(rest, env);
+      if (typeof loaded === 'number') return loaded;
+      for (const w of loaded.warnings) process.stderr.write(`warning: ${loaded.formatProblem(w)}\n`);
+      const { doctorCommand } = await import('./commands/doctor.js');
+      return doctorCommand({ config: loaded.config, out: process.stdout });
     }
     case 'register': {
       const { parseConfigArgs, loadConfig } = await import('./config/index.js');

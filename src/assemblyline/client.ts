@@ -500,6 +500,13 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
       return value as IngestMessage[];
     },
 
+    async checkQueueAccess(queue: string, ro?: RequestOptions): Promise<void> {
+      // page_size=0 answers [] without popping anything (ASSEMBLYLINE.md §4.1), yet needs submission_create.
+      const path = `/api/v4/ingest/get_message_list/${seg(queue)}/?page_size=0`;
+      const { value } = await callJson({ method: 'GET', path, signal: ro?.signal });
+      if (!Array.isArray(value)) throw protocolError({ method: 'GET', path: stripQuery(path) }, 'api_response is not a list');
+    },
+
     getSubmission(sid: string, ro?: RequestOptions): Promise<Submission | null> {
       return getDocument<Submission>(`/api/v4/submission/${seg(sid)}/`, ro?.signal);
     },

@@ -189,6 +189,8 @@ export interface AssemblylineClient {
   ingest(req: IngestRequest, opts?: RequestOptions): Promise<{ ingestId: string }>;
   /** GET /api/v4/ingest/get_message_list/<queue>/?page_size=N (destructive read). */
   getMessages(queue: string, pageSize: number, opts?: RequestOptions): Promise<IngestMessage[]>;
+  /** Non-destructive check that this user may read `queue` (and ingest: same role); reads nothing from it. */
+  checkQueueAccess?(queue: string, opts?: RequestOptions): Promise<void>;
   /** null on 404. */
   getSubmission(sid: string, opts?: RequestOptions): Promise<Submission | null>;
   /** null on 404. */

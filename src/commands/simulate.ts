@@ -89,7 +89,7 @@ export async function simulateCommand(opts: SimulateOptions): Promise<number> {
         alOrigin: sims.alOrigin,
         alUser: al.user,
         alApiKey: al.apiKey,
-        stateDir: opts.stateDir ?? './state',
+        stateDir: resolve(opts.stateDir ?? 'state'),
       }),
       { mode: 0o600 },
     );

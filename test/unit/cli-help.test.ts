@@ -9,7 +9,7 @@ const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
 test('--help lists every command', async () => {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', cli, '--help']);
-  for (const cmd of ['run', 'demo', 'simulate', 'register', 'check-config']) {
+  for (const cmd of ['run', 'demo', 'simulate', 'register', 'check-config', 'doctor']) {
     assert.match(stdout, new RegExp(`^  ${cmd}\\b`, 'm'));
   }
 });

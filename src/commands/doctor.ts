@@ -1,0 +1,143 @@
+/**
+ * `mass-al-bridge doctor --config FILE`: checks, without side effects on either system, that the
+ * configuration reaches MASS and Assemblyline with the right identities and that the ledger is usable.
+ * Every failure comes with the likely cause and fix (docs/operations.md, troubleshooting).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createAssemblylineClient } from '../assemblyline/client.js';
+import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js';
+import type { AssemblylineClient } from '../assemblyline/types.js';
+import type { BridgeConfig } from '../config/types.js';
+import { BridgeError } from '../errors.js';
+import { openLedger } from '../ledger/sqlite.js';
+import { createMassClient } from '../mass/client.js';
+import type { AnalysisSystemInstance, MassClient } from '../mass/types.js';
+
+export interface DoctorOptions {
+  config: BridgeConfig;
+  out: { write(chunk: string): unknown };
+  /** For tests: clients to use instead of building them from the configuration. */
+  mass?: MassClient;
+  assemblyline?: AssemblylineClient;
+}
+
+interface Finding {
+  ok: boolean;
+  what: string;
+  hint?: string;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof BridgeError) return `${err.code}${err.status ? ` ${err.status}` : ''}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+const is = (err: unknown, code: string, status?: number) => err instanceof BridgeError && err.code === code && (status === undefined || err.status === status);
+
+async function checkMass(config: BridgeConfig, mass: MassClient): Promise<Finding[]> {
+  const root = config.global.apiRoot;
+  const uuid = config.mass.uuid;
+  let instance: AnalysisSystemInstance;
+  try {
+    instance = await mass.getInstance(uuid);
+  } catch (err) {
+    if (is(err, 'AUTH')) return [{ ok: false, what: `MASS at ${root} refused the instance key (403)`, hint: 'copy the instance key again from the MASS web UI (webui/admin/analysis_systems/); MASS answers 403 to every auth problem' }];
+    if (is(err, 'NOT_FOUND')) return [{ ok: false, what: `MASS at ${root} knows no analysis-system instance ${uuid}`, hint: 'create it in the MASS web UI or with `mass-al-bridge register`, or fix [AssemblylineAnalysis] UUID' }];
+    return [{ ok: false, what: `MASS at ${root} cannot be used: ${describe(err)}`, hint: 'check [GLOBAL] ServerURL and APIEndpoint, and that MASS is up' }];
+  }
+  const findings: Finding[] = [{ ok: true, what: `MASS at ${root} accepts the instance key` }];
+  try {
+    const pending = await mass.poll(uuid);
+    const seen = instance.last_seen ? `last poll before this check ${instance.last_seen}` : 'never polled before';
+    findings.push({ ok: true, what: `the key belongs to instance ${uuid} (${seen}); ${pending.length} scheduled analyses pending` });
+  } catch (err) {
+    if (is(err, 'NOT_FOUND')) {
+      findings.push({ ok: false, what: `the instance key does not belong to instance ${uuid} (the poll answers 404)`, hint: 'use the UUID of the instance whose key you copied' });
+    } else {
+      findings.push({ ok: false, what: `polling MASS failed: ${describe(err)}`, hint: 'a normal user key gets 403 on the poll: use the instance key' });
+    }
+  }
+  try {
+    const system = await mass.getAnalysisSystem(config.mass.systemName);
+    const same = instance.analysis_system.replace(/\/?$/, '/') === system.url.replace(/\/?$/, '/');
+    findings.push(
+      same
+        ? { ok: true, what: `instance ${uuid} belongs to analysis system '${system.identifier_name}' (tag filter: ${system.tag_filter_expression || '(empty: every sample)'})` }
+        : { ok: false, what: `instance ${uuid} belongs to ${instance.analysis_system}, not to analysis system '${config.mass.systemName}'`, hint: 'fix [AssemblylineAnalysis] SystemName or UUID' },
+    );
+  } catch (err) {
+    findings.push({ ok: false, what: `analysis system '${config.mass.systemName}' cannot be read: ${describe(err)}`, hint: 'fix [AssemblylineAnalysis] SystemName' });
+  }
+  return findings;
+}
+
+async function checkAssemblyline(config: BridgeConfig, al: AssemblylineClient): Promise<Finding[]> {
+  const url = config.assemblyline.url;
+  const queue = config.assemblyline.notificationQueue;
+  const findings: Finding[] = [];
+  try {
+    if (!al.checkQueueAccess) throw new Error('this Assemblyline client cannot check queue access');
+    await al.checkQueueAccess(queue);
+    findings.push({ ok: true, what: `Assemblyline at ${url} accepts user '${config.assemblyline.user}' for ingest and notification queue '${queue}' (nothing was read from it)` });
+  } catch (err) {
+    if (is(err, 'AUTH', 401)) findings.push({ ok: false, what: `Assemblyline at ${url} refused the credentials: ${describe(err)}`, hint: 'check [Assemblyline] User and APIKey (<key name>:<secret>), or the Auth mode' });
+    else if (is(err, 'AUTH')) findings.push({ ok: false, what: `Assemblyline at ${url} refused the ingest/queue role: ${describe(err)}`, hint: 'the API key needs read and write access (role submission_create)' });
+    else findings.push({ ok: false, what: `Assemblyline at ${url} cannot be used: ${describe(err)}`, hint: 'check [Assemblyline] URL, VerifyTLS/CAFile, and that Assemblyline is up' });
+    return findings;
+  }
+  try {
+    await al.searchSubmissions('sid:mass-al-bridge-doctor', { rows: 1 });
+    findings.push({ ok: true, what: 'Assemblyline lets this user read submissions and results' });
+  } catch (err) {
+    findings.push({ ok: false, what: `Assemblyline refuses to show submissions: ${describe(err)}`, hint: 'the API key needs read access (role submission_view)' });
+  }
+  return findings;
+}
+
+function checkLedger(config: BridgeConfig): Finding {
+  const file = join(config.bridge.stateDir, 'bridge.sqlite');
+  try {
+    mkdirSync(config.bridge.stateDir, { recursive: true });
+    const ledger = openLedger(file);
+    try {
+      if (!ledger.isWritable()) return { ok: false, what: `the ledger ${file} is not writable`, hint: 'check the permissions of [Bridge] StateDir' };
+      const counts = ledger.countByState();
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      return { ok: true, what: `the ledger ${file} is usable: ${total} jobs, ${ledger.inFlight()} in flight, ${counts.held} held` };
+    } finally {
+      ledger.close();
+    }
+  } catch (err) {
+    return { ok: false, what: `the ledger ${file} cannot be opened: ${describe(err)}`, hint: 'check [Bridge] StateDir; restore a backup if the file is damaged (docs/operations.md)' };
+  }
+}
+
+export async function doctorCommand(opts: DoctorOptions): Promise<number> {
+  const { config, out } = opts;
+  const mass = opts.mass ?? createMassClient({ apiRoot: config.global.apiRoot, apiKey: config.mass.apiKey, timeoutMs: config.mass.timeout * 1000 });
+  let al = opts.assemblyline;
+  const findings: Finding[] = [];
+  try {
+    findings.push(...(await checkMass(config, mass)));
+    if (!al) {
+      try {
+        al = createAssemblylineClient(await assemblylineClientOptionsFromConfig(config.assemblyline));
+      } catch (err) {
+        findings.push({ ok: false, what: `the Assemblyline connection cannot be set up: ${describe(err)}`, hint: 'check CAFile, ClientCert and ClientKey' });
+      }
+    }
+    if (al) findings.push(...(await checkAssemblyline(config, al)));
+    findings.push(checkLedger(config));
+  } finally {
+    if (!opts.mass) await mass.close().catch(() => undefined);
+    if (al && !opts.assemblyline) await al.close().catch(() => undefined);
+  }
+  for (const f of findings) {
+    out.write(`[${f.ok ? ' ok ' : 'FAIL'}] ${f.what}\n`);
+    if (!f.ok && f.hint) out.write(`       fix: ${f.hint}\n`);
+  }
+  const failed = findings.filter((f) => !f.ok).length;
+  out.write(failed ? `\n${failed} problem(s) found.\n` : '\nEverything the bridge needs answers as expected.\n');
+  return failed ? 1 : 0;
+}
