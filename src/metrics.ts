@@ -4,6 +4,7 @@
  */
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { UpstreamHealth } from './bridge/control.js';
+import { isUp } from './bridge/instrument.js';
 import type { JobState } from './ledger/types.js';
 import { VERSION } from './version.js';
 
@@ -138,7 +139,7 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
       oldestInFlight.set(oldestInFlightAgeSeconds);
       for (const target of ['mass', 'assemblyline'] as const) {
         const h = upstreams[target];
-        upstreamUp.set({ target }, h.lastSuccessAt !== null && h.consecutiveFailures === 0 ? 1 : 0);
+        upstreamUp.set({ target }, isUp(h) ? 1 : 0);
         upstreamFailures.set({ target }, h.consecutiveFailures);
         if (h.lastSuccessAt !== null) lastSuccess.set({ target }, h.lastSuccessAt / 1000);
       }

@@ -1,14 +1,4 @@
 /** Errors the API answers with: a status and a stable code, rendered as `{ error: { code, message } }`. */
-export class ApiError extends Error {
-  readonly statusCode: number;
-  readonly code: string;
-  constructor(statusCode: number, code: string, message: string) {
-    super(message);
-    this.name = 'ApiError';
-    this.statusCode = statusCode;
-    this.code = code;
-  }
-}
 
 /** Stable codes the API uses; documented in docs/api.md. */
 export const API_ERROR_CODES = [
@@ -26,3 +16,16 @@ export const API_ERROR_CODES = [
   'UNSUPPORTED_MEDIA_TYPE',
   'INTERNAL',
 ] as const;
+
+export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
+
+export class ApiError extends Error {
+  readonly statusCode: number;
+  readonly code: ApiErrorCode;
+  constructor(statusCode: number, code: ApiErrorCode, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.statusCode = statusCode;
+    this.code = code;
+  }
+}

@@ -1,16 +1,12 @@
 /** Ledger records → API representations (ms timestamps become ISO strings, links are added). */
 import type { UpstreamHealth } from '../bridge/control.js';
+import { isUp } from '../bridge/instrument.js';
 import type { Job, JobEvent, Ledger } from '../ledger/types.js';
+import { submissionLink } from '../mapping/index.js';
 import type { JobDetailResponse, JobView } from './schemas/jobs.js';
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
 export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
-
-/** Assemblyline UI page of a submission: <UIURL>/submission/<sid>. */
-export function assemblylineSubmissionUrl(uiUrl: string, sid: string | null): string | null {
-  if (!sid || !uiUrl) return null;
-  return `${uiUrl.replace(/\/+$/, '')}/submission/${encodeURIComponent(sid)}`;
-}
 
 export function jobView(job: Job, uiUrl: string): JobView {
   return {
@@ -38,7 +34,7 @@ export function jobView(job: Job, uiUrl: string): JobView {
     createdAt: iso(job.createdAt),
     updatedAt: iso(job.updatedAt),
     finishedAt: isoOrNull(job.finishedAt),
-    assemblylineUrl: assemblylineSubmissionUrl(uiUrl, job.sid),
+    assemblylineUrl: submissionLink(uiUrl, job.sid),
   };
 }
 
@@ -51,7 +47,7 @@ export function jobDetail(ledger: Ledger, job: Job, uiUrl: string): JobDetailRes
   return {
     job: jobView(job, uiUrl),
     events: ledger.events(job.id).map(eventView),
-    assemblyline: { sid: job.sid, ingestId: job.ingestId, uiUrl: assemblylineSubmissionUrl(uiUrl, job.sid) },
+    assemblyline: { sid: job.sid, ingestId: job.ingestId, uiUrl: submissionLink(uiUrl, job.sid) },
     mass: { scheduledAnalysisUrl: job.scheduledAnalysisUrl, sampleUrl: job.sampleUrl, reportUrl: job.massReportUrl },
     relatedSamples: ledger.relatedSamples(job.id).map((r) => ({ key: r.key, kind: r.kind, value: r.value, massSampleUrl: r.massSampleUrl, createdAt: iso(r.createdAt) })),
     relations: ledger.relations(job.id).map((r) => ({ key: r.key, kind: r.kind, sampleUrl: r.sampleUrl, otherUrl: r.otherUrl, massRelationUrl: r.massRelationUrl, createdAt: iso(r.createdAt) })),
@@ -60,9 +56,8 @@ export function jobDetail(ledger: Ledger, job: Job, uiUrl: string): JobDetailRes
 }
 
 export function upstreamView(h: UpstreamHealth) {
-  const ok = h.lastSuccessAt !== null && h.consecutiveFailures === 0;
   return {
-    ok,
+    ok: isUp(h),
     lastSuccessAt: isoOrNull(h.lastSuccessAt),
     lastErrorAt: isoOrNull(h.lastErrorAt),
     lastError: h.lastError,

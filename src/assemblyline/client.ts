@@ -446,16 +446,28 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
     return v !== null && typeof v === 'object' && !Array.isArray(v);
   }
 
-  /** GET of a document that may not exist (404 → null; an unknown route stays an error). */
-  async function getDocument<T>(path: string, signal?: AbortSignal): Promise<T | null> {
-    const ctx = { method: 'GET', path: stripQuery(path) };
+  /** GET of something that may not exist: 404 → null (a 404 for a route this AL lacks stays an error). */
+  async function getIfExists(path: string, signal?: AbortSignal): Promise<{ value: unknown } | null> {
     const { status, value, message } = await callJson({ method: 'GET', path, signal }, [404]);
-    if (status === 404) {
-      if (ROUTE_MISSING.test(message)) throw classifyAssemblylineStatus(404, message, ctx);
-      return null;
-    }
-    if (!isObject(value)) throw protocolError(ctx, 'api_response is not an object');
-    return value as T;
+    if (status !== 404) return { value };
+    if (ROUTE_MISSING.test(message)) throw classifyAssemblylineStatus(404, message, { method: 'GET', path: stripQuery(path) });
+    return null;
+  }
+
+  /** GET of a document that may not exist (404 → null). */
+  async function getDocument<T>(path: string, signal?: AbortSignal): Promise<T | null> {
+    const found = await getIfExists(path, signal);
+    if (!found) return null;
+    if (!isObject(found.value)) throw protocolError({ method: 'GET', path: stripQuery(path) }, 'api_response is not an object');
+    return found.value as T;
+  }
+
+  /** Pops at most `pageSize` messages from the notification queue (page_size=0 pops none). */
+  async function messageList(queue: string, pageSize: number, signal?: AbortSignal): Promise<IngestMessage[]> {
+    const path = `/api/v4/ingest/get_message_list/${seg(queue)}/?page_size=${pageSize}`;
+    const { value } = await callJson({ method: 'GET', path, signal });
+    if (!Array.isArray(value)) throw protocolError({ method: 'GET', path: stripQuery(path) }, 'api_response is not a list');
+    return value as IngestMessage[];
   }
 
   const seg = (s: string): string => encodeURIComponent(s);
@@ -494,17 +506,12 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
     async getMessages(queue: string, pageSize: number, ro?: RequestOptions): Promise<IngestMessage[]> {
       // page_size=0 answers [] and a missing/negative one drains the whole queue: always send a positive one.
       if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
-      const path = `/api/v4/ingest/get_message_list/${seg(queue)}/?page_size=${pageSize}`;
-      const { value } = await callJson({ method: 'GET', path, signal: ro?.signal });
-      if (!Array.isArray(value)) throw protocolError({ method: 'GET', path: stripQuery(path) }, 'api_response is not a list');
-      return value as IngestMessage[];
+      return messageList(queue, pageSize, ro?.signal);
     },
 
     async checkQueueAccess(queue: string, ro?: RequestOptions): Promise<void> {
       // page_size=0 answers [] without popping anything (ASSEMBLYLINE.md §4.1), yet needs submission_create.
-      const path = `/api/v4/ingest/get_message_list/${seg(queue)}/?page_size=0`;
-      const { value } = await callJson({ method: 'GET', path, signal: ro?.signal });
-      if (!Array.isArray(value)) throw protocolError({ method: 'GET', path: stripQuery(path) }, 'api_response is not a list');
+      await messageList(queue, 0, ro?.signal);
     },
 
     getSubmission(sid: string, ro?: RequestOptions): Promise<Submission | null> {
@@ -521,13 +528,10 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
 
     async isCompleted(sid: string, ro?: RequestOptions): Promise<boolean> {
       const path = `/api/v4/submission/is_completed/${seg(sid)}/`;
-      const { status, value, message } = await callJson({ method: 'GET', path, signal: ro?.signal }, [404]);
-      if (status === 404) {
-        if (ROUTE_MISSING.test(message)) throw classifyAssemblylineStatus(404, message, { method: 'GET', path });
-        return false;
-      }
-      if (typeof value !== 'boolean') throw protocolError({ method: 'GET', path }, 'api_response is not a boolean');
-      return value;
+      const found = await getIfExists(path, ro?.signal);
+      if (!found) return false;
+      if (typeof found.value !== 'boolean') throw protocolError({ method: 'GET', path }, 'api_response is not a boolean');
+      return found.value;
     },
 
     async searchSubmissions(query: string, options: { fl?: string; rows?: number; sort?: string } = {}, ro?: RequestOptions): Promise<SearchResult> {

@@ -14,6 +14,7 @@ import { TERMINAL_STATES } from '../ledger/types.js';
 import type { Logger } from '../log.js';
 import { defaultMappingOptions, mapErrorReport, mapOwnSampleReport, mapSubmissionToReport, sanitizeTag } from '../mapping/index.js';
 import type { MappingOptions, RelatedItem, ReportPlan } from '../mapping/types.js';
+import { sameMassUrl } from '../mass/client.js';
 import type { MassClient, MassRelation, MassReport, MassSample, RelationKind, ReportSubmission } from '../mass/types.js';
 import type { BridgeMetrics } from '../metrics.js';
 import { VERSION } from '../version.js';
@@ -32,7 +33,7 @@ import {
   type Policy,
   type Transition,
 } from './decide.js';
-import { instrument, newHealth } from './instrument.js';
+import { instrument, newHealth, recordFailure } from './instrument.js';
 import { Loop } from './loop.js';
 
 export interface BridgeDeps {
@@ -304,8 +305,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
       if (timeout.aborted && !this.#signal.aborted) {
         const e = new BridgeError('TIMEOUT', `MASS poll gave no answer within ${limitMs} ms`, { upstream: 'mass', cause: err });
         // The client saw an abort (not a failure); the status API must still show that MASS is not answering.
-        const health = this.#health.mass;
-        Object.assign(health, { lastErrorAt: this.#now(), lastError: e.message, lastErrorCode: e.code, consecutiveFailures: health.consecutiveFailures + 1 });
+        recordFailure(this.#health.mass, e, this.#now());
         throw e;
       }
       throw err;
@@ -665,14 +665,12 @@ class BridgeImpl extends EventEmitter implements Bridge {
         if (!rec) {
           const massSample = await this.#createRelatedSample(job, item, sid, tlpLevel, tags);
           if (!massSample) continue;
-          this.#ledger.recordRelatedSample(
-            { jobId: job.id, key: item.key, kind: item.kind, value: item.kind === 'file' ? item.sha256 : item.value, massSampleUrl: massSample.url },
-            this.#now(),
-          );
+          // The key is new for this job (not in `samples`), so the stored row is exactly this record.
+          rec = { jobId: job.id, key: item.key, kind: item.kind, value: item.kind === 'file' ? item.sha256 : item.value, massSampleUrl: massSample.url, createdAt: this.#now() };
+          this.#ledger.recordRelatedSample(rec, rec.createdAt);
           if (item.kind === 'file') {
             this.#ledger.recordOwnSample(item.sha256, { jobId: job.id, sid, parentSha256: item.parentSha256, massSampleUrl: massSample.url }, this.#now());
           }
-          rec = this.#ledger.relatedSamples(job.id).find((r) => r.key === item.key)!;
           samples.set(item.key, rec);
         }
         const otherUrl = item.kind === 'file' ? urlOfFile(item.parentSha256) : urlOfFile(item.sourceSha256);
@@ -754,7 +752,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
     const lookup = async (): Promise<MassRelation | undefined> => {
       if (!this.#mass.getRelationGraph) return undefined;
       const graph = await this.#mass.getRelationGraph(sampleUrl, 1, { signal });
-      return graph.find((r) => sameUrl(r.sample, sampleUrl) && sameUrl(r.other, otherUrl) && relationClassMatches(r._cls, kind));
+      return graph.find((r) => sameMassUrl(r.sample, sampleUrl) && sameMassUrl(r.other, otherUrl) && relationClassMatches(r._cls, kind));
     };
     // Another job (the same sample scheduled again) may have created this exact relation already.
     const earlier = this.#ledger.findRelation(kind, sampleUrl, otherUrl);
@@ -955,10 +953,6 @@ class BridgeImpl extends EventEmitter implements Bridge {
 function rootSha256(full: SubmissionFull, job: Job): string {
   const first = full.files?.[0]?.sha256;
   return (typeof first === 'string' && first ? first : (job.sha256 ?? '')).toLowerCase();
-}
-
-function sameUrl(a: string, b: string): boolean {
-  return a.replace(/\/?$/, '/') === b.replace(/\/?$/, '/');
 }
 
 const RELATION_CLS: Record<RelationKind, string> = {

@@ -14,7 +14,7 @@ import { BridgeError } from '../errors.js';
 import { openLedger } from '../ledger/sqlite.js';
 import type { Ledger } from '../ledger/types.js';
 import type { Logger } from '../log.js';
-import { createMassClient } from '../mass/client.js';
+import { createMassClient, sameMassUrl } from '../mass/client.js';
 import type { AnalysisSystem, MassClient } from '../mass/types.js';
 import type { AssemblylineClient } from '../assemblyline/types.js';
 import { createMetrics, type BridgeMetrics } from '../metrics.js';
@@ -163,7 +163,7 @@ export async function registerCommand(opts: RegisterCommandOptions): Promise<num
       try {
         const inst = await mass.getInstance(uuid);
         exists = true;
-        if (inst.analysis_system.replace(/\/?$/, '/') !== system.url.replace(/\/?$/, '/')) {
+        if (!sameMassUrl(inst.analysis_system, system.url)) {
           out(`warning: instance ${uuid} belongs to ${inst.analysis_system}, not to ${system.url}`);
         }
       } catch (err) {

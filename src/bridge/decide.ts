@@ -253,13 +253,13 @@ const WAIT_CODES = new Set<string>(['AUTH', 'QUOTA_DAILY', 'LEDGER', 'CONFIG_INV
 
 export type StepErrorDecision = { kind: 'checkpoint' } | { kind: 'apply'; transition: Transition };
 
+/** Consecutive MASS 500s on one report before it counts as rejected (analysis report → error report → held). */
+export const MASS_REPORT_500_LIMIT = 5;
+
 /**
  * A step failed after its in-step retries. Transient (or operator-fixable) → stay in the state with
  * notBefore = now + backoff; permanent → error report; a report that cannot be sent → held.
  */
-/** Consecutive MASS 500s on one report before it counts as rejected (analysis report → error report → held). */
-export const MASS_REPORT_500_LIMIT = 5;
-
 export function decideStepError(job: Job, err: unknown, policy: Policy, now: number, random: () => number): StepErrorDecision {
   const code = err instanceof BridgeError ? err.code : 'INTERNAL';
   const message = err instanceof Error ? err.message : String(err);

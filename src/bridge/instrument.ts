@@ -37,6 +37,19 @@ const OPERATIONS: Record<string, string> = {
   fileChildren: 'file_children',
 };
 
+/** "Up": the upstream has answered, and no call failed since (the status API's `ok`, the massal_upstream_up gauge). */
+export function isUp(health: UpstreamHealth): boolean {
+  return health.lastSuccessAt !== null && health.consecutiveFailures === 0;
+}
+
+/** Counts one failed call of the upstream in its health (what the status API and backpressure read). */
+export function recordFailure(health: UpstreamHealth, err: unknown, now: number): void {
+  health.lastErrorAt = now;
+  health.lastError = err instanceof Error ? err.message : String(err);
+  health.lastErrorCode = err instanceof BridgeError ? err.code : 'INTERNAL';
+  health.consecutiveFailures++;
+}
+
 /** An answer that proves the upstream works even though the call failed (404, refused sample, ...). */
 function countsAsFailure(err: unknown): boolean {
   if (!(err instanceof BridgeError)) return true;
@@ -67,10 +80,7 @@ export function instrument<T extends object>(
         } catch (err) {
           metrics?.upstreamRequest(target, operation, 'error', (performance.now() - started) / 1000);
           if (countsAsFailure(err)) {
-            health.lastErrorAt = clock();
-            health.lastError = err instanceof Error ? err.message : String(err);
-            health.lastErrorCode = err instanceof BridgeError ? err.code : 'INTERNAL';
-            health.consecutiveFailures++;
+            recordFailure(health, err, clock());
           } else if (err instanceof BridgeError && err.code === 'NOT_FOUND') {
             health.lastSuccessAt = clock();
             health.consecutiveFailures = 0;

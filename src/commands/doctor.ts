@@ -11,7 +11,7 @@ import type { AssemblylineClient } from '../assemblyline/types.js';
 import type { BridgeConfig } from '../config/types.js';
 import { BridgeError } from '../errors.js';
 import { openLedger } from '../ledger/sqlite.js';
-import { createMassClient } from '../mass/client.js';
+import { createMassClient, sameMassUrl } from '../mass/client.js';
 import type { AnalysisSystemInstance, MassClient } from '../mass/types.js';
 
 export interface DoctorOptions {
@@ -60,7 +60,7 @@ async function checkMass(config: BridgeConfig, mass: MassClient): Promise<Findin
   }
   try {
     const system = await mass.getAnalysisSystem(config.mass.systemName);
-    const same = instance.analysis_system.replace(/\/?$/, '/') === system.url.replace(/\/?$/, '/');
+    const same = sameMassUrl(instance.analysis_system, system.url);
     findings.push(
       same
         ? { ok: true, what: `instance ${uuid} belongs to analysis system '${system.identifier_name}' (tag filter: ${system.tag_filter_expression || '(empty: every sample)'})` }

@@ -99,7 +99,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
     const at = { source, key: keyId(spec) };
     if (text === '') {
       if (spec.required && !mayBeEmpty(spec)) {
-        problems.push({ ...at, source: source === 'default' ? 'not set' : source, message: `is required: set ${spec.key} in [${spec.section}] or ${envName(spec.section, spec.key)}${spec.secret ? ` (or ${envName(spec.section, spec.key)}${FILE_SUFFIX})` : ''}` });
+        problems.push(requiredProblem(spec, source));
         continue;
       }
       const empty = spec.parse('');
@@ -138,6 +138,16 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
     sources[keyId(spec)] = text === '' && spec.derivedDefault ? 'derived' : source;
   }
   return { config, warnings, sources };
+}
+
+/** An empty key that must be set (`condition`: when it is only required in some setups, e.g. "with Auth = apikey"). */
+function requiredProblem(spec: ConfigKeySpec, source: string, condition?: string): ConfigProblem {
+  const env = envName(spec.section, spec.key);
+  return {
+    source: source === 'default' ? 'not set' : source,
+    key: keyId(spec),
+    message: `is required${condition ? ` ${condition}` : ''}: set ${spec.key} in [${spec.section}] or ${env}${spec.secret ? ` (or ${env}${FILE_SUFFIX})` : ''}`,
+  };
 }
 
 function clip(text: string): string {
@@ -254,12 +264,7 @@ function crossCheck(get: Getter, where: Where, mayBeEmpty: (section: string, key
   const auth = get('Assemblyline', 'Auth');
   const need = (key: string, why: string) => {
     const v = get('Assemblyline', key);
-    if (v === '' && !mayBeEmpty('Assemblyline', key)) {
-      const w = where('Assemblyline', key);
-      const env = envName('Assemblyline', key);
-      const secret = key === 'APIKey' || key === 'Password';
-      problems.push({ ...w, source: w.source === 'default' ? 'not set' : w.source, message: `is required ${why}: set ${key} in [Assemblyline] or ${env}${secret ? ` (or ${env}${FILE_SUFFIX})` : ''}` });
-    }
+    if (v === '' && !mayBeEmpty('Assemblyline', key)) problems.push(requiredProblem(findKey('Assemblyline', key)!, where('Assemblyline', key).source, why));
   };
   if (auth === 'apikey') {
     need('User', 'with Auth = apikey');

@@ -593,8 +593,6 @@ export function mapOwnSampleReport(input: OwnSampleInput, options: MappingOption
     const notes: string[] = [];
     if (sha === '') notes.push('no valid sha256 given for the file');
     else if (results.length === 0 && !node) notes.push(`file ${sha} not found in Assemblyline submission ${parentSid ?? '(unknown)'}`);
-    const scores = [...perFileScores(results).values()];
-    const maxScore = scores.length > 0 ? Math.max(...scores) : (treeMaxScore(tree) ?? 0);
     return build({
       sub,
       view: summaryFromResults(results),
@@ -604,7 +602,8 @@ export function mapOwnSampleReport(input: OwnSampleInput, options: MappingOption
       now: nowOr(inp.now),
       options: opts,
       withRelated: false,
-      maxScore,
+      // sub.maxScore is null: the highest per-file total of the subtree's results, else of its tree
+      maxScore: maxScoreOf(sub, null),
       notes,
       extraMetadata: { answered_from_parent_submission: true, parent_sid: parentSid, sha256: sha || null },
     });

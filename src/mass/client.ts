@@ -41,6 +41,8 @@ const BODY_EXCERPT_CHARS = 200;
 const ERROR_BODY_LIMIT = 64 * 1024;
 /** Guard against a server whose `next` never ends. */
 const MAX_PAGES = 10_000;
+/** MASS hides samples above TLP 0 from instances with a 404, even ones in the instance's queue. */
+const SAMPLE_HIDDEN = 'sample not visible to this key (TLP above 0, or deleted)';
 
 type HttpMethod = 'GET' | 'POST';
 
@@ -57,6 +59,11 @@ interface CallOptions extends RequestOptions {
 function withTrailingSlash(url: URL): URL {
   if (!url.pathname.endsWith('/')) url.pathname += '/';
   return url;
+}
+
+/** MASS names an object by its URL with a trailing slash but also answers without one: compare them that way. */
+export function sameMassUrl(a: string, b: string): boolean {
+  return a.replace(/\/?$/, '/') === b.replace(/\/?$/, '/');
 }
 
 function isAbsoluteUrl(s: string): boolean {
@@ -324,8 +331,7 @@ export function createMassClient(opts: MassClientOptions): MassClient {
     async getSample(urlOrId, o = {}) {
       return json<MassSample>('GET', objectUrl('sample', urlOrId), {
         ...o,
-        // MASS hides samples above TLP 0 from instances with a 404, even ones in the instance's queue.
-        notFound: 'sample not visible to this key (TLP above 0, or deleted)',
+        notFound: SAMPLE_HIDDEN,
       });
     },
 
@@ -338,7 +344,7 @@ export function createMassClient(opts: MassClientOptions): MassClient {
       } else {
         throw new BridgeError('SAMPLE_NOT_FILE', `sample ${sample.id} (${sample._cls}) has no file to download`, { upstream: 'mass', transient: false });
       }
-      const res = await send('GET', url, { ...o, notFound: 'sample not visible to this key (TLP above 0, or deleted)' });
+      const res = await send('GET', url, { ...o, notFound: SAMPLE_HIDDEN });
       const length = Number(res.headers['content-length']);
       const download: SampleDownload = { body: res.body };
       if (Number.isFinite(length) && length >= 0 && res.headers['content-length'] !== undefined) download.size = length;
@@ -360,7 +366,7 @@ export function createMassClient(opts: MassClientOptions): MassClient {
 
     async listSampleReports(sampleUrlOrId, o = {}) {
       const url = new URL('reports/', objectUrl('sample', sampleUrlOrId));
-      const body = await json<{ results?: MassReport[] }>('GET', url, { ...o, notFound: 'sample not visible to this key (TLP above 0, or deleted)' });
+      const body = await json<{ results?: MassReport[] }>('GET', url, { ...o, notFound: SAMPLE_HIDDEN });
       return results(body, url);
     },
 
@@ -411,7 +417,7 @@ export function createMassClient(opts: MassClientOptions): MassClient {
     async getRelationGraph(sampleUrlOrId, depth = 1, o = {}) {
       const url = new URL('relation_graph/', objectUrl('sample', sampleUrlOrId));
       url.searchParams.set('depth', String(depth));
-      const body = await json<{ results?: MassRelation[] }>('GET', url, { ...o, notFound: 'sample not visible to this key (TLP above 0, or deleted)' });
+      const body = await json<{ results?: MassRelation[] }>('GET', url, { ...o, notFound: SAMPLE_HIDDEN });
       return results(body, url);
     },
 

@@ -4,9 +4,9 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { BridgeError } from '../../errors.js';
-import { ApiError } from '../errors.js';
+import { ApiError, type ApiErrorCode } from '../errors.js';
 
-const CLIENT_CODES: Record<number, string> = {
+const CLIENT_CODES: Record<number, ApiErrorCode> = {
   400: 'BAD_REQUEST',
   401: 'UNAUTHORIZED',
   404: 'NOT_FOUND',
@@ -16,7 +16,7 @@ const CLIENT_CODES: Record<number, string> = {
 
 interface Rendered {
   status: number;
-  code: string;
+  code: ApiErrorCode;
   message: string;
 }
 
