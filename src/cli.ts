@@ -63,7 +63,7 @@ function fail(message: string): number {
 }
 
 /** Parses `--config FILE` / `--set` (plus the flags a command allows) and loads the configuration; a number is the exit code. */
-async function loadFromArgs(rest: string[], env: Env, allowed: readonly string[] = []) {
+async function loadFromArgs(rest: string[], env: Env, allowed: readonly string[] = [], relax: { allowMissingSecrets?: boolean; optional?: string[] } = {}) {
   const { parseConfigArgs, loadConfig, ConfigError, formatProblem } = await import('./config/index.js');
   const args = parseConfigArgs(rest);
   if (args.help) {
@@ -73,7 +73,7 @@ async function loadFromArgs(rest: string[], env: Env, allowed: readonly string[]
   const unknown = args.rest.filter((a) => !allowed.includes(a));
   if (args.errors.length || unknown.length) return fail([...args.errors, ...unknown.map((a) => `unknown argument '${a}'`)].join('; '));
   try {
-    return { ...loadConfig({ file: args.file, env, cli: args.cli }), flags: args.rest, formatProblem };
+    return { ...loadConfig({ file: args.file, env, cli: args.cli, ...relax }), flags: args.rest, formatProblem };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`mass-al-bridge: invalid configuration:\n${err.problems.map((p) => `  - ${formatProblem(p)}\n`).join('')}`);
@@ -154,7 +154,6 @@ async function main(argv: string[]): Promise<number> {
       return doctorCommand({ config: loaded.config, out: process.stdout });
     }
     case 'register': {
-      const { parseConfigArgs, loadConfig } = await import('./config/index.js');
       const keyIdx = rest.findIndex((a) => a === '--admin-key-file' || a.startsWith('--admin-key-file='));
       let keyFile: string | undefined;
       const remaining = [...rest];
@@ -163,15 +162,19 @@ async function main(argv: string[]): Promise<number> {
         keyFile = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : rest[keyIdx + 1];
         remaining.splice(keyIdx, arg.includes('=') ? 1 : 2);
       }
-      const args = parseConfigArgs(remaining);
       if (!keyFile) return fail('register needs --admin-key-file F (a file holding a MASS admin API key)');
-      if (args.errors.length || args.rest.length) return fail([...args.errors, ...args.rest.map((a) => `unknown argument '${a}'`)].join('; '));
-      const { readFileSync } = await import('node:fs');
-      const adminKey = readFileSync(keyFile, 'utf8').trim();
       // The instance key does not exist yet: register only needs the MASS location.
-      const { config } = loadConfig({ file: args.file, env, cli: args.cli, allowMissingSecrets: true, optional: ['AssemblylineAnalysis.UUID'] });
+      const loaded = await loadFromArgs(remaining, env, [], { allowMissingSecrets: true, optional: ['AssemblylineAnalysis.UUID'] });
+      if (typeof loaded === 'number') return loaded;
+      const { readFileSync } = await import('node:fs');
+      let adminKey: string;
+      try {
+        adminKey = readFileSync(keyFile, 'utf8').trim();
+      } catch (err) {
+        return fail(`cannot read the admin key file ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
       const { registerCommand } = await import('./bridge/commands.js');
-      return registerCommand({ config, adminKey, stdout: process.stdout });
+      return registerCommand({ config: loaded.config, adminKey, stdout: process.stdout });
     }
     case 'demo': {
       const { values } = parseArgs({
