@@ -105,6 +105,11 @@ export interface NSubmission {
   tree: NTreeNode[];
   fileInfos: Map<string, { size: number | null; type: string | null; isSupplementary: boolean }>;
   results: NResult[];
+  /** Safelisted tags of every result, also of results left out for want of a usable sha256: a value AL safelisted anywhere never becomes a sample. */
+  safelistedTags: NTag[];
+  /** sha256s listed as extracted / supplementary by any result, also by results left out for want of a usable sha256. */
+  listedExtracted: Set<string>;
+  listedSupplementary: Set<string>;
   errors: NError[];
   missingResultKeys: number;
   missingErrorKeys: number;
@@ -315,9 +320,18 @@ export function normaliseSubmission(input: unknown): NSubmission {
     });
   }
   const results: NResult[] = [];
+  const safelistedTags: NTag[] = [];
+  const listedExtracted = new Set<string>();
+  const listedSupplementary = new Set<string>();
   for (const [key, value] of entries(doc.results)) {
     const r = normaliseResult(key, value);
     if (r) results.push(r);
+    const sections = r ? r.sections : arr(rec(rec(value).result).sections).map(normaliseSection).filter((s): s is NSection => s !== null);
+    for (const s of sections) safelistedTags.push(...s.tags.filter((t) => t.safelisted));
+    const response = rec(rec(value).response);
+    const listed = (raw: unknown) => arr(raw).map(normaliseExtracted).filter((e): e is NExtracted => e !== null);
+    for (const e of r ? r.extracted : listed(response.extracted)) if (!e.isSectionImage) listedExtracted.add(e.sha256);
+    for (const e of r ? r.supplementary : listed(response.supplementary)) listedSupplementary.add(e.sha256);
   }
   const errors: NError[] = [];
   for (const [key, value] of entries(doc.errors)) {
@@ -338,6 +352,9 @@ export function normaliseSubmission(input: unknown): NSubmission {
     tree,
     fileInfos,
     results: results.sort((a, b) => cmp(a.sha256, b.sha256) || cmp(a.service, b.service) || cmp(a.key, b.key)),
+    safelistedTags,
+    listedExtracted,
+    listedSupplementary,
     errors: errors.sort((a, b) => cmp(a.sha256, b.sha256) || cmp(a.service, b.service) || cmp(a.key, b.key)),
     missingResultKeys: arr(doc.missing_result_keys).length,
     missingErrorKeys: arr(doc.missing_error_keys).length,

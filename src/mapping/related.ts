@@ -120,7 +120,8 @@ function planFiles(ctx: RelatedContext, stats: RelatedStats): FileItem[] {
       if (n.names[0] !== undefined && !treeNames.has(n.sha256)) treeNames.set(n.sha256, n.names[0]);
       if (parent !== null) {
         const known = edges.get(parent)?.get(n.sha256);
-        const supplementaryOnly = supplementaryShas.has(n.sha256) && !extractedShas.has(n.sha256);
+        const supplementaryOnly =
+          (supplementaryShas.has(n.sha256) || sub.listedSupplementary.has(n.sha256)) && !extractedShas.has(n.sha256) && !sub.listedExtracted.has(n.sha256);
         // AL's model default parent_relation is EXTRACTED
         if (!known && !supplementaryOnly) addEdge(parent, n.sha256, { relation: 'EXTRACTED', name: n.names[0] ?? n.sha256 });
       }

@@ -130,7 +130,7 @@ function build(a: BuildArgs): ReportPlan {
   const alRoot = sub.rootSha256 ?? a.message?.rootSha256 ?? null;
 
   const safelisted = new Set<string>();
-  for (const t of view.tags) {
+  for (const t of [...view.tags, ...sub.safelistedTags]) {
     const k = /^network\.(?:dynamic|static)\.(ip|domain|uri)$/.exec(t.type)?.[1] as 'ip' | 'domain' | 'uri' | undefined;
     if (k && t.safelisted) safelisted.add(`${k}\u0000${normaliseIoc(k, t.value) ?? t.value.trim()}`);
   }

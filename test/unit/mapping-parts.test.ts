@@ -258,3 +258,37 @@ test('old stored tag layout ({type: {sub: [values]}}) and numeric tag values are
   assert.deepEqual(p.tags, ['al:verdict:malicious', 'al:score:1000-1999', 'al:family:emotet_loader', 'al:attack:t1059']);
   assert.deepEqual(p.related.map((r) => r.kind !== 'file' && r.key), ['ip:198.51.100.5']);
 });
+
+test('a value safelisted in a result without a usable sha256 still never becomes a sample (found by the property test)', () => {
+  const root = '0f'.repeat(32);
+  const other = '1f'.repeat(32);
+  const section = (type: string, safelisted: unknown) => ({ title_text: '', body: '', body_format: 'TEXT', depth: 0, heuristic: null, tags: [{ type, value: 'EVIL.Example.com', safelisted }] });
+  const full = {
+    sid: 'S1',
+    files: [{ name: 'x', sha256: root, size: 1 }],
+    results: {
+      [`${other}.CAPE.v4_7_0.c0`]: { sha256: other, response: { service_name: 'CAPE', service_version: '4.7.0', extracted: [], supplementary: [] }, result: { score: 0, sections: [section('network.static.domain', false)] } },
+      '.CAPE.v4_7_0.c1': { sha256: '', response: { service_name: 'CAPE', service_version: '4.7.0', extracted: [], supplementary: [] }, result: { score: 0, sections: [section('network.dynamic.domain', true)] } },
+    },
+    errors: {},
+    file_tree: {},
+  };
+  const plan = mapSubmissionToReport({ full, cacheHit: false, rootSha256: root, now: '2026-01-01T00:00:00Z' }, defaultMappingOptions({ staticIocs: ['domain'] }));
+  assert.deepEqual(plan.related, []);
+});
+
+test('a supplementary file listed only by a result without a usable sha256 is still no sample (found by the property test)', () => {
+  const root = '0f'.repeat(32);
+  const supp = '7f'.repeat(32);
+  const full = {
+    sid: 'S2',
+    files: [{ name: 'x', sha256: root, size: 1 }],
+    results: {
+      '.CAPE.v4_7_0.c0.e': { sha256: '', response: { service_name: 'CAPE', service_version: '4.7.0', extracted: [], supplementary: [{ sha256: supp, name: 'report.zip', parent_relation: 'INFORMATION' }] }, result: { score: 0, sections: [] } },
+    },
+    errors: {},
+    file_tree: { [root]: { sha256: root, name: ['x'], type: '', size: 1, score: 0, truncated: false, children: { [supp]: { sha256: supp, name: ['report.zip'], type: '', size: 5, score: 0, truncated: false, children: {} } } } },
+  };
+  const plan = mapSubmissionToReport({ full, cacheHit: false, rootSha256: root, now: '2026-01-01T00:00:00Z' }, defaultMappingOptions({}));
+  assert.deepEqual(plan.related, []);
+});
