@@ -6,6 +6,7 @@
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/app.js';
@@ -128,7 +129,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     const dropperUrl = [...labels.entries()].find(([, l]) => l.startsWith('dropper'))![0];
     // Wait for the instance to be online (first poll) before the admin schedules directly.
     const seeded = Date.now();
-    while (!bridge.control.status().lastPollAt && Date.now() - seeded < 10_000) await new Promise((r) => setTimeout(r, 100));
+    while (!bridge.control.status().lastPollAt && Date.now() - seeded < 10_000) await sleep(100);
     for (const sample of [ip.url, dropperUrl]) {
       await json(`${sims.massOrigin}/api/scheduled_analysis/`, {
         method: 'POST',
@@ -158,7 +159,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     const deadline = Date.now() + (opts.settleTimeoutMs ?? 180_000);
     let quiet = 0;
     while (!signal.aborted && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       const st = await json<SimState>(`${sims.massOrigin}/_sim/state`);
       const c = counts();
       const busy = st.scheduled_pending + st.analysis_requests + ledger.inFlight();
@@ -200,7 +201,10 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     }
     const st = await json<SimState>(`${sims.massOrigin}/_sim/state`);
     const relationKinds = new Map<string, number>();
-    for (const r of st.relations) relationKinds.set(r._cls.replace('SampleRelation.', ''), (relationKinds.get(r._cls.replace('SampleRelation.', '')) ?? 0) + 1);
+    for (const r of st.relations) {
+      const kind = r._cls.replace('SampleRelation.', '');
+      relationKinds.set(kind, (relationKinds.get(kind) ?? 0) + 1);
+    }
     say();
     say(`MASS now holds ${st.reports.length} reports (${st.reports.filter((r) => r.error_message).length} error reports), ${st.samples} samples, ${st.relations.length} relations: ${[...relationKinds].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; pending scheduled analyses: ${st.scheduled_pending}.`);
     const alStats = sims.al.stats();
