@@ -1,5 +1,5 @@
 /**
- * MASS 0.1 API client for an analysis-system instance (../shared/protocol/MASS.md).
+ * MASS 0.1 API client for an analysis-system instance (docs/protocol/MASS.md).
  * One undici Pool per MASS origin; every answer is mapped to BridgeError (upstream 'mass').
  * Uploads are streamed multipart bodies; downloads hand back the streaming body.
  */

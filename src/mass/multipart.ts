@@ -2,7 +2,7 @@
  * multipart/form-data bodies built by hand and streamed: part headers are small Buffers, part
  * contents are Buffers or Readables passed through chunk by chunk, so memory does not grow with
  * the size of an uploaded file. The layout follows what the reference client (python requests /
- * urllib3) puts on the wire for MASS (see ../shared/protocol/mass-recorded/d-report.json).
+ * urllib3) puts on the wire for MASS (see test/fixtures/mass-recorded/d-report.json).
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';

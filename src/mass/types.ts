@@ -1,4 +1,4 @@
-/** MASS 0.1 API resources as an analysis-system instance sees them (../shared/protocol/MASS.md). */
+/** MASS 0.1 API resources as an analysis-system instance sees them (docs/protocol/MASS.md). */
 import type { Readable } from 'node:stream';
 
 export interface ScheduledAnalysis {
