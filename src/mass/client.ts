@@ -9,7 +9,7 @@ import { Pool, errors as undiciErrors } from 'undici';
 import type { Dispatcher } from 'undici';
 import { BridgeError, tlsFailure } from '../errors.js';
 import { VERSION } from '../version.js';
-import { buildMultipart, type MultipartPart } from './multipart.js';
+import { buildMultipart, type MultipartPart } from '../http/multipart.js';
 import { assertMongoKeys, assertObjectKey, assertTags, assertTlpLevel, formatMassDate } from './validate.js';
 import type {
   AnalysisSystem,
@@ -391,12 +391,13 @@ export function createMassClient(opts: MassClientOptions): MassClient {
     async submitReport(sa, report, o = {}) {
       const url = new URL('submit_report/', scheduledAnalysisUrl(sa));
       const mp = buildMultipart(reportParts(report));
+      const body = mp.open();
       return json<MassReport>('POST', url, {
         ...o,
-        body: mp.body,
+        body,
         contentType: mp.contentType,
         contentLength: mp.length,
-        sources: [mp.body],
+        sources: [body],
         notFound: 'scheduled analysis not found: already consumed (a report was accepted) or deleted',
       });
     },
@@ -411,22 +412,24 @@ export function createMassClient(opts: MassClientOptions): MassClient {
       const metadata = newSamplePayload(upload);
       const sources = Buffer.isBuffer(upload.body) ? [] : [upload.body];
       let mp;
+      let body: Readable;
       try {
         mp = buildMultipart([
           { name: 'file', filename: upload.filename, contentType: 'binary/octet-stream', data: upload.body, size: upload.size },
           // Like the report's metadata: a plain form field holding JSON.
           { name: 'metadata', contentType: 'application/json', data: Buffer.from(JSON.stringify(metadata), 'utf8') },
         ]);
+        body = mp.open();
       } catch (err) {
         for (const s of sources) s.destroy();
         throw err;
       }
       return json<MassSample>('POST', resolve('sample/submit_file/'), {
         ...o,
-        body: mp.body,
+        body,
         contentType: mp.contentType,
         contentLength: mp.length,
-        sources: [mp.body, ...sources],
+        sources: [body, ...sources],
       });
     },
 
