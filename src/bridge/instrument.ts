@@ -3,6 +3,8 @@
  * (consecutive failures drive backpressure and the status API).
  */
 import { BridgeError, isTransient } from '../errors.js';
+/** Re-exported for callers that read it here; the definition lives in health.ts so metrics need no bridge module. */
+export { isUp } from '../health.js';
 import type { BridgeMetrics, UpstreamTarget } from '../metrics.js';
 import type { UpstreamHealth } from './control.js';
 
@@ -36,11 +38,6 @@ const OPERATIONS: Record<string, string> = {
   downloadFileBytes: 'file_download',
   fileChildren: 'file_children',
 };
-
-/** "Up": the upstream has answered, and no call failed since (the status API's `ok`, the massal_upstream_up gauge). */
-export function isUp(health: UpstreamHealth): boolean {
-  return health.lastSuccessAt !== null && health.consecutiveFailures === 0;
-}
 
 /** Counts one failed call of the upstream in its health (what the status API and backpressure read). */
 export function recordFailure(health: UpstreamHealth, err: unknown, now: number): void {

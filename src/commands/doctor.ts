@@ -9,9 +9,10 @@ import { createAssemblylineClient } from '../assemblyline/client.js';
 import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js';
 import type { AssemblylineClient } from '../assemblyline/types.js';
 import type { BridgeConfig } from '../config/types.js';
-import { BridgeError } from '../errors.js';
+import { BridgeError, describeTlsFailure, tlsFailureCode } from '../errors.js';
 import { openLedger } from '../ledger/sqlite.js';
 import { createMassClient, sameMassUrl } from '../mass/client.js';
+import { massClientOptionsFromConfig } from '../mass/options.js';
 import type { AnalysisSystemInstance, MassClient } from '../mass/types.js';
 
 export interface DoctorOptions {
@@ -44,9 +45,16 @@ async function checkMass(config: BridgeConfig, mass: MassClient): Promise<Findin
   } catch (err) {
     if (is(err, 'AUTH')) return [{ ok: false, what: `MASS at ${root} refused the instance key (403)`, hint: 'copy the instance key again from the MASS web UI (webui/admin/analysis_systems/); MASS answers 403 to every auth problem' }];
     if (is(err, 'NOT_FOUND')) return [{ ok: false, what: `MASS at ${root} knows no analysis-system instance ${uuid}`, hint: 'create it in the MASS web UI or with `mass-al-bridge register`, or fix [AssemblylineAnalysis] UUID' }];
+    const tls = tlsFailureCode(err);
+    if (tls) {
+      // MASS answered the TLS handshake, so it is up: the certificate check is a configuration matter.
+      const { what, fix } = describeTlsFailure(tls, 'mass');
+      return [{ ok: false, what: `MASS at ${root} cannot be used: ${what}`, hint: fix }];
+    }
     return [{ ok: false, what: `MASS at ${root} cannot be used: ${describe(err)}`, hint: 'check [GLOBAL] ServerURL and APIEndpoint, and that MASS is up' }];
   }
   const findings: Finding[] = [{ ok: true, what: `MASS at ${root} accepts the instance key` }];
+  findings.push(checkOrigin(config, instance.url));
   try {
     const pending = await mass.poll(uuid);
     const seen = instance.last_seen ? `last poll before this check ${instance.last_seen}` : 'never polled before';
@@ -70,6 +78,30 @@ async function checkMass(config: BridgeConfig, mass: MassClient): Promise<Findin
     findings.push({ ok: false, what: `analysis system '${config.mass.systemName}' cannot be read: ${describe(err)}`, hint: 'fix [AssemblylineAnalysis] SystemName' });
   }
   return findings;
+}
+
+/**
+ * MASS builds every URL it hands out from the Host header it receives. Behind a reverse proxy that
+ * rewrites Host those URLs name an internal origin, to which the bridge never sends its key: every job
+ * would end held. Such an origin must be declared in [GLOBAL] ServerAliases.
+ */
+function checkOrigin(config: BridgeConfig, instanceUrl: string | undefined): Finding {
+  let named: string;
+  try {
+    named = new URL(instanceUrl ?? '').origin;
+  } catch {
+    return { ok: false, what: `MASS answered with an instance URL that is not absolute: ${JSON.stringify(instanceUrl)}`, hint: 'check that [GLOBAL] ServerURL points to MASS' };
+  }
+  const configured = new URL(config.global.apiRoot).origin;
+  if (named === configured) return { ok: true, what: `MASS names its objects under ${configured}, the origin of ServerURL` };
+  if (config.global.serverAliases.includes(named)) {
+    return { ok: true, what: `MASS names its objects under ${named}, an alias of ServerURL ([GLOBAL] ServerAliases); the bridge requests them through ${configured}` };
+  }
+  return {
+    ok: false,
+    what: `MASS names its objects under ${named}, not under ${configured}: the bridge will not send its key there, so every job would end held`,
+    hint: `if ${named} is this MASS behind a reverse proxy that rewrites the Host header, add it to [GLOBAL] ServerAliases, or make the proxy pass the Host header on`,
+  };
 }
 
 async function checkAssemblyline(config: BridgeConfig, al: AssemblylineClient): Promise<Finding[]> {
@@ -115,11 +147,22 @@ function checkLedger(config: BridgeConfig): Finding {
 
 export async function doctorCommand(opts: DoctorOptions): Promise<number> {
   const { config, out } = opts;
-  const mass = opts.mass ?? createMassClient({ apiRoot: config.global.apiRoot, apiKey: config.mass.apiKey, timeoutMs: config.mass.timeout * 1000 });
+  let mass = opts.mass;
   let al = opts.assemblyline;
   const findings: Finding[] = [];
   try {
-    findings.push(...(await checkMass(config, mass)));
+    if (!mass) {
+      try {
+        mass = createMassClient(
+          await massClientOptionsFromConfig(config, {
+            onInsecure: () => findings.push({ ok: true, what: 'the TLS certificate of MASS is not checked ([AssemblylineAnalysis] VerifyTLS = false)' }),
+          }),
+        );
+      } catch (err) {
+        findings.push({ ok: false, what: `the MASS connection cannot be set up: ${describe(err)}`, hint: 'check [AssemblylineAnalysis] CAFile' });
+      }
+    }
+    if (mass) findings.push(...(await checkMass(config, mass)));
     if (!al) {
       try {
         al = createAssemblylineClient(await assemblylineClientOptionsFromConfig(config.assemblyline));
@@ -130,7 +173,7 @@ export async function doctorCommand(opts: DoctorOptions): Promise<number> {
     if (al) findings.push(...(await checkAssemblyline(config, al)));
     findings.push(checkLedger(config));
   } finally {
-    if (!opts.mass) await mass.close().catch(() => undefined);
+    if (mass && !opts.mass) await mass.close().catch(() => undefined);
     if (al && !opts.assemblyline) await al.close().catch(() => undefined);
   }
   for (const f of findings) {

@@ -293,6 +293,20 @@ function crossCheck(get: Getter, where: Where, mayBeEmpty: (section: string, key
   if (typeof poll === 'number' && poll >= 600) {
     warnings.push({ ...where('AssemblylineAnalysis', 'PollTime'), message: 'is 10 minutes or more: MASS considers the instance offline between polls and schedules nothing to it' });
   }
+  if (get('AssemblylineAnalysis', 'VerifyTLS') === false) {
+    warnings.push({ ...where('AssemblylineAnalysis', 'VerifyTLS'), message: 'is off: the MASS certificate is not checked' });
+  }
+  const serverUrl = get('GLOBAL', 'ServerURL');
+  const aliases = get('GLOBAL', 'ServerAliases');
+  if (typeof serverUrl === 'string' && serverUrl !== '' && Array.isArray(aliases)) {
+    let origin: string | undefined;
+    try {
+      origin = new URL(serverUrl).origin;
+    } catch {}
+    if (origin !== undefined && aliases.includes(origin)) {
+      warnings.push({ ...where('GLOBAL', 'ServerAliases'), message: `lists ${origin}, the origin of ServerURL itself; only other origins need listing` });
+    }
+  }
   if (get('Assemblyline', 'VerifyTLS') === false) {
     warnings.push({ ...where('Assemblyline', 'VerifyTLS'), message: 'is off: the Assemblyline certificate is not checked' });
   }
