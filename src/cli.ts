@@ -205,6 +205,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader of stdout that goes away (`| head -1`, a killed `| tee`, a closed terminal) is no reason to crash:
+// the output is dropped and the process carries on until its work is done or a signal stops it.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE' && err.code !== 'EIO') throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
