@@ -282,6 +282,7 @@ async function main(argv: string[]): Promise<number> {
           apiPort: Number(values['api-port']),
           out: process.stdout,
           isTTY: Boolean(process.stdout.isTTY),
+          columns: () => process.stdout.columns,
           logger,
           signal,
         }),
