@@ -130,6 +130,18 @@ function fail(message: string): number {
   return 2;
 }
 
+/** True when the MASS at `serverUrl` is this project's simulator (it answers its /_sim/state control endpoint). */
+async function isMassSimulator(serverUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(new URL('/_sim/state', serverUrl), { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) return false;
+    const body = (await res.json()) as Record<string, unknown>;
+    return typeof body.scheduled_pending === 'number' && Array.isArray(body.reports);
+  } catch {
+    return false;
+  }
+}
+
 /** A usage error: the message, then the command's usage, exit status 2. */
 function usageError(command: string, message: string): number {
   process.stderr.write(`mass-al-bridge ${command}: ${message}\n\n${USAGE[command] ?? HELP}`);
@@ -265,7 +277,14 @@ async function main(argv: string[]): Promise<number> {
         return fail(`cannot read the admin key file ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }
       const { registerCommand } = await import('./bridge/commands.js');
-      return registerCommand({ config: loaded.config, adminKey, stdout: process.stdout });
+      const code = await registerCommand({ config: loaded.config, adminKey, stdout: process.stdout });
+      if (code === 0 && (await isMassSimulator(loaded.config.global.serverUrl))) {
+        process.stdout.write(
+          'This MASS is the mass-al-bridge simulator, which has no web UI: the terminal running `mass-al-bridge simulate`\n' +
+            'prints the instance key of every instance created (the seeded instance and its key are in the file --write-config wrote).\n',
+        );
+      }
+      return code;
     }
     case 'demo': {
       const values = parseCommandArgs('demo', rest, {
