@@ -3,7 +3,7 @@
  * configuration reaches MASS and Assemblyline with the right identities and that the ledger is usable.
  * Every failure comes with the likely cause and fix (docs/operations.md, troubleshooting).
  */
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAssemblylineClient } from '../assemblyline/client.js';
 import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js';
@@ -25,6 +25,8 @@ export interface DoctorOptions {
 
 interface Finding {
   ok: boolean;
+  /** Not ok, but not a problem either (for example no ledger yet before the first run): printed as [note]. */
+  note?: boolean;
   what: string;
   hint?: string;
 }
@@ -127,13 +129,36 @@ async function checkAssemblyline(config: BridgeConfig, al: AssemblylineClient): 
   return findings;
 }
 
+/** Looks at the ledger without creating anything: a missing StateDir or ledger is a finding, not something to make. */
 function checkLedger(config: BridgeConfig): Finding {
-  const file = join(config.bridge.stateDir, 'bridge.sqlite');
+  const dir = config.bridge.stateDir;
+  const file = join(dir, 'bridge.sqlite');
+  let dirStat;
   try {
-    mkdirSync(config.bridge.stateDir, { recursive: true });
+    dirStat = statSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { ok: false, what: `[Bridge] StateDir ${dir} does not exist`, hint: `fix StateDir if it has a typo; for a new installation create it, writable by the bridge's user (mkdir -p ${dir}), or let the first run create it` };
+    return { ok: false, what: `[Bridge] StateDir ${dir} cannot be read: ${code ?? describe(err)}`, hint: "give the bridge's user read, write and search permission on StateDir" };
+  }
+  if (!dirStat.isDirectory()) return { ok: false, what: `[Bridge] StateDir ${dir} is not a directory`, hint: 'point StateDir at a directory' };
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    return { ok: false, what: `[Bridge] StateDir ${dir} is not writable`, hint: "give the bridge's user write permission on StateDir (the ledger and its WAL live there)" };
+  }
+  if (!existsSync(file)) {
+    return {
+      ok: false,
+      note: true,
+      what: `there is no ledger in ${dir} (no bridge.sqlite)`,
+      hint: 'a new installation gets its ledger at the first `mass-al-bridge run`; if the bridge has run before, StateDir points at the wrong directory (the ledger is what makes restarts safe: do not start over without it)',
+    };
+  }
+  try {
     const ledger = openLedger(file);
     try {
-      if (!ledger.isWritable()) return { ok: false, what: `the ledger ${file} is not writable`, hint: 'check the permissions of [Bridge] StateDir' };
+      if (!ledger.isWritable()) return { ok: false, what: `the ledger ${file} is not writable`, hint: 'check the permissions of [Bridge] StateDir and bridge.sqlite' };
       const counts = ledger.countByState();
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       return { ok: true, what: `the ledger ${file} is usable: ${total} jobs, ${ledger.inFlight()} in flight, ${counts.held} held` };
@@ -177,10 +202,10 @@ export async function doctorCommand(opts: DoctorOptions): Promise<number> {
     if (al && !opts.assemblyline) await al.close().catch(() => undefined);
   }
   for (const f of findings) {
-    out.write(`[${f.ok ? ' ok ' : 'FAIL'}] ${f.what}\n`);
-    if (!f.ok && f.hint) out.write(`       fix: ${f.hint}\n`);
+    out.write(`[${f.ok ? ' ok ' : f.note ? 'note' : 'FAIL'}] ${f.what}\n`);
+    if (!f.ok && f.hint) out.write(`       ${f.note ? 'so' : 'fix'}: ${f.hint}\n`);
   }
-  const failed = findings.filter((f) => !f.ok).length;
+  const failed = findings.filter((f) => !f.ok && !f.note).length;
   out.write(failed ? `\n${failed} problem(s) found.\n` : '\nEverything the bridge needs answers as expected.\n');
   return failed ? 1 : 0;
 }

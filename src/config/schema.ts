@@ -92,6 +92,15 @@ function bool(text: string): ParseResult {
 const formatBool = (v: unknown) => (v ? 'true' : 'false');
 
 function httpUrl(text: string): ParseResult {
+  // new URL() quietly percent-encodes spaces: 'http://mass/ ; my MASS' would become a path.
+  const space = /\s/.exec(text);
+  if (space) {
+    const rest = text.slice(space.index).trim();
+    if (rest.startsWith(';') || rest.startsWith('#')) {
+      return fail(`must not contain spaces: '${rest}' reads as part of the value (no inline comments in this INI format); put the comment on a line of its own`);
+    }
+    return fail('must not contain spaces; write a space in a path as %20');
+  }
   let url: URL;
   try {
     url = new URL(text);
