@@ -51,7 +51,8 @@ export function recordFailure(health: UpstreamHealth, err: unknown, now: number)
 function countsAsFailure(err: unknown): boolean {
   if (!(err instanceof BridgeError)) return true;
   if (err.code === 'ABORTED' || err.code === 'NOT_FOUND') return false;
-  return isTransient(err) || err.code === 'AUTH' || err.code === 'QUOTA_DAILY';
+  // CONFIG_INVALID from a call: the upstream cannot be used as configured (e.g. its TLS certificate is not trusted).
+  return isTransient(err) || err.code === 'AUTH' || err.code === 'QUOTA_DAILY' || (err.code === 'CONFIG_INVALID' && err.upstream !== undefined);
 }
 
 export function instrument<T extends object>(

@@ -115,6 +115,12 @@ async function checkAssemblyline(config: BridgeConfig, al: AssemblylineClient): 
     await al.checkQueueAccess(queue);
     findings.push({ ok: true, what: `Assemblyline at ${url} accepts user '${config.assemblyline.user}' for ingest and notification queue '${queue}' (nothing was read from it)` });
   } catch (err) {
+    const tls = tlsFailureCode(err);
+    if (tls) {
+      const { what, fix } = describeTlsFailure(tls, 'assemblyline');
+      findings.push({ ok: false, what: `Assemblyline at ${url} cannot be used: ${what}`, hint: fix });
+      return findings;
+    }
     if (is(err, 'AUTH', 401)) findings.push({ ok: false, what: `Assemblyline at ${url} refused the credentials: ${describe(err)}`, hint: 'check [Assemblyline] User and APIKey (<key name>:<secret>), or the Auth mode' });
     else if (is(err, 'AUTH')) findings.push({ ok: false, what: `Assemblyline at ${url} refused the ingest/queue role: ${describe(err)}`, hint: 'the API key needs read and write access (role submission_create)' });
     else findings.push({ ok: false, what: `Assemblyline at ${url} cannot be used: ${describe(err)}`, hint: 'check [Assemblyline] URL, VerifyTLS/CAFile, and that Assemblyline is up' });

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openBridgeRuntime } from '../../src/bridge/commands.js';
 import { doctorCommand } from '../../src/commands/doctor.js';
 import { BridgeError, isTransient } from '../../src/errors.js';
 import { createMassClient } from '../../src/mass/client.js';
@@ -15,7 +16,8 @@ import { massClientOptionsFromConfig } from '../../src/mass/options.js';
 import type { MassClient } from '../../src/mass/types.js';
 import { createMassSimulator, type MassSimulator } from '../../src/simulators/mass/index.js';
 import { silentLogger } from '../../src/log.js';
-import { makeConfig } from '../helpers/bridge-harness.js';
+import { makeConfig, startSimulators } from '../helpers/bridge-harness.js';
+import { waitFor } from '../helpers/wait.js';
 import { makeTlsFixture, type TlsFixture } from '../helpers/tls.js';
 
 let pki: TlsFixture;
@@ -111,4 +113,32 @@ test('doctor names the untrusted certificate and the CAFile fix instead of askin
   await doctorCommand({ config: configFor(sim, origin, { caFile: join(pki.dir, 'ca.crt') }), out: { write: (s: string) => (out += s) } });
   assert.match(out, /\[ ok \] MASS at https:\/\/127\.0\.0\.1:\d+\/api\/ accepts the instance key/);
   assert.match(out, /\[ ok \] MASS names its objects under https:\/\/127\.0\.0\.1:\d+, the origin of ServerURL/);
+});
+
+test('a running bridge shows the untrusted MASS certificate and its fix in its status until CAFile is set', { timeout: 60_000 }, async (t) => {
+  const sims = await startSimulators(t, { mass: { https: { key: pki.serverKey, cert: pki.serverCert } } });
+  assert.match(sims.massOrigin, /^https:/);
+  const open = async (mass: { caFile?: string }) => {
+    const config = makeConfig(sims.endpoints, { mass, bridge: { stateDir: join(sims.endpoints.stateDir, mass.caFile ? 'trusting' : 'blind') } });
+    const runtime = await openBridgeRuntime(config, silentLogger());
+    sims.defer(async () => {
+      await runtime.bridge.stop({ graceMs: 500 });
+      await runtime.close();
+    });
+    runtime.bridge.start();
+    return runtime;
+  };
+
+  const blind = await open({});
+  const health = await waitFor(() => {
+    const h = blind.bridge.control.status().upstreams.mass;
+    return h.lastErrorCode ? h : undefined;
+  }, { what: 'a recorded MASS failure' });
+  assert.equal(health.lastErrorCode, 'CONFIG_INVALID');
+  assert.match(health.lastError ?? '', /fix: .*\[AssemblylineAnalysis\] CAFile/);
+  assert.equal(blind.bridge.control.status().lastPollAt, null);
+  await blind.bridge.stop({ graceMs: 500 });
+
+  const trusting = await open({ caFile: join(pki.dir, 'ca.crt') });
+  await waitFor(() => trusting.bridge.control.status().lastPollAt !== null, { what: 'a successful poll over TLS' });
 });
