@@ -68,3 +68,13 @@ test('no test under test/ is skipped, focused or left as todo', () => {
   const findings = files.flatMap((f) => disabledTests(f.file, f.text));
   assert.deepEqual(findings, [], show(findings));
 });
+
+test('npm test needs no browser: only test/browser/ drives one, and npm test leaves that folder out', () => {
+  const users = textFiles(['src', 'test', 'bench', 'scripts'])
+    .filter((f) => /from '(playwright|playwright-core|puppeteer)'/.test(f.text))
+    .map((f) => f.file);
+  assert.ok(users.length > 0 && users.every((f) => f.startsWith('test/browser/')), users.join(', '));
+  const scripts = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  assert.match(scripts['test:unit'], /-not -path 'test\/browser\/\*'/);
+  assert.match(scripts['test:e2e'], /test\/browser\/run\.ts/);
+});
