@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { disabledTests, outsidePaths, REPO_ROOT, textFiles } from '../helpers/repo-scan.js';
 
 const UP = '..' + '/';
-const ROOT = '/srv/checkouts/mass-al-bridge';
+const ROOT = '/srv/ci-sample-parent/mass-al-bridge';
 const show = (f: Array<{ file: string; line: number; problem: string; text: string }>) =>
   f.map((x) => `${x.file}:${x.line}: ${x.problem}: ${x.text}`).join('\n');
 
@@ -18,7 +18,7 @@ test('outsidePaths flags machine paths, paths beside the checkout and relative p
   const cases: Array<[file: string, line: string, expected: number]> = [
     ['test/unit/a.test.ts', `const F = '/${'home'}/alice/fixtures/x.json';`, 1],
     ['test/unit/a.test.ts', `readFileSync("/${'work'}/shared/protocol/MASS.md")`, 1],
-    ['test/unit/a.test.ts', `const F = '/srv/checkouts/other-project/x.json';`, 1], // under the checkout's parent folder
+    ['test/unit/a.test.ts', `const F = '/srv/ci-sample-parent/other-project/x.json';`, 1], // under the checkout's parent folder
     ['test/unit/a.test.ts', `new URL('${UP}${UP}${UP}shared/protocol/x/', import.meta.url)`, 2], // climbs out, and into shared
     ['bench/mapping.ts', `new URL('${UP}${UP}elsewhere/x.json', import.meta.url)`, 1],
     ['src/mass/client.ts', ` * MASS API client (${UP}shared/protocol/MASS.md).`, 1], // a comment relative to the root
