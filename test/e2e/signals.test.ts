@@ -143,3 +143,27 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+test('`run | tee log` on a terminal, then Ctrl-C: the bridge and the pipeline end within GracePeriod', { timeout: 60_000 }, async (t) => {
+  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
+  assert.ok(!script.error, 'this test needs `script` from util-linux on PATH (apt-get install bsdutils) for a pseudo-terminal');
+  const ini = await setUp(t);
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const bridge = `echo BRIDGE=$$; exec ${[process.execPath, '--import', 'tsx', CLI, 'run', '--config', ini].map(quote).join(' ')}`;
+  const command = `bash -c ${quote(bridge)} | tee ${quote(`${ini}.log`)}`;
+  const terminal = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  terminal.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  terminal.stderr.resume();
+  let pid = 0;
+  t.after(() => {
+    if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+    if (terminal.exitCode === null) terminal.kill('SIGKILL');
+  });
+  await waitFor(() => /BRIDGE=(\d+)/.test(out) && /bridge running/.test(out), { timeoutMs: 30_000, what: 'the bridge to run, its log going through tee' });
+  pid = Number(/BRIDGE=(\d+)/.exec(out)![1]);
+  // Ctrl-C: the terminal sends SIGINT to the whole pipeline, tee included.
+  terminal.stdin.write('\x03');
+  const ended = await waitFor(() => !alive(pid), { timeoutMs: GRACE_SECONDS * 1000, intervalMs: 100, what: 'the bridge to end after Ctrl-C' }).catch(() => false);
+  assert.ok(ended, `the bridge (pid ${pid}) ended after Ctrl-C`);
+});
