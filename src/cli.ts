@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** The only module that touches process: argv, env, stdout, signals and exit codes. */
+import { closeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import closeWithGrace from 'close-with-grace';
 import { VERSION } from './version.js';
@@ -312,6 +314,22 @@ async function main(argv: string[]): Promise<number> {
       return 2;
   }
 }
+
+// Node 20 aborts in its exit-time terminal reset when the terminal has hung up (tcsetattr answers
+// EIO), and that abort then spins for ever at 100% CPU instead of exiting (nodejs/node#51519): a
+// bridge whose terminal closed would never end. A descriptor that was a terminal at start and is
+// none now (hung up) is closed just before exit, so that the reset skips it.
+const STDIO_WAS_TTY = [0, 1, 2].map((fd) => isatty(fd));
+process.on('exit', () => {
+  for (const fd of [0, 1, 2]) {
+    if (!STDIO_WAS_TTY[fd] || isatty(fd)) continue;
+    try {
+      closeSync(fd);
+    } catch {
+      // Already closed: nothing to reset.
+    }
+  }
+});
 
 // A reader of stdout that goes away (`| head -1`, a killed `| tee`, a closed terminal) is no reason to crash:
 // the output is dropped and the process carries on until its work is done or a signal stops it.

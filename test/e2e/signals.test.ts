@@ -1,10 +1,11 @@
 /**
  * `mass-al-bridge run` always ends on a signal, also when whatever read its stdout is gone:
- * `run … | head -1` then Ctrl-C, and SIGTERM or SIGHUP with a closed stdout, exit within [Bridge] GracePeriod.
+ * `run … | head -1` then Ctrl-C, SIGTERM or SIGHUP with a closed stdout, and a terminal that closes:
+ * the bridge exits within [Bridge] GracePeriod.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../src/log.js';
 import { createAssemblylineSimulator } from '../../src/simulators/assemblyline/index.js';
 import { createMassSimulator } from '../../src/simulators/mass/index.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const MASS_KEY = 'IjSignalInstanceKey.sig-123';
@@ -109,3 +111,59 @@ for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
     assert.equal(exit.signal, null, 'ended by its own shutdown, not killed by the signal');
   });
 }
+
+test('the terminal closes (pseudo-terminal hung up): the bridge exits within GracePeriod, not orphaned', { timeout: 60_000 }, async (t) => {
+  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
+  assert.ok(!script.error, 'this test needs `script` from util-linux on PATH (apt-get install bsdutils) for a pseudo-terminal');
+  const ini = await setUp(t);
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  // `script` gives the bridge a terminal; killing `script` closes it, as closing a terminal window does.
+  const command = `echo PID=$$; exec ${[process.execPath, '--import', 'tsx', CLI, 'run', '--config', ini].map(quote).join(' ')}`;
+  const terminal = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  terminal.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  terminal.stderr.resume();
+  let pid = 0;
+  t.after(() => {
+    if (terminal.exitCode === null) terminal.kill('SIGKILL');
+    if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  await waitFor(() => /PID=(\d+)/.test(out) && /bridge running/.test(out), { timeoutMs: 30_000, what: 'the bridge to run on the terminal' });
+  pid = Number(/PID=(\d+)/.exec(out)![1]);
+  terminal.kill('SIGKILL');
+  const ended = await waitFor(() => !alive(pid), { timeoutMs: GRACE_SECONDS * 1000, intervalMs: 100, what: 'the bridge to end after its terminal closed' }).catch(() => false);
+  assert.ok(ended, `the bridge (pid ${pid}) ended after its terminal closed`);
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('`run | tee log` on a terminal, then Ctrl-C: the bridge and the pipeline end within GracePeriod', { timeout: 60_000 }, async (t) => {
+  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
+  assert.ok(!script.error, 'this test needs `script` from util-linux on PATH (apt-get install bsdutils) for a pseudo-terminal');
+  const ini = await setUp(t);
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const bridge = `echo BRIDGE=$$; exec ${[process.execPath, '--import', 'tsx', CLI, 'run', '--config', ini].map(quote).join(' ')}`;
+  const command = `bash -c ${quote(bridge)} | tee ${quote(`${ini}.log`)}`;
+  const terminal = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  terminal.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  terminal.stderr.resume();
+  let pid = 0;
+  t.after(() => {
+    if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+    if (terminal.exitCode === null) terminal.kill('SIGKILL');
+  });
+  await waitFor(() => /BRIDGE=(\d+)/.test(out) && /bridge running/.test(out), { timeoutMs: 30_000, what: 'the bridge to run, its log going through tee' });
+  pid = Number(/BRIDGE=(\d+)/.exec(out)![1]);
+  // Ctrl-C: the terminal sends SIGINT to the whole pipeline, tee included.
+  terminal.stdin.write('\x03');
+  const ended = await waitFor(() => !alive(pid), { timeoutMs: GRACE_SECONDS * 1000, intervalMs: 100, what: 'the bridge to end after Ctrl-C' }).catch(() => false);
+  assert.ok(ended, `the bridge (pid ${pid}) ended after Ctrl-C`);
+});

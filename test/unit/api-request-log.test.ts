@@ -27,15 +27,18 @@ async function apiWithLog(t: { after: (fn: () => unknown) => void }, level: stri
   const control = createFakeControl(ledger, { now: () => NOW, startedAt: NOW - 3_600_000 });
   const app = await buildApi({ ledger, control, metrics: createMetrics(), token: TOKEN, now: () => NOW, logger: createLogger({ level, destination }) });
   t.after(() => app.close());
-  return { app, lines };
+  return { app, lines, control };
 }
 
 test('at info, reading the status page, probes and metrics logs nothing; /favicon.ico is no 404', async (t) => {
-  const { app, lines } = await apiWithLog(t, 'info');
+  const { app, lines, control } = await apiWithLog(t, 'info');
   for (const url of POLLED) {
     const res = await app.inject(url);
     assert.ok(res.statusCode < 400 || url === '/ready', `${url} answered ${res.statusCode}`);
   }
+  // Before the first poll /ready answers 503: a probe's answer, not a failure worth an info line.
+  control.state.lastPollAt = null;
+  assert.equal((await app.inject('/ready')).statusCode, 503);
   const favicon = await app.inject('/favicon.ico');
   assert.equal(favicon.statusCode, 204);
   assert.deepEqual(lines.map((l) => l.msg), [], 'no log line for reads');
