@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../src/log.js';
@@ -166,4 +166,24 @@ test('`run | tee log` on a terminal, then Ctrl-C: the bridge and the pipeline en
   terminal.stdin.write('\x03');
   const ended = await waitFor(() => !alive(pid), { timeoutMs: GRACE_SECONDS * 1000, intervalMs: 100, what: 'the bridge to end after Ctrl-C' }).catch(() => false);
   assert.ok(ended, `the bridge (pid ${pid}) ended after Ctrl-C`);
+});
+
+test('a fault signal stays fatal: SIGSEGV ends the bridge at once instead of being taken for a shutdown request', { timeout: 60_000 }, async (t) => {
+  const ini = await setUp(t);
+  // A core file, if the system writes one, lands beside the test's configuration (tsx by its resolved path then).
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, 'run', '--config', ini], {
+    env: { ...process.env, NO_PRETTY_LOGS: '1' },
+    cwd: dirname(ini),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr.resume();
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  await firstLine(child);
+  child.stdout.resume();
+  child.kill('SIGSEGV');
+  const exit = await exitWithin(child, GRACE_SECONDS * 1000);
+  assert.ok(exit !== 'still running', 'the bridge ended');
+  assert.equal(exit.signal, 'SIGSEGV', 'ended by the fault signal itself (a JS listener would make a real fault loop for ever)');
 });
