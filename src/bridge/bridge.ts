@@ -419,7 +419,8 @@ class BridgeImpl extends EventEmitter implements Bridge {
   async #stepIngest(job: Job): Promise<void> {
     const attempt = job.attempts + 1;
     const neverDrop = this.#config.assemblyline.neverDrop || job.neverDrop === true;
-    const ignoreCache = job.ignoreCache === true;
+    // [Assemblyline] IgnoreCache: every ingest bypasses AL's result cache; otherwise only a re-ingest of lost results does.
+    const ignoreCache = this.#config.assemblyline.ignoreCache || job.ignoreCache === true;
     // Counted once the download is open, before the upload: a crash after AL accepted the file still uses up an
     // attempt, but a MASS outage that keeps the download from opening does not burn the attempts AL needs later.
     let counted = false;

@@ -238,6 +238,8 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: 'Days Assemblyline keeps the submission (0 = server default)' }),
   spec({ section: 'Assemblyline', key: 'NeverDrop', path: ['assemblyline', 'neverDrop'], default: 'true', parse: bool, format: formatBool,
     description: "Send params.never_drop so the ingester never samples the file out under load ('Skipped')" }),
+  spec({ section: 'Assemblyline', key: 'IgnoreCache', path: ['assemblyline', 'ignoreCache'], default: 'false', parse: bool, format: formatBool,
+    description: "Send params.ignore_cache on every ingest: Assemblyline analyses the file again instead of answering from its result cache (after services changed)" }),
   spec({ section: 'Assemblyline', key: 'SubmissionProfile', path: ['assemblyline', 'submissionProfile'], default: '', parse: str(),
     description: 'Submission profile, e.g. static (empty = none; required by Assemblyline for users without submission_customize)' }),
   spec({ section: 'Assemblyline', key: 'IngestType', path: ['assemblyline', 'ingestType'], default: 'MASS', required: true, parse: str({ maxLength: 100 }),

@@ -60,6 +60,8 @@ export interface BridgeConfig {
     ttl: number;
     /** [Assemblyline] NeverDrop */
     neverDrop: boolean;
+    /** [Assemblyline] IgnoreCache: every ingest bypasses AL's result cache (default false). */
+    ignoreCache: boolean;
     /** [Assemblyline] SubmissionProfile (empty = none) */
     submissionProfile: string;
     /** [Assemblyline] IngestType, default MASS */
