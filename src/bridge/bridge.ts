@@ -159,6 +159,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
       networkIocs: r.networkIocs,
       staticIocs: r.staticIocs,
       maxIocs: r.maxIocs,
+      iocMinVerdict: r.iocMinVerdict, // [Report] IOCMinVerdict (mapping/ioc-threshold.ts)
     });
     this.#queue = new PQueue({ concurrency: Math.max(1, b.concurrency) });
     // One shutdown signal is shared by every in-flight call.

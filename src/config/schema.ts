@@ -170,6 +170,8 @@ export const PARENT_RELATIONS = ['EXTRACTED', 'DYNAMIC', 'MEMDUMP', 'DOWNLOADED'
 export const STATIC_IOC_TYPES = ['ip', 'domain', 'uri'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const AUTH_MODES = ['apikey', 'password', 'certificate'] as const;
+/** Summary levels of Assemblyline from which a network IOC is related ([Report] IOCMinVerdict). */
+export const IOC_MIN_VERDICTS = ['info', 'suspicious', 'malicious'] as const;
 
 // ---- the table -----------------------------------------------------------------------------
 
@@ -314,6 +316,8 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: `Which network.static.* tag types also become samples, a subset of ${STATIC_IOC_TYPES.join(', ')} (empty = none)` }),
   spec({ section: 'Report', key: 'MaxIOCs', path: ['report', 'maxIocs'], default: '200', parse: int(0, 100000),
     description: 'Most IOC samples submitted per report' }),
+  spec({ section: 'Report', key: 'IOCMinVerdict', path: ['report', 'iocMinVerdict'], default: 'suspicious', parse: oneOf(IOC_MIN_VERDICTS),
+    description: `Lowest Assemblyline verdict (${IOC_MIN_VERDICTS.join(', ')}) of a network IOC that becomes a sample with a relation; the report counts the IOCs left out` }),
 
   // [API]
   spec({ section: 'API', key: 'Listen', path: ['api', 'listen'], default: '127.0.0.1:8080', parse: listen,

@@ -134,6 +134,8 @@ export interface BridgeConfig {
     staticIocs: Array<'ip' | 'domain' | 'uri'>;
     /** [Report] MaxIOCs per report (default 200) */
     maxIocs: number;
+    /** [Report] IOCMinVerdict: lowest summary level of a network IOC that is related (default suspicious). */
+    iocMinVerdict: 'info' | 'suspicious' | 'malicious';
   };
   api: {
     /** [API] Listen host:port, default 127.0.0.1:8080 */

@@ -51,6 +51,8 @@ export function makeConfig(e: Endpoints, overrides: ConfigOverrides = {}): Bridg
       tagKinds: ['verdict', 'family', 'attack', 'score'], maxTags: 50, tagPrefix: 'al:', maxSectionBody: 4096, relatedTlp: 0,
       extractedFiles: true, extractedRelations: ['EXTRACTED', 'DYNAMIC', 'MEMDUMP', 'DOWNLOADED'], maxDepth: 3, maxExtracted: 50,
       maxExtractedSize: 50 * 1024 * 1024, networkIocs: true, staticIocs: [], maxIocs: 200,
+      // The simulated CAPE tags IOCs at info level (its network sections score 0): relate them all here.
+      iocMinVerdict: 'info',
     },
     api: { listen: '127.0.0.1:0', host: '127.0.0.1', port: 0, token: '' },
   };
