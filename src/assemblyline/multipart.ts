@@ -32,6 +32,11 @@ export function ingestOptionsJson(req: IngestRequest): string {
   return JSON.stringify(doc);
 }
 
+/** The JSON body of an ingest by sha256: the same options as the `json` part, plus `sha256` (ASSEMBLYLINE.md §3.1). */
+export function ingestBySha256Json(req: Omit<IngestRequest, 'body' | 'size'> & { sha256: string }): Record<string, unknown> {
+  return { sha256: req.sha256.toLowerCase(), ...(JSON.parse(ingestOptionsJson({ ...req, body: Buffer.alloc(0) })) as Record<string, unknown>) };
+}
+
 /** WHATWG/RFC 7578 escaping for a quoted-string parameter: werkzeug decodes %22/%0D/%0A back. */
 function quoteParam(value: string): string {
   return value.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A');

@@ -240,6 +240,8 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: 'Days Assemblyline keeps the submission (0 = server default)' }),
   spec({ section: 'Assemblyline', key: 'NeverDrop', path: ['assemblyline', 'neverDrop'], default: 'true', parse: bool, format: formatBool,
     description: "Send params.never_drop so the ingester never samples the file out under load ('Skipped')" }),
+  spec({ section: 'Assemblyline', key: 'HashFirst', path: ['assemblyline', 'hashFirst'], default: 'true', parse: bool, format: formatBool,
+    description: 'Ingest by sha256 first: a file Assemblyline already stores is neither downloaded from MASS nor uploaded; only when Assemblyline does not hold it is the sample downloaded and uploaded' }),
   spec({ section: 'Assemblyline', key: 'IgnoreCache', path: ['assemblyline', 'ignoreCache'], default: 'false', parse: bool, format: formatBool,
     description: "Send params.ignore_cache on every ingest: Assemblyline analyses the file again instead of answering from its result cache (after services changed)" }),
   spec({ section: 'Assemblyline', key: 'SubmissionProfile', path: ['assemblyline', 'submissionProfile'], default: '', parse: str(),

@@ -60,6 +60,8 @@ export interface BridgeConfig {
     ttl: number;
     /** [Assemblyline] NeverDrop */
     neverDrop: boolean;
+    /** [Assemblyline] HashFirst: ingest by sha256 before downloading and uploading the sample (default true). */
+    hashFirst: boolean;
     /** [Assemblyline] IgnoreCache: every ingest bypasses AL's result cache (default false). */
     ignoreCache: boolean;
     /** [Assemblyline] SubmissionProfile (empty = none) */

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IngestParams } from '../../src/assemblyline/types.js';
+import type { AssemblylineClient, IngestParams } from '../../src/assemblyline/types.js';
 import { overrideMethods, scheduleAgain, startHarness, type Harness } from '../helpers/bridge-harness.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -29,8 +29,14 @@ async function analyseTwice(t: { after: (fn: () => unknown) => void }, ignoreCac
   const h = await startHarness(t, {
     config: { assemblyline: { ignoreCache } },
     wrapAl: (c) =>
-      overrideMethods(c, {
+      overrideMethods(c as Required<AssemblylineClient>, {
         ingest: (original, req, ro) => (sent.push(req.params), original(req, ro)),
+        // Hash-first: only a sha256 ingest Assemblyline accepted is an ingest (a 404 is followed by the upload).
+        ingestBySha256: async (original, req, ro) => {
+          const accepted = await original(req, ro);
+          if (accepted) sent.push(req.params);
+          return accepted;
+        },
       }),
   });
   const sample = await h.seedFile('again.bin', 'analysed twice\n');
