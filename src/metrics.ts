@@ -27,6 +27,11 @@ export interface BridgeMetrics {
    * Optional so hand-written fakes of this interface stay valid; createMetrics implements it.
    */
   setStatusGauges?(input: StatusGaugesInput): void;
+  /**
+   * Called before each scrape: seconds since claim of the oldest job in each unfinished state (0 when none).
+   * Optional so hand-written fakes of this interface stay valid; createMetrics implements it.
+   */
+  setOldestJobAges?(ages: Record<string, number>): void;
 }
 
 export interface StatusGaugesInput {
@@ -91,6 +96,12 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
     help: 'Age of the oldest claimed, not yet reported job (0 when none)',
     registers: [registry],
   });
+  const oldestByState = new Gauge({
+    name: 'massal_oldest_job_age_seconds',
+    help: 'Seconds since the oldest job now in this unfinished state was claimed (0 when none)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
   const upstreamUp = new Gauge({
     name: 'massal_upstream_up',
     help: '1 when the last call to the upstream succeeded',
@@ -132,6 +143,9 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
       for (const [state, count] of Object.entries(byState)) jobsByState.set({ state }, count);
       inFlight.set(n);
       ledgerBytes.set(bytes);
+    },
+    setOldestJobAges(ages) {
+      for (const [state, seconds] of Object.entries(ages)) oldestByState.set({ state }, seconds);
     },
     setStatusGauges({ paused: isPaused, lastPollAt, oldestInFlightAgeSeconds, upstreams }) {
       paused.set(isPaused ? 1 : 0);

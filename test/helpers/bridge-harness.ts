@@ -14,7 +14,7 @@ import type { Ledger } from '../../src/ledger/types.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import { createMassClient } from '../../src/mass/client.js';
 import type { MassClient, MassRelation, MassReport, MassSample } from '../../src/mass/types.js';
-import { createMetrics } from '../../src/metrics.js';
+import { createMetrics, type BridgeMetrics } from '../../src/metrics.js';
 import { createAssemblylineSimulator, type AssemblylineSimulator, type AssemblylineSimulatorOptions } from '../../src/simulators/assemblyline/index.js';
 import { createMassSimulator, type MassSimulator, type MassSimulatorOptions } from '../../src/simulators/mass/index.js';
 
@@ -162,6 +162,8 @@ export interface Harness extends Simulators {
   massClient: MassClient;
   alClient: AssemblylineClient;
   bridge: Bridge;
+  /** The bridge's metrics (what /metrics serves). */
+  metrics: BridgeMetrics;
 }
 
 /** Simulators, then a bridge (not started) with real clients and a file ledger in a temp dir. */
@@ -185,13 +187,14 @@ export async function startHarness(
   const ledger = openLedger(join(config.bridge.stateDir, 'bridge.sqlite'));
   const massClient = createMassClient({ apiRoot: config.global.apiRoot, apiKey: config.mass.apiKey });
   const alClient = createAssemblylineClient({ url: config.assemblyline.url, user: config.assemblyline.user, auth: 'apikey', apiKey: config.assemblyline.apiKey });
+  const metrics = createMetrics({ collectProcessMetrics: false });
   const bridge = createBridge({
     config,
     mass: opts.wrapMass ? opts.wrapMass(massClient) : massClient,
     assemblyline: opts.wrapAl ? opts.wrapAl(alClient) : alClient,
     ledger,
     logger: opts.logger ?? silentLogger(),
-    metrics: createMetrics({ collectProcessMetrics: false }),
+    metrics,
     now: opts.now,
   });
   sims.defer(async () => {
@@ -199,7 +202,7 @@ export async function startHarness(
     await Promise.allSettled([massClient.close(), alClient.close()]);
     ledger.close();
   });
-  return { ...sims, config, ledger, massClient, alClient, bridge };
+  return { ...sims, config, ledger, massClient, alClient, bridge, metrics };
 }
 
 /** Reports on MASS grouped by sample URL. */
