@@ -22,7 +22,7 @@ export function oldestJobAges(ledger: Ledger, now: number): Record<string, numbe
 /** Copies the ledger and bridge status into the gauges, so each scrape sees current numbers. */
 export function refreshGauges(ctx: ApiContext): void {
   const { ledger, control, metrics } = ctx;
-  metrics.setLedgerGauges({ byState: ledger.countByState(), inFlight: ledger.inFlight(), ledgerBytes: ledger.sizeBytes() });
+  metrics.setLedgerGauges({ byState: ledger.countByState(), inFlight: ledger.inFlight(), ledgerBytes: ledger.sizeBytes(), writeErrors: ledger.writeErrors?.() });
   metrics.setOldestJobAges?.(oldestJobAges(ledger, ctx.now()));
   const status = control.status();
   const oldest = ledger.oldestInFlightCreatedAt();
