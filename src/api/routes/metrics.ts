@@ -1,23 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { JOB_STATES, TERMINAL_STATES, type Ledger } from '../../ledger/types.js';
+import { oldestJobAges } from '../oldest-jobs.js';
 import { POLLED_ROUTE_LOG_LEVEL, type ApiContext } from '../context.js';
-
-/** Seconds since claim of the oldest job in each unfinished state (0 when the state holds no job). */
-export function oldestJobAges(ledger: Ledger, now: number): Record<string, number> {
-  const ages: Record<string, number> = {};
-  for (const state of JOB_STATES.filter((s) => !TERMINAL_STATES.includes(s))) {
-    let oldest: number | null = null;
-    let cursor: string | undefined;
-    do {
-      const page = ledger.list({ states: [state], limit: 500, cursor });
-      for (const job of page.jobs) oldest = oldest === null ? job.createdAt : Math.min(oldest, job.createdAt);
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor);
-    ages[state] = oldest === null ? 0 : Math.max(0, (now - oldest) / 1000);
-  }
-  return ages;
-}
 
 /** Copies the ledger and bridge status into the gauges, so each scrape sees current numbers. */
 export function refreshGauges(ctx: ApiContext): void {
