@@ -62,7 +62,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   errorHandlerPlugin(base);
   await swaggerPlugin(base, { version: ctx.version });
 
-  await app.register(pageRoutes);
+  await app.register(pageRoutes, ctx);
   await app.register(faviconRoutes);
   await app.register(healthRoutes, ctx);
   await app.register(metricsRoutes, ctx);

@@ -11,10 +11,11 @@ import { BridgeError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { decodeCart } from './cart.js';
 import { CallLimiter } from './limiter.js';
-import { buildIngestMultipart, type IngestMultipart } from './multipart.js';
+import { buildIngestMultipart, ingestBySha256Json, type IngestMultipart } from './multipart.js';
 import type {
   AssemblylineClient,
   AssemblylineClientOptions,
+  IngestBySha256Request,
   IngestMessage,
   IngestRequest,
   RequestOptions,
@@ -35,6 +36,8 @@ const SESSION_EXPIRED =
 const RAW_DOWNLOAD_DISABLED = /RAW file download has been disabled/i;
 /** werkzeug's 404 for an unknown route, as opposed to "no such submission". */
 const ROUTE_MISSING = /^Api does not exist/;
+/** 404 of an ingest by sha256 when AL does not store the file (ASSEMBLYLINE.md §3.4, errors/404-ingest-sha256.json). */
+const SHA256_UNKNOWN = /^SHA256 does not exist in Assemblyline/;
 const EXCERPT_LENGTH = 300;
 
 /** Node/OpenSSL codes for a server certificate the client does not trust: a configuration error. */
@@ -497,6 +500,20 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
     async ingest(req: IngestRequest, ro?: RequestOptions): Promise<{ ingestId: string }> {
       const path = '/api/v4/ingest/';
       const { value } = await callJson({ method: 'POST', path, multipart: buildIngestMultipart(req), signal: ro?.signal });
+      if (!isObject(value) || typeof value.ingest_id !== 'string' || value.ingest_id === '') {
+        throw protocolError({ method: 'POST', path }, 'answer has no ingest_id');
+      }
+      return { ingestId: value.ingest_id };
+    },
+
+    async ingestBySha256(req: IngestBySha256Request, ro?: RequestOptions): Promise<{ ingestId: string } | null> {
+      const path = '/api/v4/ingest/';
+      const { status, value, message } = await callJson({ method: 'POST', path, json: ingestBySha256Json(req), signal: ro?.signal }, [404]);
+      if (status === 404) {
+        // AL does not hold the file (ASSEMBLYLINE.md §3.4); any other 404 (a route this server lacks) stays an error.
+        if (SHA256_UNKNOWN.test(message)) return null;
+        throw scrubError(classifyAssemblylineStatus(status, message, { method: 'POST', path }));
+      }
       if (!isObject(value) || typeof value.ingest_id !== 'string' || value.ingest_id === '') {
         throw protocolError({ method: 'POST', path }, 'answer has no ingest_id');
       }

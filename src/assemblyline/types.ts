@@ -33,6 +33,9 @@ export interface IngestRequest {
   type?: string;
 }
 
+/** An ingest of a file AL already stores: the options of IngestRequest, the lowercase hex sha256 instead of the bytes. */
+export type IngestBySha256Request = Omit<IngestRequest, 'body' | 'size'> & { sha256: string };
+
 export interface IngestMessage {
   ingest_id: string;
   failure: string;
@@ -187,6 +190,12 @@ export interface RequestOptions {
 export interface AssemblylineClient {
   /** POST /api/v4/ingest/ multipart (json + bin), body streamed. Returns the ingest_id. */
   ingest(req: IngestRequest, opts?: RequestOptions): Promise<{ ingestId: string }>;
+  /**
+   * POST /api/v4/ingest/ as JSON with `sha256` instead of the file: AL ingests the copy it already stores
+   * (ASSEMBLYLINE.md §3.1). Returns null when AL answers 404 "SHA256 does not exist in Assemblyline…" (§3.4);
+   * every other refusal is thrown as for `ingest`. Optional so hand-written fakes of this interface stay valid.
+   */
+  ingestBySha256?(req: IngestBySha256Request, opts?: RequestOptions): Promise<{ ingestId: string } | null>;
   /** GET /api/v4/ingest/get_message_list/<queue>/?page_size=N (destructive read). */
   getMessages(queue: string, pageSize: number, opts?: RequestOptions): Promise<IngestMessage[]>;
   /** Non-destructive check that this user may read `queue` (and ingest: same role); reads nothing from it. */

@@ -33,6 +33,7 @@ import {
   type Policy,
   type Transition,
 } from './decide.js';
+import { ingestHashFirst, ingestWayOf, type IngestWay } from './hash-first.js'; // hash-first
 import { instrument, newHealth, recordFailure } from './instrument.js';
 import { Loop } from './loop.js';
 
@@ -159,6 +160,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
       networkIocs: r.networkIocs,
       staticIocs: r.staticIocs,
       maxIocs: r.maxIocs,
+      iocMinVerdict: r.iocMinVerdict, // [Report] IOCMinVerdict (mapping/ioc-threshold.ts)
     });
     this.#queue = new PQueue({ concurrency: Math.max(1, b.concurrency) });
     // One shutdown signal is shared by every in-flight call.
@@ -419,7 +421,8 @@ class BridgeImpl extends EventEmitter implements Bridge {
   async #stepIngest(job: Job): Promise<void> {
     const attempt = job.attempts + 1;
     const neverDrop = this.#config.assemblyline.neverDrop || job.neverDrop === true;
-    const ignoreCache = job.ignoreCache === true;
+    // [Assemblyline] IgnoreCache: every ingest bypasses AL's result cache; otherwise only a re-ingest of lost results does.
+    const ignoreCache = this.#config.assemblyline.ignoreCache || job.ignoreCache === true;
     // Counted once the download is open, before the upload: a crash after AL accepted the file still uses up an
     // attempt, but a MASS outage that keeps the download from opening does not burn the attempts AL needs later.
     let counted = false;
@@ -442,34 +445,42 @@ class BridgeImpl extends EventEmitter implements Bridge {
     if (al.ttl > 0) params.ttl = al.ttl;
     if (al.services.length > 0) params.services = { selected: al.services };
     const source: MassSample | string = this.#samples.get(job.id) ?? job.sampleUrl;
+    const request = {
+      name: job.fileName ?? job.sha256 ?? job.id,
+      metadata: {
+        mass_scheduled_analysis: job.id,
+        mass_sample: job.sampleUrl,
+        bridge_instance: this.#config.bridge.instanceName,
+        bridge_job: job.id,
+        bridge_attempt: String(attempt),
+      },
+      params,
+      notificationQueue: al.notificationQueue,
+      submissionProfile: al.submissionProfile || undefined,
+      type: al.ingestType || undefined,
+    };
     let ingestId: string;
+    let via: IngestWay; // hash-first
     try {
-      ({ ingestId } = await this.#retry(async () => {
+      ({ ingestId, via } = await this.#retry(async () => {
+        // hash-first: a file AL already stores is ingested by its sha256: no MASS download, no upload (hash-first.ts).
+        const byHash = await ingestHashFirst(this.#al, { enabled: al.hashFirst, sha256: job.sha256, request }, { signal: this.#signal }); // hash-first
+        if (byHash) return (countAttempt(), { ...byHash, via: 'sha256' as const }); // hash-first
         // Re-opened on every attempt: a streamed body cannot be replayed.
         const download = await this.#mass.downloadSample(source, { signal: this.#signal });
         try {
           countAttempt();
-          return await this.#al.ingest(
+          const uploaded = await this.#al.ingest(
             {
-              name: job.fileName ?? job.sha256 ?? job.id,
+              ...request,
               body: download.body,
               // A known length goes out as Content-Length instead of chunked encoding (uWSGI and some proxies
               // in front of AL refuse chunked uploads). The download's own Content-Length is the truth for these bytes.
               size: download.size ?? job.fileSize ?? undefined,
-              metadata: {
-                mass_scheduled_analysis: job.id,
-                mass_sample: job.sampleUrl,
-                bridge_instance: this.#config.bridge.instanceName,
-                bridge_job: job.id,
-                bridge_attempt: String(attempt),
-              },
-              params,
-              notificationQueue: al.notificationQueue,
-              submissionProfile: al.submissionProfile || undefined,
-              type: al.ingestType || undefined,
             },
             { signal: this.#signal },
           );
+          return { ...uploaded, via: 'upload' as const };
         } finally {
           download.body.destroy();
         }
@@ -491,7 +502,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
     this.#samples.delete(job.id);
     this.#apply(job, {
       patch: { state: 'waiting', ingestId, sid: null, ignoreCache: false, deadline, notBefore: deadline, stepFailures: 0 },
-      event: { type: 'ingested', data: { ingestId, attempt } },
+      event: { type: 'ingested', data: { ingestId, attempt, via } }, // hash-first: `via` says which way the file went in
     });
   }
 
@@ -548,7 +559,8 @@ class BridgeImpl extends EventEmitter implements Bridge {
 
   #withMarker(metadata: Record<string, unknown>, job: Job): Record<string, unknown> {
     const al = metadata.assemblyline && typeof metadata.assemblyline === 'object' ? (metadata.assemblyline as Record<string, unknown>) : {};
-    return { ...metadata, assemblyline: { ...al, [REPORT_MARKER_KEY]: job.id, bridge_instance: this.#config.bridge.instanceName } };
+    const ingestVia = ingestWayOf(this.#ledger.events(job.id)); // hash-first
+    return { ...metadata, assemblyline: { ...al, [REPORT_MARKER_KEY]: job.id, bridge_instance: this.#config.bridge.instanceName, ...(ingestVia ? { ingest_via: ingestVia } : {}) } };
   }
 
   async #sendErrorReport(job: Job): Promise<void> {

@@ -197,6 +197,8 @@ export const PARENT_RELATIONS = ['EXTRACTED', 'DYNAMIC', 'MEMDUMP', 'DOWNLOADED'
 export const STATIC_IOC_TYPES = ['ip', 'domain', 'uri'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const AUTH_MODES = ['apikey', 'password', 'certificate'] as const;
+/** Summary levels of Assemblyline from which a network IOC is related ([Report] IOCMinVerdict). */
+export const IOC_MIN_VERDICTS = ['info', 'suspicious', 'malicious'] as const;
 
 // ---- the table -----------------------------------------------------------------------------
 
@@ -271,6 +273,10 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: 'Days Assemblyline keeps the submission (0 = server default)' }),
   spec({ section: 'Assemblyline', key: 'NeverDrop', path: ['assemblyline', 'neverDrop'], default: 'true', parse: bool, format: formatBool,
     description: "Send params.never_drop so the ingester never samples the file out under load ('Skipped')" }),
+  spec({ section: 'Assemblyline', key: 'HashFirst', path: ['assemblyline', 'hashFirst'], default: 'true', parse: bool, format: formatBool,
+    description: 'Ingest by sha256 first: a file Assemblyline already stores is neither downloaded from MASS nor uploaded; only when Assemblyline does not hold it is the sample downloaded and uploaded' }),
+  spec({ section: 'Assemblyline', key: 'IgnoreCache', path: ['assemblyline', 'ignoreCache'], default: 'false', parse: bool, format: formatBool,
+    description: "Send params.ignore_cache on every ingest: Assemblyline analyses the file again instead of answering from its result cache (after services changed)" }),
   spec({ section: 'Assemblyline', key: 'SubmissionProfile', path: ['assemblyline', 'submissionProfile'], default: '', parse: str(),
     description: 'Submission profile, e.g. static (empty = none; required by Assemblyline for users without submission_customize)' }),
   spec({ section: 'Assemblyline', key: 'IngestType', path: ['assemblyline', 'ingestType'], default: 'MASS', required: true, parse: str({ maxLength: 100 }),
@@ -345,6 +351,8 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: `Which network.static.* tag types also become samples, a subset of ${STATIC_IOC_TYPES.join(', ')} (empty = none)` }),
   spec({ section: 'Report', key: 'MaxIOCs', path: ['report', 'maxIocs'], default: '200', parse: int(0, 100000),
     description: 'Most IOC samples submitted per report' }),
+  spec({ section: 'Report', key: 'IOCMinVerdict', path: ['report', 'iocMinVerdict'], default: 'suspicious', parse: oneOf(IOC_MIN_VERDICTS),
+    description: `Lowest Assemblyline verdict (${IOC_MIN_VERDICTS.join(', ')}) of a network IOC that becomes a sample with a relation; the report counts the IOCs left out` }),
 
   // [API]
   spec({ section: 'API', key: 'Listen', path: ['api', 'listen'], default: '127.0.0.1:8080', parse: listen,

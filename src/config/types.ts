@@ -66,6 +66,10 @@ export interface BridgeConfig {
     ttl: number;
     /** [Assemblyline] NeverDrop */
     neverDrop: boolean;
+    /** [Assemblyline] HashFirst: ingest by sha256 before downloading and uploading the sample (default true). */
+    hashFirst: boolean;
+    /** [Assemblyline] IgnoreCache: every ingest bypasses AL's result cache (default false). */
+    ignoreCache: boolean;
     /** [Assemblyline] SubmissionProfile (empty = none) */
     submissionProfile: string;
     /** [Assemblyline] IngestType, default MASS */
@@ -138,6 +142,8 @@ export interface BridgeConfig {
     staticIocs: Array<'ip' | 'domain' | 'uri'>;
     /** [Report] MaxIOCs per report (default 200) */
     maxIocs: number;
+    /** [Report] IOCMinVerdict: lowest summary level of a network IOC that is related (default suspicious). */
+    iocMinVerdict: 'info' | 'suspicious' | 'malicious';
   };
   api: {
     /** [API] Listen host:port, default 127.0.0.1:8080 */

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { CountsByState, IsoTime, Nullable, shared } from './common.js';
+import { CountsByState, IsoTime, JobStateSchema, Nullable, shared } from './common.js';
 
 export const HealthResponse = Type.Object({ status: Type.Literal('ok') }, { description: 'The process serves HTTP' });
 
@@ -45,6 +45,10 @@ export const StatusResponse = Type.Object({
   inFlight: Type.Integer({ minimum: 0 }),
   throughput: Type.Object({ last5m: Window, last60m: Window }),
   oldestInFlightAgeSeconds: Nullable(Type.Number({ minimum: 0 })),
+  oldestJobs: Type.Array(
+    Type.Object({ state: JobStateSchema, id: Type.String(), createdAt: IsoTime, ageSeconds: Type.Number({ minimum: 0 }) }),
+    { description: 'For each unfinished state that holds jobs: the job claimed first and its age in seconds (pipeline order)' },
+  ),
 }, { description: 'What the bridge is doing' });
 
 export const ThroughputQuery = Type.Object({
