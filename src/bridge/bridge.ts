@@ -6,7 +6,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import pRetry from 'p-retry';
-import type { AssemblylineClient, IngestParams, SubmissionFull } from '../assemblyline/types.js';
+import type { AssemblylineClient, SubmissionFull } from '../assemblyline/types.js';
 import type { BridgeConfig } from '../config/types.js';
 import { BridgeError, isTransient, toBridgeError } from '../errors.js';
 import type { Job, JobState, Ledger, NewEvent } from '../ledger/types.js';
@@ -34,6 +34,8 @@ import {
   type Transition,
 } from './decide.js';
 import { instrument, newHealth, recordFailure } from './instrument.js';
+import { IngestGate } from './ingest-gate.js'; // ingest-gate
+import { ingestMetadata, ingestParams, reconcileQuery, ReplacementSids } from './ingest-request.js'; // ingest-gate
 import { Loop } from './loop.js';
 
 export interface BridgeDeps {
@@ -121,6 +123,9 @@ class BridgeImpl extends EventEmitter implements Bridge {
   #lastPollAt: number | null = null;
   #lastPruneAt = Number.NEGATIVE_INFINITY;
   readonly #startedAt: number;
+  /** ingest-gate: configuration refusals and quotas that hold every ingest; replacement sids of dead cached ones. */
+  readonly #gate = new IngestGate();
+  readonly #replacements = new ReplacementSids();
 
   constructor(deps: BridgeDeps) {
     super();
@@ -287,6 +292,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
 
   #canClaim(): boolean {
     if (this.#paused || this.#stopping || this.#claimMode === 'never') return false;
+    if (!this.#gate.canClaim()) return false; // ingest-gate
     if (this.#health.assemblyline.consecutiveFailures >= AL_FAILURE_THRESHOLD) return false;
     return this.#ledger.inFlight() < this.#config.bridge.maxInFlight;
   }
@@ -418,6 +424,12 @@ class BridgeImpl extends EventEmitter implements Bridge {
 
   async #stepIngest(job: Job): Promise<void> {
     const attempt = job.attempts + 1;
+    // ingest-gate: while a refusal or the async quota holds every ingest, wait without downloading from MASS.
+    const heldUntil = this.#gate.holdUntil(this.#now(), this.#gate.asyncLimit === null ? 0 : this.#ledger.countByState().waiting);
+    if (heldUntil !== null) {
+      this.#apply(job, { patch: { notBefore: heldUntil }, event: { type: 'ingest-held', message: this.#gate.reason ?? 'Assemblyline submission quota is full' } });
+      return;
+    }
     const neverDrop = this.#config.assemblyline.neverDrop || job.neverDrop === true;
     const ignoreCache = job.ignoreCache === true;
     // Counted once the download is open, before the upload: a crash after AL accepted the file still uses up an
@@ -429,20 +441,10 @@ class BridgeImpl extends EventEmitter implements Bridge {
       job = this.#apply(job, { patch: { attempts: attempt }, event: { type: 'ingest-started', data: { attempt, neverDrop, ignoreCache } } });
     };
     const al = this.#config.assemblyline;
-    const params: IngestParams = {
-      // Always explicit: AL otherwise applies the profile default (1000) capped to 250 (ASSEMBLYLINE.md §3.3).
-      priority: al.priority,
-      deep_scan: al.deepScan,
-      never_drop: neverDrop,
-      ignore_cache: ignoreCache,
-      generate_alert: false,
-      description: `MASS scheduled analysis ${job.id}`,
-    };
-    if (al.classification) params.classification = al.classification;
-    if (al.ttl > 0) params.ttl = al.ttl;
-    if (al.services.length > 0) params.services = { selected: al.services };
+    const params = ingestParams(al, job); // ingest-gate: only what the operator configured
     const source: MassSample | string = this.#samples.get(job.id) ?? job.sampleUrl;
     let ingestId: string;
+    let gated = false; // ingest-gate
     try {
       ({ ingestId } = await this.#retry(async () => {
         // Re-opened on every attempt: a streamed body cannot be replayed.
@@ -456,13 +458,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
               // A known length goes out as Content-Length instead of chunked encoding (uWSGI and some proxies
               // in front of AL refuse chunked uploads). The download's own Content-Length is the truth for these bytes.
               size: download.size ?? job.fileSize ?? undefined,
-              metadata: {
-                mass_scheduled_analysis: job.id,
-                mass_sample: job.sampleUrl,
-                bridge_instance: this.#config.bridge.instanceName,
-                bridge_job: job.id,
-                bridge_attempt: String(attempt),
-              },
+              metadata: ingestMetadata(al, this.#config.bridge.instanceName, job, attempt), // ingest-gate
               params,
               notificationQueue: al.notificationQueue,
               submissionProfile: al.submissionProfile || undefined,
@@ -470,12 +466,26 @@ class BridgeImpl extends EventEmitter implements Bridge {
             },
             { signal: this.#signal },
           );
+        } catch (err) {
+          // ingest-gate: a refusal every ingest would get is not retried here (no new MASS download per retry).
+          if (this.#gate.onIngestError(err, this.#now())) {
+            gated = true;
+            throw new BridgeError('UPSTREAM_HTTP', (err as Error).message, { cause: err, transient: false });
+          }
+          throw err;
         } finally {
           download.body.destroy();
         }
       }));
     } catch (err) {
       const now = this.#now();
+      // ingest-gate: the job keeps its state and its attempt; it waits for the gate instead of failing.
+      if (gated) {
+        const until = this.#gate.holdUntil(now) ?? now + 1000;
+        this.#apply(job, { patch: { attempts: attempt - 1, notBefore: until }, event: { type: 'ingest-held', code: 'AL_REFUSED', message: this.#gate.reason ?? (err as Error).message } });
+        if (this.#gate.refusal) this.#log.error({ reason: this.#gate.reason, fix: this.#gate.fix }, 'Assemblyline refuses every ingest; claiming stopped until it accepts one');
+        return;
+      }
       if (err instanceof BridgeError && err.code === 'NOT_FOUND' && err.upstream === 'mass') {
         this.#apply(job, errorReport('SAMPLE_INVISIBLE', 'sample download answered 404 (TLP above 0, or deleted)', now));
         return;
@@ -486,6 +496,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
       }
       throw err;
     }
+    this.#gate.onIngestOk(); // ingest-gate
     const now = this.#now();
     const deadline = now + this.#policy.resultDeadlineMs;
     this.#samples.delete(job.id);
@@ -508,6 +519,13 @@ class BridgeImpl extends EventEmitter implements Bridge {
     }
     const full = await this.#retry(() => this.#al.getSubmissionFull(sid, { signal: this.#signal }));
     if (!full) {
+      // ingest-gate: a dead cached sid already replaced by another job's re-ingest: read the replacement instead.
+      const replacement = this.#replacements.replacementFor(sid, this.#now());
+      if (replacement) {
+        this.#apply(job, { patch: { sid: replacement, cacheHit: true, notBefore: this.#now() }, event: { type: 'replacement-sid', message: `submission ${sid} is gone; using its replacement ${replacement}`, data: { sid, replacement } } });
+        return;
+      }
+      if (!job.echoOf) this.#replacements.noteGone(job.id, sid); // ingest-gate
       this.#apply(job, decideResultsMissing(job, this.#policy, this.#now()));
       return;
     }
@@ -516,6 +534,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
       this.#apply(job, unusable);
       return;
     }
+    this.#replacements.noteCollected(job.id, sid, this.#now()); // ingest-gate
     const nowIso = new Date(this.#now()).toISOString();
     let plan: ReportPlan;
     if (job.echoOf) {
@@ -874,7 +893,9 @@ class BridgeImpl extends EventEmitter implements Bridge {
       if (sub) return sub.state === 'submitted' ? { kind: 'running' } : { kind: 'completed', sid: sub.sid };
     }
     try {
-      const found = await this.#al.searchSubmissions(`metadata.bridge_job:"${job.id}"`, { fl: 'sid,state', rows: 10, sort: 'times.submitted desc' }, { signal });
+      const query = reconcileQuery(this.#config.assemblyline, job); // ingest-gate
+      if (query === null) return { kind: 'missing' };
+      const found = await this.#al.searchSubmissions(query, { fl: 'sid,state', rows: 10, sort: 'times.submitted desc' }, { signal });
       const items = found.items as Array<{ sid?: unknown; state?: unknown }>;
       const done = items.find((i) => i.state === 'completed' && typeof i.sid === 'string');
       if (done) return { kind: 'completed', sid: String(done.sid) };
@@ -922,6 +943,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
         massApiRoot: this.#config.global.apiRoot,
         assemblylineUiUrl: this.#mapping.uiBaseUrl,
         instanceUuid: this.#config.mass.uuid,
+        ingestBlocked: this.#gate.refusal ? { reason: this.#gate.refusal.reason, fix: this.#gate.refusal.fix, since: this.#gate.refusal.since } : null, // ingest-gate
       }),
       pause: () => {
         this.#paused = true;

@@ -31,13 +31,13 @@ export interface BridgeConfig {
     url: string;
     /** [Assemblyline] User */
     user: string;
-    /** [Assemblyline] APIKey as name:secret. Secret. Empty when password or certificate auth is used. */
+    /** [Assemblyline] APIKey as name:secret. Secret. Empty when password auth is used. */
     apiKey: string;
     /** [Assemblyline] Password (session login instead of API key). Secret. */
     password: string;
-    /** [Assemblyline] Auth: apikey | password | certificate (default apikey) */
-    auth: 'apikey' | 'password' | 'certificate';
-    /** [Assemblyline] ClientCert / ClientKey: PEM files for mTLS. */
+    /** [Assemblyline] Auth: apikey | password (default apikey) */
+    auth: 'apikey' | 'password';
+    /** [Assemblyline] ClientCert / ClientKey: PEM files of a TLS client certificate (mTLS proxy), with either auth. */
     clientCert: string;
     clientKey: string;
     /** [Assemblyline] VerifyTLS (default true) */
@@ -48,7 +48,7 @@ export interface BridgeConfig {
     timeout: number;
     /** [Assemblyline] NotificationQueue */
     notificationQueue: string;
-    /** [Assemblyline] Priority (2..250; 1 is always dropped by AL) */
+    /** [Assemblyline] Priority (2..250; 0 = not sent; 1 is always dropped by AL) */
     priority: number;
     /** [Assemblyline] Classification (empty = server default) */
     classification: string;
@@ -58,8 +58,12 @@ export interface BridgeConfig {
     deepScan: boolean;
     /** [Assemblyline] TTL days (0 = server default) */
     ttl: number;
-    /** [Assemblyline] NeverDrop */
+    /** [Assemblyline] NeverDrop (false = sent only on the re-ingest of a dropped file) */
     neverDrop: boolean;
+    /** [Assemblyline] Metadata: key=value pairs sent with every ingest. */
+    metadata: Record<string, string>;
+    /** [Assemblyline] BridgeMetadata: also send the bridge's own correlation keys (default true). */
+    bridgeMetadata: boolean;
     /** [Assemblyline] SubmissionProfile (empty = none) */
     submissionProfile: string;
     /** [Assemblyline] IngestType, default MASS */

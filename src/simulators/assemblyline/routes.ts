@@ -269,6 +269,8 @@ interface IngestSource {
   content: Buffer;
   name: string;
   isUrl: boolean;
+  /** A hash the server does not have: the 404 text, raised after the parameter checks. */
+  missing?: string;
 }
 
 function ingestSource(ctx: ApiContext, call: Call): { options: Record<string, unknown>; source: IngestSource } {
@@ -308,7 +310,8 @@ function ingestSource(ctx: ApiContext, call: Call): { options: Record<string, un
       const wanted = options[hashType];
       if (typeof wanted !== 'string' || !wanted) continue;
       const file = [...ctx.store.files.values()].find((f) => f[hashType] === wanted.toLowerCase() && !f.isSupplementary);
-      if (!file) throw new ApiError(404, `${hashType.toUpperCase()} does not exist in Assemblyline and no external sources are available.`, {});
+      // The lookup fails only after the profile and parameter checks (init_submission order).
+      if (!file) return { options, source: { content: Buffer.alloc(0), name: wanted, isUrl: false, missing: `${hashType.toUpperCase()} does not exist in Assemblyline and no external sources are available.` } };
       return { options, source: { content: file.content, name: wanted, isUrl: false } };
     }
     if (typeof options.url === 'string' && options.url) {
@@ -345,7 +348,7 @@ function ingest(ctx: ApiContext, call: Call): FastifyReply {
   let content = source.content;
   let cartName: string | null = null;
   let cartMetadata: Record<string, unknown> = {};
-  if (content.length === 0) throw new ApiError(400, 'File empty.', {});
+  if (content.length === 0 && !source.missing) throw new ApiError(400, 'File empty.', {});
   if (isCart(content)) {
     // CaRT uploads are unpacked: the inner file is analysed, named from the CaRT header.
     try {
@@ -384,6 +387,7 @@ function ingest(ctx: ApiContext, call: Call): FastifyReply {
     const refused = restrictedParamError(profile, reqParams, defaults);
     if (refused) throw new ApiError(400, refused, {});
   }
+  if (source.missing) throw new ApiError(404, source.missing, {});
   if (options.metadata !== undefined && options.metadata !== null && !isRecord(options.metadata)) {
     throw new ApiError(400, 'Invalid metadata: metadata must be a dictionary', {});
   }
