@@ -124,7 +124,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
   #lastPruneAt = Number.NEGATIVE_INFINITY;
   readonly #startedAt: number;
   /** ingest-gate: configuration refusals and quotas that hold every ingest; replacement sids of dead cached ones. */
-  readonly #gate = new IngestGate();
+  readonly #gate: IngestGate;
   readonly #replacements = new ReplacementSids();
 
   constructor(deps: BridgeDeps) {
@@ -165,6 +165,9 @@ class BridgeImpl extends EventEmitter implements Bridge {
       staticIocs: r.staticIocs,
       maxIocs: r.maxIocs,
     });
+    // ingest-gate: an async quota slot frees when a submission finishes, which the bridge sees at the next queue read.
+    // A blocked gate probes once per RetryMaxDelay (at most a minute).
+    this.#gate = new IngestGate({ asyncQuotaWaitMs: Math.max(50, b.queuePollTime * 1000), probeIntervalMs: Math.min(60_000, Math.max(100, b.retryMaxDelay * 1000)) });
     this.#queue = new PQueue({ concurrency: Math.max(1, b.concurrency) });
     // One shutdown signal is shared by every in-flight call.
     setMaxListeners(0, this.#abort.signal);
@@ -425,7 +428,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
   async #stepIngest(job: Job): Promise<void> {
     const attempt = job.attempts + 1;
     // ingest-gate: while a refusal or the async quota holds every ingest, wait without downloading from MASS.
-    const heldUntil = this.#gate.holdUntil(this.#now(), this.#gate.asyncLimit === null ? 0 : this.#ledger.countByState().waiting);
+    const heldUntil = this.#gate.tryStart(this.#now(), this.#gate.asyncLimit === null ? 0 : this.#ledger.countByState().waiting);
     if (heldUntil !== null) {
       this.#apply(job, { patch: { notBefore: heldUntil }, event: { type: 'ingest-held', message: this.#gate.reason ?? 'Assemblyline submission quota is full' } });
       return;
@@ -479,6 +482,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
       }));
     } catch (err) {
       const now = this.#now();
+      this.#gate.release(); // ingest-gate
       // ingest-gate: the job keeps its state and its attempt; it waits for the gate instead of failing.
       if (gated) {
         const until = this.#gate.holdUntil(now) ?? now + 1000;

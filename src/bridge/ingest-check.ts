@@ -87,6 +87,14 @@ export function evaluateUser(config: BridgeConfig, user: AssemblylineUser): Inge
   if (apiQuota || subQuota) {
     out.push({ ok: true, what: `daily quotas of user '${user.username}': ${apiQuota || 'unlimited'} API calls (every call but ingest, queue reads included), ${subQuota || 'unlimited'} submissions` });
   }
+  // Notification-queue reads count toward the daily API quota: idle polling alone must leave room for the work.
+  const idleReads = Math.ceil(86_400 / config.bridge.queuePollTime);
+  if (apiQuota && idleReads > apiQuota / 2) {
+    out.push({
+      ok: false, what: `[Bridge] QueuePollTime ${config.bridge.queuePollTime} s reads the notification queue ${idleReads} times a day while idle, more than half the daily API quota of ${apiQuota}`,
+      fix: `set [Bridge] QueuePollTime to at least ${Math.ceil((86_400 * 2) / apiQuota)} seconds, or ask the admin for a larger api_daily_quota`,
+    });
+  }
   return out;
 }
 

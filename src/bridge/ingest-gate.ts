@@ -76,12 +76,29 @@ export class IngestGate {
   #asyncUntil = 0;
   /** N of "maximum async concurrent submission quota of N", once Assemblyline has said it. */
   #asyncLimit: number | null = null;
+  /** Ingests let through by `tryStart` and not yet ended (`release` / `onIngestOk`). */
+  #starting = 0;
   readonly #probeMs: number;
   readonly #asyncMs: number;
 
   constructor(opts: IngestGateOptions = {}) {
     this.#probeMs = opts.probeIntervalMs ?? 60_000;
     this.#asyncMs = opts.asyncQuotaWaitMs ?? 2_000;
+  }
+
+  /**
+   * `holdUntil` for a job about to ingest: when it may go (null), it counts as starting until `release()` or
+   * `onIngestOk()`, so parallel workers do not all take the last free async slot.
+   */
+  tryStart(now: number, inAnalysis = 0): number | null {
+    const held = this.holdUntil(now, inAnalysis + this.#starting);
+    if (held === null) this.#starting++;
+    return held;
+  }
+
+  /** An ingest let through by `tryStart` ended without being accepted. */
+  release(): void {
+    if (this.#starting > 0) this.#starting--;
   }
 
   /** The async concurrent submission quota Assemblyline announced, or null before it refused an ingest for it. */
@@ -146,6 +163,7 @@ export class IngestGate {
 
   /** An ingest was accepted: whatever blocked ingest is over. */
   onIngestOk(): void {
+    this.release();
     this.#refusal = null;
     this.#asyncUntil = 0;
   }

@@ -62,7 +62,9 @@ test('doctor names each deployment misconfiguration with its fix', { timeout: 60
   const unknown = await run({ 'Assemblyline.SubmissionProfile': 'static', 'Assemblyline.Classification': 'SECRET' });
   assert.match(unknown.out, /FAIL\] \[Assemblyline\] Classification 'SECRET' is not a classification of this Assemblyline\n\s+fix: use one of: TLP:CLEAR, TLP:GREEN/);
 
-  const good = await run({ 'Assemblyline.SubmissionProfile': 'static', 'Assemblyline.Classification': 'TLP:GREEN', 'Assemblyline.Metadata': 'sensor=mass' });
+  assert.match(unknown.out, /FAIL\] \[Bridge\] QueuePollTime 5 s reads the notification queue 17280 times a day while idle, more than half the daily API quota of 3000\n\s+fix: set \[Bridge\] QueuePollTime to at least 58 seconds/);
+
+  const good = await run({ 'Assemblyline.SubmissionProfile': 'static', 'Assemblyline.Classification': 'TLP:GREEN', 'Assemblyline.Metadata': 'sensor=mass', 'Bridge.QueuePollTime': '60' });
   assert.equal(good.code, 0, good.out);
   assert.match(good.out, /ok \] Assemblyline accepts the configured submission profile and ingest parameters \(dry check, nothing submitted\)/);
   assert.match(good.out, /daily quotas of user 'mass-bridge': 3000 API calls/);

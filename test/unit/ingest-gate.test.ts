@@ -54,6 +54,15 @@ test('the async quota holds ingests briefly, learns the quota, and keeps claimin
   assert.equal(gate.holdUntil(10, 0), 50);
   assert.equal(gate.holdUntil(60, 5), 110, 'five submissions of the bridge still running: wait');
   assert.equal(gate.holdUntil(60, 4), null);
+  // Parallel workers: the ones let through count until they end, so only the free slots are taken.
+  assert.equal(gate.tryStart(60, 3), null);
+  assert.equal(gate.tryStart(60, 3), null);
+  assert.equal(gate.tryStart(60, 3), 110, 'three running + two starting = the quota');
+  gate.release();
+  assert.equal(gate.tryStart(60, 3), null);
+  gate.onIngestOk();
+  gate.onIngestOk();
+  assert.equal(gate.tryStart(60, 3), null);
 });
 
 const al = (over: Partial<BridgeConfig['assemblyline']> = {}) => ({

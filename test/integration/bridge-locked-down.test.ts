@@ -1,0 +1,107 @@
+/**
+ * The bridge against an Assemblyline configured like a locked-down production user: no submission_customize,
+ * a profile restricting priority and services, a required metadata field, a classification engine, 5 async
+ * concurrent submissions and a daily API quota of 3000 calls.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readiness } from '../../src/api/routes/health.js';
+import type { AssemblylineSimulatorOptions } from '../../src/simulators/assemblyline/index.js';
+import { startHarness } from '../helpers/bridge-harness.js';
+import { waitFor } from '../helpers/wait.js';
+
+const LOCKED: AssemblylineSimulatorOptions = {
+  roles: ['submission_view', 'submission_create', 'file_download'],
+  userClassification: 'TLP:AMBER',
+  profiles: [{
+    name: 'static', displayName: 'Static Analysis', params: { priority: 200 },
+    restrictedParams: { submission: ['priority', 'services', 'ignore_cache'] }, excludedServices: ['Dynamic Analysis'],
+  }],
+  metadataScheme: { ingest: { _default: { sensor: { required: true } } } },
+  quotas: { asyncSubmissions: 5, dailyApiCalls: 3000 },
+  analysisDelayMs: 30,
+};
+
+test('200 samples through a locked-down Assemblyline user: every sample reported, no configuration error, < 15 AL calls per sample', { timeout: 150_000 }, async (t) => {
+  let asyncRefusals = 0;
+  let massDownloads = 0;
+  const h = await startHarness(t, {
+    al: LOCKED,
+    wrapAl: (al) => ({
+      ...al,
+      ingest: async (...args: Parameters<typeof al.ingest>) => {
+        try {
+          return await al.ingest(...args);
+        } catch (err) {
+          if (/async concurrent submission quota of 5/.test((err as Error).message)) asyncRefusals++;
+          throw err;
+        }
+      },
+    }),
+    wrapMass: (mass) => ({
+      ...mass,
+      downloadSample: async (...args: Parameters<typeof mass.downloadSample>) => {
+        massDownloads++;
+        return mass.downloadSample(...args);
+      },
+    }),
+    config: {
+      assemblyline: { submissionProfile: 'static', metadata: { sensor: 'mass' }, classification: 'TLP:GREEN', priority: 0, neverDrop: false },
+      bridge: { queuePollTime: 0.3, resultDeadline: 60, concurrency: 8 },
+    },
+  });
+  const samples = 200;
+  for (let i = 0; i < samples; i++) await h.seedFile(`locked-${i}.bin`, `locked-down deployment sample ${i}\n`);
+  h.bridge.start();
+  const state = await waitFor(
+    async () => {
+      const s = await h.massState();
+      return s.reports.length >= samples && h.ledger.inFlight() === 0 ? s : null;
+    },
+    { timeoutMs: 140_000, intervalMs: 250, what: '200 reports' },
+  );
+  assert.equal(state.reports.length, samples);
+  const errors = state.reports.filter((r) => r.error_message !== null).map((r) => r.error_message);
+  assert.deepEqual(errors, [], 'no per-sample error report');
+  const usage = h.al.usage();
+  const calls = usage.api + h.al.stats().ingests;
+  t.diagnostic(`Assemblyline calls: ${usage.api} counted toward the daily quota + ${h.al.stats().ingests} ingests = ${(calls / samples).toFixed(2)} per sample`);
+  assert.ok(usage.api <= 3000, `daily API quota kept: ${usage.api}`);
+  assert.ok(calls / samples < 15, `${calls} Assemblyline calls for ${samples} samples`);
+  assert.equal(h.bridge.control.status().ingestBlocked ?? null, null);
+  // The async quota was met, and held ingests did not download their sample from MASS again and again.
+  t.diagnostic(`async quota refusals: ${asyncRefusals}; MASS downloads: ${massDownloads}`);
+  assert.ok(asyncRefusals >= 1, 'the run met the async submission quota');
+  assert.ok(massDownloads <= samples + asyncRefusals, `${massDownloads} downloads for ${samples} samples`);
+});
+
+test('a refusal every ingest would get stops claiming, keeps the jobs, makes /ready false with the fix, and resumes when fixed', { timeout: 60_000 }, async (t) => {
+  // The operator forgot the required metadata field.
+  const h = await startHarness(t, {
+    al: LOCKED,
+    config: { assemblyline: { submissionProfile: 'static', classification: 'TLP:GREEN', priority: 0 }, bridge: { queuePollTime: 0.1, maxInFlight: 3 } },
+  });
+  for (let i = 0; i < 6; i++) await h.seedFile(`refused-${i}.bin`, `refused sample ${i}\n`);
+  h.bridge.start();
+  const blocked = await waitFor(() => h.bridge.control.status().ingestBlocked ?? null, { timeoutMs: 20_000, what: 'ingest blocked' });
+  assert.match(blocked.reason, /Required metadata is missing from submission: \['sensor'\]/);
+  assert.match(blocked.fix, /\[Assemblyline\] Metadata/);
+  const ready = readiness({ ledger: h.ledger, control: h.bridge.control, now: Date.now, readyAssemblylineWindowMs: 60_000 } as never);
+  assert.equal(ready.ready, false);
+  assert.ok(ready.reasons.some((r) => /sensor/.test(r) && /fix: /.test(r)), ready.reasons.join('\n'));
+  await new Promise((r) => setTimeout(r, 500));
+  const state = await h.massState();
+  assert.equal(state.reports.length, 0, 'no error report for a configuration refusal');
+  assert.ok(h.ledger.inFlight() <= 3, 'claiming stopped');
+  assert.ok(h.ledger.inFlight() >= 1, 'the claimed jobs are kept');
+
+  // Fixed while running (the bridge reads its ingest settings at each ingest; on the Assemblyline side the admin
+  // could as well give the field a default): the next probe ingest is accepted and every job ends with a report.
+  h.config.assemblyline.metadata = { sensor: 'mass' };
+  const after = await waitFor(async () => {
+    const s = await h.massState();
+    return s.reports.length >= 6 && h.ledger.inFlight() === 0 ? s : null;
+  }, { timeoutMs: 40_000, intervalMs: 200, what: 'all reports after the fix' });
+  assert.deepEqual(after.reports.map((r) => r.error_message).filter((m) => m !== null), []);
+  assert.equal(h.bridge.control.status().ingestBlocked ?? null, null);
+});
