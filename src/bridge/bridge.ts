@@ -35,6 +35,7 @@ import {
 } from './decide.js';
 import { instrument, newHealth, recordFailure } from './instrument.js';
 import { IngestGate } from './ingest-gate.js'; // ingest-gate
+import { derivedTlp, withClassification } from '../mapping/classification.js'; // classification
 import { ingestMetadata, ingestParams, reconcileQuery, ReplacementSids } from './ingest-request.js'; // ingest-gate
 import { Loop } from './loop.js';
 
@@ -563,7 +564,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
     const report: ReportSubmission = {
       analysisDate: new Date(this.#now()),
       tags: plan.tags,
-      additionalMetadata: this.#withMarker(plan.additionalMetadata, job),
+      additionalMetadata: withClassification(this.#withMarker(plan.additionalMetadata, job), full), // classification
       jsonReportObjects: plan.jsonReportObjects,
     };
     await this.#sendReport(job, report, lookedUp && job.state === 'reporting');
@@ -670,7 +671,14 @@ class BridgeImpl extends EventEmitter implements Bridge {
     const sid = job.sid ?? '';
     const root = rootSha256(full, job);
     const prefix = this.#config.report.tagPrefix;
-    const tlpLevel = this.#config.report.relatedTlp;
+    // classification: derived samples never get a wider TLP than the results they come from.
+    const derived = derivedTlp(full, this.#config.report.relatedTlp);
+    if (!derived.ok) {
+      this.#ledger.appendEvent(job.id, { type: 'related-skipped', message: derived.note, data: { classification: derived.classification } }, this.#now());
+      this.#jobLog(job).warn({ classification: derived.classification }, derived.note);
+      return;
+    }
+    const tlpLevel = derived.tlpLevel;
     const samples = new Map(this.#ledger.relatedSamples(job.id).map((r) => [r.key, r]));
     const relations = new Set(this.#ledger.relations(job.id).map((r) => r.key));
     const intents = new Set(

@@ -142,7 +142,7 @@ export class AnalysisEngine {
     const now = this.opts.now();
     const outcome = analyse({
       store, rootSha256: ingest.sha256, rootName: ingest.name, rootScenario: ingest.scenario, started: sub.submitted, completed: now,
-      ttlDays: Number(ingest.params.ttl ?? 30), resolveScenario: (sha, content, nested) => this.resolveScenario(sha, content, nested),
+      ttlDays: Number(ingest.params.ttl ?? 30), classification: String(ingest.params.classification ?? 'TLP:CLEAR'), resolveScenario: (sha, content, nested) => this.resolveScenario(sha, content, nested),
     });
     sub.resultKeys = outcome.resultKeys;
     sub.errorKeys = outcome.errorKeys;
