@@ -173,6 +173,12 @@ export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOpt
     return { now: new Date(now()).toISOString() };
   });
   app.post('/_sim/cleanup', async () => ({ deleted: cleanupQueues(store, now()) }));
+  // A submission expired or deleted while its cache entry lives on (the stale window of ingest's cache).
+  app.delete('/_sim/submissions/:sid', async (req, reply) => {
+    const { sid } = req.params as { sid: string };
+    if (!store.submissions.delete(sid)) return reply.code(404).send({ error: `no submission ${sid}` });
+    return { deleted: sid };
+  });
   app.post('/_sim/sessions/purge', async () => {
     auth.purgeSessions();
     return { purged: true };
