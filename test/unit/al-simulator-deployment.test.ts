@@ -159,3 +159,39 @@ test('whoami tells the user roles, clearance, quotas and the profiles with their
   const profiles = (me.configuration as { submission: { profiles: Record<string, { restricted_params: Record<string, string[]> }> } }).submission.profiles;
   assert.deepEqual(profiles.static.restricted_params, { submission: ['priority', 'ignore_cache', 'ttl'] });
 });
+
+test('the file tree drops children past the maximum depth without marking truncated (assemblyline-base v4.7.4.stable9 datastore/helper.py get_or_create_file_tree)', async (t) => {
+  const c = await start(t);
+  let scenario: Record<string, unknown> = {};
+  for (let level = 8; level >= 1; level--) scenario = { extracted: [{ name: `level-${level}.bin`, content: `nested file at level ${level}\n`, scenario }] };
+  await ingest(c, { plaintext: `root\nAL-SIM: ${JSON.stringify(scenario)}\n`, notification_queue: 'deep' });
+  const sid = ((await message(c, 'deep')).submission as { sid: string }).sid;
+  type Node = { name: string[]; truncated: boolean; children: Record<string, Node> };
+  const tree = (await call(c, 'GET', `/api/v4/submission/tree/${sid}/`)).body.api_response as { tree: Record<string, Node> };
+  let node = Object.values(tree.tree)[0];
+  let depth = 0;
+  while (Object.keys(node.children).length > 0) {
+    node = Object.values(node.children)[0];
+    depth++;
+  }
+  assert.equal(depth, 6, 'six levels below the root');
+  assert.deepEqual(node.name, ['level-6.bin']);
+  assert.equal(node.truncated, false, 'its dropped child does not mark it truncated');
+});
+
+test('queue readers pop the legacy shared key nq-<name> first, only for names that cannot be a per-user key (assemblyline-ui v4.7.4.stable6 api/v4/ingest.py is_safe_queue_name)', async (t) => {
+  const c = await start(t);
+  const legacy = async (name: string, id: string): Promise<void> => {
+    const res = await request(`${c.origin}/_sim/legacy-queue/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ingest_id: id }) });
+    assert.equal(res.statusCode, 201);
+    await res.body.dump();
+  };
+  await legacy('mass-bridge', 'old-1');
+  await legacy('AB12-bridge', 'old-2');
+  await ingest(c, { plaintext: 'new', notification_queue: 'mass-bridge' });
+  await until('the new message', async () => c.sim.stats().messagesQueued === 1);
+  const both = (await call(c, 'GET', '/api/v4/ingest/get_message_list/mass-bridge/?page_size=5')).body.api_response as { ingest_id: string }[];
+  assert.equal(both.length, 2);
+  assert.equal(both[0].ingest_id, 'old-1', 'the legacy message first');
+  assert.deepEqual((await call(c, 'GET', '/api/v4/ingest/get_message_list/AB12-bridge/?page_size=5')).body.api_response, [], 'a name shaped like a per-user key never reads the legacy key');
+});

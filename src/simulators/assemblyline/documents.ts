@@ -143,11 +143,14 @@ export function buildTree(store: SimStore, sub: SubmissionRecord, fullTree = fal
         if (!n.children[kid.sha256].name.includes(kid.name)) n.children[kid.sha256].name.push(kid.name);
         continue;
       }
-      if (depth + 1 > TREE_DEPTH || (!fullTree && shown.has(kid.sha256))) {
+      if (!fullTree && shown.has(kid.sha256)) {
         n.truncated = true;
         continue;
       }
       shown.add(kid.sha256);
+      // Past the maximum depth a child is dropped without marking `truncated` (assemblyline-base v4.7.4.stable9
+      // datastore/helper.py get_or_create_file_tree: process_file returns at lvl >= max_depth + 1).
+      if (depth + 1 > TREE_DEPTH) continue;
       n.children[kid.sha256] = node(kid.sha256, [kid.name], depth + 1);
     }
     return n;

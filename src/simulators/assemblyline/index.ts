@@ -173,6 +173,15 @@ export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOpt
     return { now: new Date(now()).toISOString() };
   });
   app.post('/_sim/cleanup', async () => ({ deleted: cleanupQueues(store, now()) }));
+  // A message left in the legacy shared key `nq-<name>` (written by ingesters before 4.7.4).
+  app.post('/_sim/legacy-queue/:name', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const message = control(jsonBody(req.body));
+    const list = store.queues.get(`nq-${name}`) ?? [];
+    list.push({ message, notifyTime: new Date(now()).toISOString(), ingestTime: null });
+    store.queues.set(`nq-${name}`, list);
+    return reply.code(201).send({ queued: list.length });
+  });
   // A submission expired or deleted while its cache entry lives on (the stale window of ingest's cache).
   app.delete('/_sim/submissions/:sid', async (req, reply) => {
     const { sid } = req.params as { sid: string };

@@ -467,7 +467,29 @@ route('GET', '/api/v4/user/whoami/', (ctx, call) => {
 
 // --- notification queues --------------------------------------------------------------------
 
+/**
+ * 4.7.4 readers pop the legacy queue key shared by all users (`nq-<name>`) first, for names that cannot be
+ * taken for a per-user key (assemblyline-ui v4.7.4.stable6 api/v4/ingest.py `is_safe_queue_name`).
+ */
+function isSafeQueueName(name: string): boolean {
+  const dash = name.indexOf('-');
+  if (dash <= 0) return true;
+  const head = name.slice(0, dash);
+  return !(head.length % 2 === 0 && /^[0-9A-F]+$/.test(head));
+}
+
+function popLegacy(ctx: ApiContext, name: string, max: number): Record<string, unknown>[] {
+  if (!isSafeQueueName(name) || max === 0) return [];
+  const list = ctx.store.queues.get(`nq-${name}`);
+  if (!list) return [];
+  const popped = list.splice(0, max < 0 ? list.length : max);
+  if (list.length === 0) ctx.store.queues.delete(`nq-${name}`);
+  return popped.map((m) => m.message);
+}
+
 route('GET', '/api/v4/ingest/get_message/:nq/', (ctx, call) => {
+  const legacy = popLegacy(ctx, call.params.nq, 1);
+  if (legacy.length > 0) return ok(ctx, call, legacy[0]);
   const key = queueKey(call.user.name, call.params.nq);
   const list = ctx.store.queues.get(key);
   const item = list?.shift();
@@ -483,12 +505,13 @@ route('GET', '/api/v4/ingest/get_message_list/:nq/', (ctx, call) => {
     if (!/^\s*[+-]?\d+\s*$/.test(raw)) throw new Error(`invalid literal for int(): ${raw}`);
     pageSize = Number.parseInt(raw, 10);
   }
+  const legacy = popLegacy(ctx, call.params.nq, pageSize);
   const key = queueKey(call.user.name, call.params.nq);
   const list = ctx.store.queues.get(key) ?? [];
-  const take = pageSize < 0 ? list.length : Math.min(pageSize, list.length);
-  const popped = list.splice(0, take);
+  const room = pageSize < 0 ? list.length : pageSize - legacy.length;
+  const popped = list.splice(0, Math.min(room, list.length));
   if (list.length === 0) ctx.store.queues.delete(key);
-  return ok(ctx, call, popped.map((m) => m.message));
+  return ok(ctx, call, [...legacy, ...popped.map((m) => m.message)]);
 }, { role: 'submission_create' });
 
 // --- submissions ----------------------------------------------------------------------------
