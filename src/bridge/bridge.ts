@@ -813,7 +813,14 @@ class BridgeImpl extends EventEmitter implements Bridge {
     let popped = 0;
     if (!this.#stopping) {
       // No abort signal: the read is destructive, so an answer in flight must be received and stored.
-      const messages = await this.#al.getMessages(queue, b.queuePageSize);
+      let messages: Awaited<ReturnType<AssemblylineClient['getMessages']>>;
+      try {
+        messages = await this.#al.getMessages(queue, b.queuePageSize);
+        this.#gate.onApiOk(); // ingest-gate
+      } catch (err) {
+        this.#gate.onApiError(err, this.#now()); // ingest-gate: the daily API quota stops claiming and ingesting
+        throw err;
+      }
       popped = messages.length;
       if (popped > 0) {
         const valid = messages.filter((m): m is typeof m & { ingest_id: string } => typeof m?.ingest_id === 'string');

@@ -72,6 +72,8 @@ export interface IngestGateOptions {
 /** Holds ingests and claiming while Assemblyline refuses what every ingest would send. */
 export class IngestGate {
   #refusal: IngestRefusal | null = null;
+  /** The daily API quota, seen on a call other than ingest (ingest is exempt, so only such a call clears it). */
+  #apiRefusal: IngestRefusal | null = null;
   #nextProbeAt = 0;
   #asyncUntil = 0;
   /** N of "maximum async concurrent submission quota of N", once Assemblyline has said it. */
@@ -108,20 +110,39 @@ export class IngestGate {
 
   /** The blocking refusal (configuration or daily quota), or null. */
   get refusal(): IngestRefusal | null {
-    return this.#refusal;
+    return this.#apiRefusal ?? this.#refusal;
   }
 
   get reason(): string | null {
-    return this.#refusal?.reason ?? null;
+    return this.refusal?.reason ?? null;
   }
 
   get fix(): string | null {
-    return this.#refusal?.fix ?? null;
+    return this.refusal?.fix ?? null;
   }
 
   /** False while a configuration refusal or a daily quota blocks every ingest: take no new scheduled analyses. */
   canClaim(): boolean {
-    return this.#refusal === null;
+    return this.refusal === null;
+  }
+
+  /**
+   * Records a failed call other than ingest (e.g. a notification-queue read). The daily API quota blocks like a
+   * refusal: results cannot be read, so nothing new is ingested or claimed until a call succeeds again.
+   */
+  onApiError(err: unknown, now: number): void {
+    if (!(err instanceof BridgeError) || err.upstream !== 'assemblyline' || err.code !== 'QUOTA_DAILY') return;
+    const text = err.body ?? err.message;
+    if (this.#apiRefusal?.reason.endsWith(text)) return;
+    this.#apiRefusal = {
+      kind: 'daily-quota', since: now, reason: `Assemblyline refused a call (${err.status ?? err.code}): ${text}`,
+      fix: 'the bridge resumes when the quota is renewed (next day, UTC); ask the Assemblyline admin for a larger api_daily_quota, or raise [Bridge] QueuePollTime',
+    };
+  }
+
+  /** A call other than ingest succeeded: the daily API quota is not (or no longer) exhausted. */
+  onApiOk(): void {
+    this.#apiRefusal = null;
   }
 
   /**
@@ -130,6 +151,7 @@ export class IngestGate {
    * number of the bridge's submissions still running in Assemblyline (each holds an async quota slot).
    */
   holdUntil(now: number, inAnalysis = 0): number | null {
+    if (this.#apiRefusal) return now + this.#probeMs;
     if (this.#refusal) {
       if (now >= this.#nextProbeAt) {
         this.#nextProbeAt = now + this.#probeMs;

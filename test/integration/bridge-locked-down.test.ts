@@ -105,3 +105,17 @@ test('a refusal every ingest would get stops claiming, keeps the jobs, makes /re
   assert.deepEqual(after.reports.map((r) => r.error_message).filter((m) => m !== null), []);
   assert.equal(h.bridge.control.status().ingestBlocked ?? null, null);
 });
+
+test('a daily API quota used up stops claiming and says so; no sample gets an error report', { timeout: 60_000 }, async (t) => {
+  const h = await startHarness(t, { al: { quotas: { dailyApiCalls: 12 }, analysisDelayMs: 30 }, config: { bridge: { queuePollTime: 0.1 } } });
+  for (let i = 0; i < 8; i++) await h.seedFile(`quota-${i}.bin`, `daily quota sample ${i}\n`);
+  h.bridge.start();
+  const blocked = await waitFor(() => h.bridge.control.status().ingestBlocked ?? null, { timeoutMs: 20_000, what: 'the daily quota seen' });
+  assert.match(blocked.reason, /You've exceeded your daily maximum API calls quota of 12/);
+  const claimed = h.ledger.list({ limit: 100 }).jobs.length;
+  for (let i = 0; i < 3; i++) await h.seedFile(`quota-late-${i}.bin`, `scheduled after the quota ran out ${i}\n`);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(h.ledger.list({ limit: 100 }).jobs.length, claimed, 'nothing new claimed');
+  const state = await h.massState();
+  assert.deepEqual(state.reports.filter((r) => r.error_message !== null).map((r) => r.error_message), []);
+});

@@ -98,3 +98,17 @@ test('a dead cached sid is replaced by the sid its re-ingest produced, for one d
   assert.equal(r.replacementFor('other', 500), null);
   assert.equal(r.replacementFor('dead', 2000), null, 'expired with the cache entry');
 });
+
+test('the daily API quota seen on a queue read stops claiming and ingesting until a read succeeds; an ingest does not clear it', () => {
+  const gate = new IngestGate({ probeIntervalMs: 1000 });
+  gate.onApiError(alError(503, "You've exceeded your daily maximum API calls quota of 3000", 'QUOTA_DAILY'), 0);
+  assert.equal(gate.canClaim(), false);
+  assert.match(gate.reason ?? '', /daily maximum API calls quota of 3000/);
+  assert.match(gate.fix ?? '', /QueuePollTime/);
+  assert.equal(gate.holdUntil(5000), 6000, 'no probe ingest: results could not be read anyway');
+  gate.onIngestOk();
+  assert.equal(gate.canClaim(), false, 'ingest is exempt from the API quota: its success proves nothing');
+  gate.onApiError(new BridgeError('NETWORK', 'reset', { upstream: 'assemblyline', transient: true }), 1);
+  gate.onApiOk();
+  assert.equal(gate.canClaim(), true);
+});
