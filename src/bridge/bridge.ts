@@ -36,7 +36,7 @@ import {
 import { instrument, newHealth, recordFailure } from './instrument.js';
 import { IngestGate } from './ingest-gate.js'; // ingest-gate
 import { derivedTlp, withClassification } from '../mapping/classification.js'; // classification
-import { ingestMetadata, ingestParams, reconcileQuery, ReplacementSids } from './ingest-request.js'; // ingest-gate
+import { ingestMetadata, ingestParams, ownParams, reconcileQuery, ReplacementSids } from './ingest-request.js'; // ingest-gate
 import { Loop } from './loop.js';
 
 export interface BridgeDeps {
@@ -445,7 +445,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
       job = this.#apply(job, { patch: { attempts: attempt }, event: { type: 'ingest-started', data: { attempt, neverDrop, ignoreCache } } });
     };
     const al = this.#config.assemblyline;
-    const params = ingestParams(al, job); // ingest-gate: only what the operator configured
+    const params = ingestParams(al, job, this.#gate.withheld); // ingest-gate: only what the operator configured
     const source: MassSample | string = this.#samples.get(job.id) ?? job.sampleUrl;
     let ingestId: string;
     let gated = false; // ingest-gate
@@ -472,7 +472,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
           );
         } catch (err) {
           // ingest-gate: a refusal every ingest would get is not retried here (no new MASS download per retry).
-          if (this.#gate.onIngestError(err, this.#now())) {
+          if (this.#gate.onIngestError(err, this.#now(), ownParams(al, job))) {
             gated = true;
             throw new BridgeError('UPSTREAM_HTTP', (err as Error).message, { cause: err, transient: false });
           }

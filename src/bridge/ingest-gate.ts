@@ -24,6 +24,8 @@ export interface IngestRefusal {
   fix: string;
   /** ms since epoch when the refusal was first seen. */
   since: number;
+  /** For kind 'parameters': the parameter names Assemblyline refused. */
+  params?: string[];
 }
 
 const ASYNC_QUOTA = /maximum async concurrent submission quota/i;
@@ -47,6 +49,10 @@ export function classifyIngestRefusal(err: unknown, now: number): IngestRefusal 
     return at('role', 'give the Assemblyline user (and its API key) the roles submission_create and submission_view');
   }
   if (err.status !== 400) return null;
+  if (/isn't allowed to modify the .* parameters of /.test(text)) {
+    const params = [...text.slice(0, text.indexOf(' parameters of ')).matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+    return { ...at('parameters', 'remove the refused setting from [Assemblyline] (Priority, TTL, NeverDrop, DeepScan, Services, Classification) so the profile decides it, or ask the admin for the submission_customize role'), params };
+  }
   if (/isn't allowed to (modify|select)/.test(text)) {
     return at('parameters', 'remove the refused setting from [Assemblyline] (Priority, TTL, NeverDrop, DeepScan, Services, Classification) so the profile decides it, or ask the admin for the submission_customize role');
   }
@@ -76,6 +82,8 @@ export class IngestGate {
   #apiRefusal: IngestRefusal | null = null;
   #nextProbeAt = 0;
   #asyncUntil = 0;
+  /** Parameters the bridge adds on its own for some re-ingests (never_drop, ignore_cache) that the profile restricts. */
+  readonly #withheld = new Set<string>();
   /** N of "maximum async concurrent submission quota of N", once Assemblyline has said it. */
   #asyncLimit: number | null = null;
   /** Ingests let through by `tryStart` and not yet ended (`release` / `onIngestOk`). */
@@ -101,6 +109,11 @@ export class IngestGate {
   /** An ingest let through by `tryStart` ended without being accepted. */
   release(): void {
     if (this.#starting > 0) this.#starting--;
+  }
+
+  /** Parameter names the submission profile refused when the bridge added them on its own: leave them out. */
+  get withheld(): ReadonlySet<string> {
+    return this.#withheld;
   }
 
   /** The async concurrent submission quota Assemblyline announced, or null before it refused an ingest for it. */
@@ -169,9 +182,15 @@ export class IngestGate {
    * Records a failed ingest. Returns the refusal when the gate takes it over (the job keeps its state and waits;
    * it must not count as an attempt nor become an error report), else null (a sample problem or a passing failure).
    */
-  onIngestError(err: unknown, now: number): IngestRefusal | null {
+  onIngestError(err: unknown, now: number, ownParams: readonly string[] = []): IngestRefusal | null {
     const refusal = classifyIngestRefusal(err, now);
     if (!refusal) return null;
+    // Only parameters the bridge added for this re-ingest were refused: not a configuration error. They are
+    // withheld from now on (see `withheld`) and the job goes on at once.
+    if (refusal.kind === 'parameters' && refusal.params?.length && refusal.params.every((p) => ownParams.includes(p))) {
+      for (const p of refusal.params) this.#withheld.add(p);
+      return refusal;
+    }
     if (refusal.kind === 'async-quota') {
       const n = /quota of (\d+)/.exec(refusal.reason);
       if (n) this.#asyncLimit = Number(n[1]);

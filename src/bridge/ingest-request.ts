@@ -16,17 +16,28 @@ export interface IngestJobFacts {
   ignoreCache?: boolean;
 }
 
-/** `params` of the ingest: the configured keys only, plus never_drop / ignore_cache on the re-ingests that need them. */
-export function ingestParams(al: BridgeConfig['assemblyline'], job: IngestJobFacts): IngestParams {
+/**
+ * `params` of the ingest: the configured keys only, plus never_drop / ignore_cache on the re-ingests that need
+ * them, unless the submission profile refused those (`withheld`).
+ */
+export function ingestParams(al: BridgeConfig['assemblyline'], job: IngestJobFacts, withheld: ReadonlySet<string> = new Set()): IngestParams {
   const params: IngestParams = {};
   if (al.priority > 0) params.priority = al.priority;
   if (al.deepScan) params.deep_scan = true;
-  if (al.neverDrop || job.neverDrop === true) params.never_drop = true;
-  if (job.ignoreCache === true) params.ignore_cache = true;
+  if (al.neverDrop || (job.neverDrop === true && !withheld.has('never_drop'))) params.never_drop = true;
+  if (job.ignoreCache === true && !withheld.has('ignore_cache')) params.ignore_cache = true;
   if (al.classification) params.classification = al.classification;
   if (al.ttl > 0) params.ttl = al.ttl;
   if (al.services.length > 0) params.services = { selected: [...al.services] };
   return params;
+}
+
+/** The parameters the bridge adds on its own for this job (not configured): a refusal of only these is no configuration error. */
+export function ownParams(al: BridgeConfig['assemblyline'], job: IngestJobFacts): string[] {
+  const own: string[] = [];
+  if (!al.neverDrop && job.neverDrop === true) own.push('never_drop');
+  if (job.ignoreCache === true) own.push('ignore_cache');
+  return own;
 }
 
 /** The parameters a profile could refuse, as the operator set them (for start-up and doctor messages). */

@@ -119,3 +119,21 @@ test('a daily API quota used up stops claiming and says so; no sample gets an er
   const state = await h.massState();
   assert.deepEqual(state.reports.filter((r) => r.error_message !== null).map((r) => r.error_message), []);
 });
+
+test('a re-ingest after Skipped under a profile that restricts never_drop goes on without it; nothing blocks', { timeout: 60_000 }, async (t) => {
+  const h = await startHarness(t, {
+    al: { ...LOCKED, profiles: [{ name: 'static', displayName: 'Static Analysis', params: {}, restrictedParams: { submission: ['never_drop'] } }] },
+    config: { assemblyline: { submissionProfile: 'static', metadata: { sensor: 'mass' }, neverDrop: false }, bridge: { queuePollTime: 0.1 } },
+  });
+  const sample = await h.seedFile('busy.bin', `dropped once\nAL-SIM: ${JSON.stringify({ failure: 'Skipped', failure_times: 1 })}\n`);
+  h.bridge.start();
+  const reports = await waitFor(async () => {
+    const s = await h.massState();
+    return s.reports.length >= 1 && h.ledger.inFlight() === 0 ? s.reports : null;
+  }, { timeoutMs: 30_000, what: 'the report' });
+  assert.equal(reports[0].sample, sample.url);
+  assert.equal(reports[0].error_message, null);
+  assert.equal(h.al.stats().ingestsBySha256[sample.sha256sum ?? ''], 2, 'the Skipped ingest and the re-ingest without never_drop');
+  const events = h.ledger.events(h.ledger.list({ limit: 5 }).jobs[0].id);
+  assert.ok(events.some((e) => e.type === 'ingest-held' && /"never_drop"/.test(e.message ?? '')), 'the re-ingest with never_drop was refused first');
+});

@@ -112,3 +112,18 @@ test('the daily API quota seen on a queue read stops claiming and ingesting unti
   gate.onApiOk();
   assert.equal(gate.canClaim(), true);
 });
+
+test('a refusal of only the parameters the bridge added for a re-ingest is no configuration error: they are withheld', () => {
+  const gate = new IngestGate();
+  const refused = alError(400, 'User isn\'t allowed to modify the "never_drop" parameters of Static Analysis profile');
+  assert.deepEqual(classifyIngestRefusal(refused, 0)?.params, ['never_drop']);
+  assert.ok(gate.onIngestError(refused, 0, ['never_drop']));
+  assert.equal(gate.canClaim(), true);
+  assert.equal(gate.holdUntil(1), null);
+  assert.deepEqual([...gate.withheld], ['never_drop']);
+  const cfg = al({ priority: 150 });
+  assert.deepEqual(ingestParams(cfg, { id: 'j', sampleUrl: 's', neverDrop: true }, gate.withheld), { priority: 150 });
+  // The same refusal for a configured parameter blocks.
+  assert.ok(gate.onIngestError(alError(400, 'User isn\'t allowed to modify the "priority" parameters of Static Analysis profile'), 2, ['never_drop']));
+  assert.equal(gate.canClaim(), false);
+});
