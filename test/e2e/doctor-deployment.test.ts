@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { doctorCommand } from '../../src/commands/doctor.js';
@@ -30,6 +30,7 @@ test('doctor names each deployment misconfiguration with its fix', { timeout: 60
   t.after(() => al.close());
   const massOrigin = await mass.listen();
   const alOrigin = await al.listen();
+  await mkdir(join(dir, 'state'));
   const ini = join(dir, 'bridge.ini');
   await writeFile(ini, [
     '[GLOBAL]', `ServerURL = ${massOrigin}/`,
