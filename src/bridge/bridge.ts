@@ -296,7 +296,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
 
   #canClaim(): boolean {
     if (this.#paused || this.#stopping || this.#claimMode === 'never') return false;
-    if (!this.#gate.canClaim()) return false; // ingest-gate
+    if (!this.#gate.canClaim(this.#ledger.countByState().ingesting)) return false; // ingest-gate
     if (this.#health.assemblyline.consecutiveFailures >= AL_FAILURE_THRESHOLD) return false;
     return this.#ledger.inFlight() < this.#config.bridge.maxInFlight;
   }
@@ -429,7 +429,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
   async #stepIngest(job: Job): Promise<void> {
     const attempt = job.attempts + 1;
     // ingest-gate: while a refusal or the async quota holds every ingest, wait without downloading from MASS.
-    const heldUntil = this.#gate.tryStart(this.#now(), this.#gate.asyncLimit === null ? 0 : this.#ledger.countByState().waiting);
+    const heldUntil = this.#gate.tryStart(this.#now(), this.#gate.asyncLimit === null ? 0 : this.#ledger.countByState().waiting, job.id);
     if (heldUntil !== null) {
       this.#apply(job, { patch: { notBefore: heldUntil }, event: { type: 'ingest-held', message: this.#gate.reason ?? 'Assemblyline submission quota is full' } });
       return;
@@ -472,7 +472,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
           );
         } catch (err) {
           // ingest-gate: a refusal every ingest would get is not retried here (no new MASS download per retry).
-          if (this.#gate.onIngestError(err, this.#now(), ownParams(al, job))) {
+          if (this.#gate.onIngestError(err, this.#now(), ownParams(al, job), job.id)) {
             gated = true;
             throw new BridgeError('UPSTREAM_HTTP', (err as Error).message, { cause: err, transient: false });
           }
@@ -501,7 +501,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
       }
       throw err;
     }
-    this.#gate.onIngestOk(); // ingest-gate
+    this.#gate.onIngestOk(job.id); // ingest-gate
     const now = this.#now();
     const deadline = now + this.#policy.resultDeadlineMs;
     this.#samples.delete(job.id);

@@ -86,6 +86,12 @@ export class IngestGate {
   readonly #withheld = new Set<string>();
   /** N of "maximum async concurrent submission quota of N", once Assemblyline has said it. */
   #asyncLimit: number | null = null;
+  /** Accepted ingests so far; with `#refusedAt`, tells a refusal of one sample from one of every ingest. */
+  #accepted = 0;
+  /** Job id → `#accepted` when Assemblyline last refused that job's ingest for a configuration-like reason. */
+  readonly #refusedAt = new Map<string, { accepted: number; at: number }>();
+  /** Jobs refused (configuration-like) since the last accepted ingest. */
+  readonly #refusedSinceAccept = new Set<string>();
   /** Ingests let through by `tryStart` and not yet ended (`release` / `onIngestOk`). */
   #starting = 0;
   readonly #probeMs: number;
@@ -100,8 +106,8 @@ export class IngestGate {
    * `holdUntil` for a job about to ingest: when it may go (null), it counts as starting until `release()` or
    * `onIngestOk()`, so parallel workers do not all take the last free async slot.
    */
-  tryStart(now: number, inAnalysis = 0): number | null {
-    const held = this.holdUntil(now, inAnalysis + this.#starting);
+  tryStart(now: number, inAnalysis = 0, jobId?: string): number | null {
+    const held = this.holdUntil(now, inAnalysis + this.#starting, jobId);
     if (held === null) this.#starting++;
     return held;
   }
@@ -134,9 +140,17 @@ export class IngestGate {
     return this.refusal?.fix ?? null;
   }
 
-  /** False while a configuration refusal or a daily quota blocks every ingest: take no new scheduled analyses. */
-  canClaim(): boolean {
-    return this.refusal === null;
+  /**
+   * False while a configuration refusal or a daily quota blocks every ingest: take no new scheduled analyses.
+   * `ingesting` (jobs of the bridge waiting to ingest): while every one of them has been refused since the last
+   * accepted ingest, one more job may be claimed, so the probe can be a different sample; a refusal that is about
+   * one sample (e.g. its own CaRT classification) then shows as such instead of stopping the bridge.
+   */
+  canClaim(ingesting?: number): boolean {
+    if (this.#apiRefusal) return false;
+    if (!this.#refusal) return true;
+    if (this.#refusal.kind === 'daily-quota' || ingesting === undefined) return false;
+    return this.#refusedSinceAccept.size >= ingesting;
   }
 
   /**
@@ -163,9 +177,13 @@ export class IngestGate {
    * caller per probe interval gets null (the probe) and the others wait for the next probe. `inAnalysis` is the
    * number of the bridge's submissions still running in Assemblyline (each holds an async quota slot).
    */
-  holdUntil(now: number, inAnalysis = 0): number | null {
+  holdUntil(now: number, inAnalysis = 0, jobId?: string): number | null {
     if (this.#apiRefusal) return now + this.#probeMs;
     if (this.#refusal) {
+      // The job refused last is the probe only when no other job took the probe for a whole interval: another
+      // sample tells a refusal of every ingest from one of this sample.
+      const mine = jobId === undefined ? undefined : this.#refusedAt.get(jobId);
+      if (mine && mine.accepted === this.#accepted && now < mine.at + 2 * this.#probeMs) return Math.max(this.#nextProbeAt, mine.at + 2 * this.#probeMs);
       if (now >= this.#nextProbeAt) {
         this.#nextProbeAt = now + this.#probeMs;
         return null;
@@ -181,8 +199,9 @@ export class IngestGate {
   /**
    * Records a failed ingest. Returns the refusal when the gate takes it over (the job keeps its state and waits;
    * it must not count as an attempt nor become an error report), else null (a sample problem or a passing failure).
+   * With `jobId`, a job refused again after other ingests were accepted in between is a sample problem (null).
    */
-  onIngestError(err: unknown, now: number, ownParams: readonly string[] = []): IngestRefusal | null {
+  onIngestError(err: unknown, now: number, ownParams: readonly string[] = [], jobId?: string): IngestRefusal | null {
     const refusal = classifyIngestRefusal(err, now);
     if (!refusal) return null;
     // Only parameters the bridge added for this re-ingest were refused: not a configuration error. They are
@@ -197,13 +216,27 @@ export class IngestGate {
       this.#asyncUntil = Math.max(this.#asyncUntil, now + this.#asyncMs);
       return refusal;
     }
+    if (jobId !== undefined && refusal.kind !== 'daily-quota') {
+      // Refused again after other ingests were accepted since its last refusal: it is this sample (e.g. a CaRT
+      // file whose own header carries a classification above the user's), not the configuration.
+      const before = this.#refusedAt.get(jobId);
+      if (before !== undefined && this.#accepted > before.accepted) {
+        this.#refusedAt.delete(jobId);
+        return null;
+      }
+      this.#refusedAt.set(jobId, { accepted: this.#accepted, at: now });
+      this.#refusedSinceAccept.add(jobId);
+    }
     if (!this.#refusal || this.#refusal.reason !== refusal.reason) this.#refusal = refusal;
     this.#nextProbeAt = now + this.#probeMs;
     return refusal;
   }
 
   /** An ingest was accepted: whatever blocked ingest is over. */
-  onIngestOk(): void {
+  onIngestOk(jobId?: string): void {
+    this.#accepted++;
+    this.#refusedSinceAccept.clear();
+    if (jobId !== undefined) this.#refusedAt.delete(jobId);
     this.release();
     this.#refusal = null;
     this.#asyncUntil = 0;

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readiness } from '../../src/api/routes/health.js';
-import type { AssemblylineSimulatorOptions } from '../../src/simulators/assemblyline/index.js';
+import { encodeCart, type AssemblylineSimulatorOptions } from '../../src/simulators/assemblyline/index.js';
 import { startHarness } from '../helpers/bridge-harness.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -136,4 +136,25 @@ test('a re-ingest after Skipped under a profile that restricts never_drop goes o
   assert.equal(h.al.stats().ingestsBySha256[sample.sha256sum ?? ''], 2, 'the Skipped ingest and the re-ingest without never_drop');
   const events = h.ledger.events(h.ledger.list({ limit: 5 }).jobs[0].id);
   assert.ok(events.some((e) => e.type === 'ingest-held' && /"never_drop"/.test(e.message ?? '')), 'the re-ingest with never_drop was refused first');
+});
+
+test('one sample Assemblyline refuses for its own CaRT classification ends with an error report; the others are analysed', { timeout: 60_000 }, async (t) => {
+  const h = await startHarness(t, {
+    al: LOCKED,
+    config: { assemblyline: { submissionProfile: 'static', metadata: { sensor: 'mass' }, priority: 0 }, bridge: { queuePollTime: 0.1, concurrency: 1 } },
+  });
+  // The refused sample comes alone: the gate closes, one more sample is claimed as the probe, and it passes.
+  const cart = encodeCart(Buffer.from('a partner file marked red\n'), { name: 'red.bin', classification: 'TLP:RED' });
+  await h.massControl('/_sim/samples', { file_name: 'red.cart', content_base64: cart.toString('base64'), tlp_level: 0, tags: [] });
+  h.bridge.start();
+  await waitFor(() => h.bridge.control.status().ingestBlocked ?? null, { timeoutMs: 20_000, what: 'the first refusal' });
+  for (let i = 0; i < 3; i++) await h.seedFile(`plain-${i}.bin`, `plain sample ${i}\n`);
+  const reports = await waitFor(async () => {
+    const s = await h.massState();
+    return s.reports.length >= 4 && h.ledger.inFlight() === 0 ? s.reports : null;
+  }, { timeoutMs: 40_000, intervalMs: 200, what: 'four reports' });
+  const errors = reports.filter((r) => r.error_message !== null);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].error_message ?? '', /higher classification then you're allowed to see/);
+  assert.equal(h.bridge.control.status().ingestBlocked ?? null, null);
 });

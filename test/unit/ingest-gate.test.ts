@@ -127,3 +127,24 @@ test('a refusal of only the parameters the bridge added for a re-ingest is no co
   assert.ok(gate.onIngestError(alError(400, 'User isn\'t allowed to modify the "priority" parameters of Static Analysis profile'), 2, ['never_drop']));
   assert.equal(gate.canClaim(), false);
 });
+
+test('a job refused again after other ingests were accepted is a sample problem, not the configuration', () => {
+  const gate = new IngestGate({ probeIntervalMs: 10 });
+  const refused = alError(400, "You cannot start a submission with higher classification then you're allowed to see");
+  assert.ok(gate.onIngestError(refused, 0, [], 'cart-job'), 'first seen: could be the configuration');
+  assert.equal(gate.canClaim(), false);
+  assert.equal(gate.holdUntil(10), null, 'the probe');
+  gate.onIngestOk('other-job');
+  assert.equal(gate.canClaim(), true);
+  assert.equal(gate.onIngestError(refused, 20, [], 'cart-job'), null, 'refused again while others pass: this sample');
+  assert.equal(gate.canClaim(), true);
+  // While every job waiting to ingest has been refused, one more may be claimed to serve as the probe.
+  assert.ok(gate.onIngestError(refused, 25, [], 'lonely-job'));
+  assert.equal(gate.canClaim(1), true, 'the only waiting job was refused: claim one more');
+  assert.equal(gate.canClaim(2), false, 'an unrefused job is already waiting');
+  assert.equal(gate.canClaim(), true);
+  // Without an accepted ingest in between, the same job keeps the gate closed.
+  assert.ok(gate.onIngestError(refused, 30, [], 'job-x'));
+  assert.ok(gate.onIngestError(refused, 40, [], 'job-x'));
+  assert.equal(gate.canClaim(), false);
+});

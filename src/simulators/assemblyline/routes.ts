@@ -348,6 +348,7 @@ function ingest(ctx: ApiContext, call: Call): FastifyReply {
   let content = source.content;
   let cartName: string | null = null;
   let cartMetadata: Record<string, unknown> = {};
+  let cartClassification: string | null = null;
   if (content.length === 0 && !source.missing) throw new ApiError(400, 'File empty.', {});
   if (isCart(content)) {
     // CaRT uploads are unpacked: the inner file is analysed, named from the CaRT header.
@@ -355,6 +356,7 @@ function ingest(ctx: ApiContext, call: Call): FastifyReply {
       const decoded = decodeCart(content);
       content = decoded.content;
       cartName = typeof decoded.header.name === 'string' ? decoded.header.name : null;
+      cartClassification = typeof decoded.header.classification === 'string' ? decoded.header.classification : null;
       cartMetadata = Object.fromEntries(Object.entries(decoded.header).filter(([k]) => k !== 'name' && k !== 'classification'));
     } catch {
       throw new ApiError(400, 'Invalid CaRT file.', {});
@@ -403,6 +405,13 @@ function ingest(ctx: ApiContext, call: Call): FastifyReply {
     throw new ApiError(400, `Classification level '${String(params.classification).toUpperCase()}' was not found in your classification definition.`, {});
   }
   params.classification = ctx.classification.normalise(params.classification);
+  // init_submission: a classification in the CaRT header raises the submission's (max_classification).
+  if (cartClassification !== null && cartClassification !== params.classification) {
+    if (!ctx.classification.isValid(cartClassification)) {
+      throw new ApiError(400, `The classification found inside the cart file cannot be merged with the classification the file was submitted as: Classification level '${cartClassification.toUpperCase()}' was not found in your classification definition.`, {});
+    }
+    params.classification = ctx.classification.max(cartClassification, String(params.classification));
+  }
   if (!ctx.classification.isAccessible(call.user.classification, String(params.classification))) {
     throw new ApiError(400, "You cannot start a submission with higher classification then you're allowed to see", {});
   }
