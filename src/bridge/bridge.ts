@@ -296,7 +296,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
 
   #canClaim(): boolean {
     if (this.#paused || this.#stopping || this.#claimMode === 'never') return false;
-    if (!this.#gate.canClaim(this.#ledger.countByState().ingesting)) return false; // ingest-gate
+    if (!this.#gate.canClaim() && !this.#gate.canClaim(this.#ledger.countByState().ingesting)) return false; // ingest-gate (counts only while blocked)
     if (this.#health.assemblyline.consecutiveFailures >= AL_FAILURE_THRESHOLD) return false;
     return this.#ledger.inFlight() < this.#config.bridge.maxInFlight;
   }
@@ -351,7 +351,9 @@ class BridgeImpl extends EventEmitter implements Bridge {
     if (this.#stopping) return;
     const free = this.#queue.concurrency - this.#queue.pending - this.#queue.size;
     if (free <= 0) return;
-    const due = this.#ledger.due([...WORK_STATES], this.#now(), free + this.#active.size);
+    // ingest-gate: while the gate holds every ingest, ingesting jobs are not picked (no hold written per job).
+    const gateShut = this.#gate.blocksIngest(this.#now(), this.#gate.asyncLimit === null ? 0 : this.#ledger.countByState().waiting);
+    const due = this.#ledger.due(gateShut ? WORK_STATES.filter((s) => s !== 'ingesting') : [...WORK_STATES], this.#now(), free + this.#active.size);
     let started = 0;
     for (const job of due) {
       if (started >= free) break;

@@ -103,6 +103,17 @@ export class IngestGate {
   }
 
   /**
+   * Pure: true while no job may start an ingest now (a refusal between probes, the daily API quota, the async
+   * quota held or known full). The worker then leaves ingesting jobs alone instead of holding them one by one.
+   */
+  blocksIngest(now: number, inAnalysis = 0): boolean {
+    if (this.#apiRefusal) return true;
+    if (this.#refusal) return now < this.#nextProbeAt;
+    if (now < this.#asyncUntil) return true;
+    return this.#asyncLimit !== null && inAnalysis + this.#starting >= this.#asyncLimit;
+  }
+
+  /**
    * `holdUntil` for a job about to ingest: when it may go (null), it counts as starting until `release()` or
    * `onIngestOk()`, so parallel workers do not all take the last free async slot.
    */

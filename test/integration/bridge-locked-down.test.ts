@@ -22,7 +22,7 @@ const LOCKED: AssemblylineSimulatorOptions = {
   analysisDelayMs: 30,
 };
 
-test('200 samples through a locked-down Assemblyline user: every sample reported, no configuration error, < 15 AL calls per sample', { timeout: 150_000 }, async (t) => {
+test('200 samples through a locked-down Assemblyline user: every sample reported, no configuration error, < 15 AL calls per sample', { timeout: 300_000 }, async (t) => {
   let asyncRefusals = 0;
   let massDownloads = 0;
   const h = await startHarness(t, {
@@ -47,7 +47,7 @@ test('200 samples through a locked-down Assemblyline user: every sample reported
     }),
     config: {
       assemblyline: { submissionProfile: 'static', metadata: { sensor: 'mass' }, classification: 'TLP:GREEN', priority: 0, neverDrop: false },
-      bridge: { queuePollTime: 0.3, resultDeadline: 60, concurrency: 8 },
+      bridge: { queuePollTime: 0.1, resultDeadline: 120, concurrency: 8 },
     },
   });
   const samples = 200;
@@ -58,7 +58,7 @@ test('200 samples through a locked-down Assemblyline user: every sample reported
       const s = await h.massState();
       return s.reports.length >= samples && h.ledger.inFlight() === 0 ? s : null;
     },
-    { timeoutMs: 140_000, intervalMs: 250, what: '200 reports' },
+    { timeoutMs: 280_000, intervalMs: 250, what: '200 reports' },
   );
   assert.equal(state.reports.length, samples);
   const errors = state.reports.filter((r) => r.error_message !== null).map((r) => r.error_message);

@@ -54,6 +54,8 @@ test('the async quota holds ingests briefly, learns the quota, and keeps claimin
   assert.equal(gate.holdUntil(10, 0), 50);
   assert.equal(gate.holdUntil(60, 5), 110, 'five submissions of the bridge still running: wait');
   assert.equal(gate.holdUntil(60, 4), null);
+  assert.equal(gate.blocksIngest(60, 5), true);
+  assert.equal(gate.blocksIngest(60, 4), false);
   // Parallel workers: the ones let through count until they end, so only the free slots are taken.
   assert.equal(gate.tryStart(60, 3), null);
   assert.equal(gate.tryStart(60, 3), null);
