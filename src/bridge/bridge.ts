@@ -6,7 +6,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import pRetry from 'p-retry';
-import type { AssemblylineClient, IngestParams, SubmissionFull } from '../assemblyline/types.js';
+import type { AssemblylineClient, SubmissionFull } from '../assemblyline/types.js';
 import type { BridgeConfig } from '../config/types.js';
 import { BridgeError, isTransient, toBridgeError } from '../errors.js';
 import type { Job, JobState, Ledger, NewEvent } from '../ledger/types.js';
@@ -35,6 +35,9 @@ import {
 } from './decide.js';
 import { ingestHashFirst, ingestWayOf, type IngestWay } from './hash-first.js'; // hash-first
 import { instrument, newHealth, recordFailure } from './instrument.js';
+import { IngestGate } from './ingest-gate.js'; // ingest-gate
+import { derivedTlp, withClassification } from '../mapping/classification.js'; // classification
+import { ingestMetadata, ingestParams, ownParams, reconcileQuery, ReplacementSids } from './ingest-request.js'; // ingest-gate
 import { Loop } from './loop.js';
 
 export interface BridgeDeps {
@@ -122,6 +125,9 @@ class BridgeImpl extends EventEmitter implements Bridge {
   #lastPollAt: number | null = null;
   #lastPruneAt = Number.NEGATIVE_INFINITY;
   readonly #startedAt: number;
+  /** ingest-gate: configuration refusals and quotas that hold every ingest; replacement sids of dead cached ones. */
+  readonly #gate: IngestGate;
+  readonly #replacements = new ReplacementSids();
 
   constructor(deps: BridgeDeps) {
     super();
@@ -162,6 +168,9 @@ class BridgeImpl extends EventEmitter implements Bridge {
       maxIocs: r.maxIocs,
       iocMinVerdict: r.iocMinVerdict, // [Report] IOCMinVerdict (mapping/ioc-threshold.ts)
     });
+    // ingest-gate: an async quota slot frees when a submission finishes, which the bridge sees at the next queue read.
+    // A blocked gate probes once per RetryMaxDelay (at most a minute).
+    this.#gate = new IngestGate({ asyncQuotaWaitMs: Math.max(50, b.queuePollTime * 1000), probeIntervalMs: Math.min(60_000, Math.max(100, b.retryMaxDelay * 1000)) });
     this.#queue = new PQueue({ concurrency: Math.max(1, b.concurrency) });
     // One shutdown signal is shared by every in-flight call.
     setMaxListeners(0, this.#abort.signal);
@@ -289,6 +298,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
 
   #canClaim(): boolean {
     if (this.#paused || this.#stopping || this.#claimMode === 'never') return false;
+    if (!this.#gate.canClaim() && !this.#gate.canClaim(this.#ledger.countByState().ingesting)) return false; // ingest-gate (counts only while blocked)
     if (this.#health.assemblyline.consecutiveFailures >= AL_FAILURE_THRESHOLD) return false;
     return this.#ledger.inFlight() < this.#config.bridge.maxInFlight;
   }
@@ -343,7 +353,9 @@ class BridgeImpl extends EventEmitter implements Bridge {
     if (this.#stopping) return;
     const free = this.#queue.concurrency - this.#queue.pending - this.#queue.size;
     if (free <= 0) return;
-    const due = this.#ledger.due([...WORK_STATES], this.#now(), free + this.#active.size);
+    // ingest-gate: while the gate holds every ingest, ingesting jobs are not picked (no hold written per job).
+    const gateShut = this.#gate.blocksIngest(this.#now(), this.#gate.asyncLimit === null ? 0 : this.#ledger.countByState().waiting);
+    const due = this.#ledger.due(gateShut ? WORK_STATES.filter((s) => s !== 'ingesting') : [...WORK_STATES], this.#now(), free + this.#active.size);
     let started = 0;
     for (const job of due) {
       if (started >= free) break;
@@ -420,6 +432,12 @@ class BridgeImpl extends EventEmitter implements Bridge {
 
   async #stepIngest(job: Job): Promise<void> {
     const attempt = job.attempts + 1;
+    // ingest-gate: while a refusal or the async quota holds every ingest, wait without downloading from MASS.
+    const heldUntil = this.#gate.tryStart(this.#now(), this.#gate.asyncLimit === null ? 0 : this.#ledger.countByState().waiting, job.id);
+    if (heldUntil !== null) {
+      this.#apply(job, { patch: { notBefore: heldUntil }, event: { type: 'ingest-held', message: this.#gate.reason ?? 'Assemblyline submission quota is full' } });
+      return;
+    }
     const neverDrop = this.#config.assemblyline.neverDrop || job.neverDrop === true;
     // [Assemblyline] IgnoreCache: every ingest bypasses AL's result cache; otherwise only a re-ingest of lost results does.
     const ignoreCache = this.#config.assemblyline.ignoreCache || job.ignoreCache === true;
@@ -432,28 +450,11 @@ class BridgeImpl extends EventEmitter implements Bridge {
       job = this.#apply(job, { patch: { attempts: attempt }, event: { type: 'ingest-started', data: { attempt, neverDrop, ignoreCache } } });
     };
     const al = this.#config.assemblyline;
-    const params: IngestParams = {
-      // Always explicit: AL otherwise applies the profile default (1000) capped to 250 (ASSEMBLYLINE.md §3.3).
-      priority: al.priority,
-      deep_scan: al.deepScan,
-      never_drop: neverDrop,
-      ignore_cache: ignoreCache,
-      generate_alert: false,
-      description: `MASS scheduled analysis ${job.id}`,
-    };
-    if (al.classification) params.classification = al.classification;
-    if (al.ttl > 0) params.ttl = al.ttl;
-    if (al.services.length > 0) params.services = { selected: al.services };
+    const params = ingestParams(al, job, this.#gate.withheld); // ingest-gate: only what the operator configured
     const source: MassSample | string = this.#samples.get(job.id) ?? job.sampleUrl;
     const request = {
       name: job.fileName ?? job.sha256 ?? job.id,
-      metadata: {
-        mass_scheduled_analysis: job.id,
-        mass_sample: job.sampleUrl,
-        bridge_instance: this.#config.bridge.instanceName,
-        bridge_job: job.id,
-        bridge_attempt: String(attempt),
-      },
+      metadata: ingestMetadata(al, this.#config.bridge.instanceName, job, attempt), // ingest-gate
       params,
       notificationQueue: al.notificationQueue,
       submissionProfile: al.submissionProfile || undefined,
@@ -461,32 +462,50 @@ class BridgeImpl extends EventEmitter implements Bridge {
     };
     let ingestId: string;
     let via: IngestWay; // hash-first
+    let gated = false; // ingest-gate
     try {
       ({ ingestId, via } = await this.#retry(async () => {
-        // hash-first: a file AL already stores is ingested by its sha256: no MASS download, no upload (hash-first.ts).
-        const byHash = await ingestHashFirst(this.#al, { enabled: al.hashFirst, sha256: job.sha256, request }, { signal: this.#signal }); // hash-first
-        if (byHash) return (countAttempt(), { ...byHash, via: 'sha256' as const }); // hash-first
-        // Re-opened on every attempt: a streamed body cannot be replayed.
-        const download = await this.#mass.downloadSample(source, { signal: this.#signal });
         try {
-          countAttempt();
-          const uploaded = await this.#al.ingest(
-            {
-              ...request,
-              body: download.body,
-              // A known length goes out as Content-Length instead of chunked encoding (uWSGI and some proxies
-              // in front of AL refuse chunked uploads). The download's own Content-Length is the truth for these bytes.
-              size: download.size ?? job.fileSize ?? undefined,
-            },
-            { signal: this.#signal },
-          );
-          return { ...uploaded, via: 'upload' as const };
-        } finally {
-          download.body.destroy();
+          // hash-first: a file AL already stores is ingested by its sha256: no MASS download, no upload (hash-first.ts).
+          const byHash = await ingestHashFirst(this.#al, { enabled: al.hashFirst, sha256: job.sha256, request }, { signal: this.#signal }); // hash-first
+          if (byHash) return (countAttempt(), { ...byHash, via: 'sha256' as const }); // hash-first
+          // Re-opened on every attempt: a streamed body cannot be replayed.
+          const download = await this.#mass.downloadSample(source, { signal: this.#signal });
+          try {
+            countAttempt();
+            const uploaded = await this.#al.ingest(
+              {
+                ...request,
+                body: download.body,
+                // A known length goes out as Content-Length instead of chunked encoding (uWSGI and some proxies
+                // in front of AL refuse chunked uploads). The download's own Content-Length is the truth for these bytes.
+                size: download.size ?? job.fileSize ?? undefined,
+              },
+              { signal: this.#signal },
+            );
+            return { ...uploaded, via: 'upload' as const };
+          } finally {
+            download.body.destroy();
+          }
+        } catch (err) {
+          // ingest-gate: a refusal every ingest would get is not retried here (no new MASS download per retry).
+          if (this.#gate.onIngestError(err, this.#now(), ownParams(al, job), job.id)) {
+            gated = true;
+            throw new BridgeError('UPSTREAM_HTTP', (err as Error).message, { cause: err, transient: false });
+          }
+          throw err;
         }
       }));
     } catch (err) {
       const now = this.#now();
+      this.#gate.release(); // ingest-gate
+      // ingest-gate: the job keeps its state and its attempt; it waits for the gate instead of failing.
+      if (gated) {
+        const until = this.#gate.holdUntil(now) ?? now + 1000;
+        this.#apply(job, { patch: { attempts: attempt - 1, notBefore: until }, event: { type: 'ingest-held', code: 'AL_REFUSED', message: this.#gate.reason ?? (err as Error).message } });
+        if (this.#gate.refusal) this.#log.error({ reason: this.#gate.reason, fix: this.#gate.fix }, 'Assemblyline refuses every ingest; claiming stopped until it accepts one');
+        return;
+      }
       if (err instanceof BridgeError && err.code === 'NOT_FOUND' && err.upstream === 'mass') {
         this.#apply(job, errorReport('SAMPLE_INVISIBLE', 'sample download answered 404 (TLP above 0, or deleted)', now));
         return;
@@ -497,6 +516,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
       }
       throw err;
     }
+    this.#gate.onIngestOk(job.id); // ingest-gate
     const now = this.#now();
     const deadline = now + this.#policy.resultDeadlineMs;
     this.#samples.delete(job.id);
@@ -519,6 +539,13 @@ class BridgeImpl extends EventEmitter implements Bridge {
     }
     const full = await this.#retry(() => this.#al.getSubmissionFull(sid, { signal: this.#signal }));
     if (!full) {
+      // ingest-gate: a dead cached sid already replaced by another job's re-ingest: read the replacement instead.
+      const replacement = this.#replacements.replacementFor(sid, this.#now());
+      if (replacement) {
+        this.#apply(job, { patch: { sid: replacement, cacheHit: true, notBefore: this.#now() }, event: { type: 'replacement-sid', message: `submission ${sid} is gone; using its replacement ${replacement}`, data: { sid, replacement } } });
+        return;
+      }
+      if (!job.echoOf) this.#replacements.noteGone(job.id, sid); // ingest-gate
       this.#apply(job, decideResultsMissing(job, this.#policy, this.#now()));
       return;
     }
@@ -527,6 +554,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
       this.#apply(job, unusable);
       return;
     }
+    this.#replacements.noteCollected(job.id, sid, this.#now()); // ingest-gate
     const nowIso = new Date(this.#now()).toISOString();
     let plan: ReportPlan;
     if (job.echoOf) {
@@ -551,7 +579,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
     const report: ReportSubmission = {
       analysisDate: new Date(this.#now()),
       tags: plan.tags,
-      additionalMetadata: this.#withMarker(plan.additionalMetadata, job),
+      additionalMetadata: withClassification(this.#withMarker(plan.additionalMetadata, job), full), // classification
       jsonReportObjects: plan.jsonReportObjects,
     };
     await this.#sendReport(job, report, lookedUp && job.state === 'reporting');
@@ -659,7 +687,14 @@ class BridgeImpl extends EventEmitter implements Bridge {
     const sid = job.sid ?? '';
     const root = rootSha256(full, job);
     const prefix = this.#config.report.tagPrefix;
-    const tlpLevel = this.#config.report.relatedTlp;
+    // classification: derived samples never get a wider TLP than the results they come from.
+    const derived = derivedTlp(full, this.#config.report.relatedTlp);
+    if (!derived.ok) {
+      this.#ledger.appendEvent(job.id, { type: 'related-skipped', message: derived.note, data: { classification: derived.classification } }, this.#now());
+      this.#jobLog(job).warn({ classification: derived.classification }, derived.note);
+      return;
+    }
+    const tlpLevel = derived.tlpLevel;
     const samples = new Map(this.#ledger.relatedSamples(job.id).map((r) => [r.key, r]));
     const relations = new Set(this.#ledger.relations(job.id).map((r) => r.key));
     const intents = new Set(
@@ -794,7 +829,14 @@ class BridgeImpl extends EventEmitter implements Bridge {
     let popped = 0;
     if (!this.#stopping) {
       // No abort signal: the read is destructive, so an answer in flight must be received and stored.
-      const messages = await this.#al.getMessages(queue, b.queuePageSize);
+      let messages: Awaited<ReturnType<AssemblylineClient['getMessages']>>;
+      try {
+        messages = await this.#al.getMessages(queue, b.queuePageSize);
+        this.#gate.onApiOk(); // ingest-gate
+      } catch (err) {
+        this.#gate.onApiError(err, this.#now()); // ingest-gate: the daily API quota stops claiming and ingesting
+        throw err;
+      }
       popped = messages.length;
       if (popped > 0) {
         const valid = messages.filter((m): m is typeof m & { ingest_id: string } => typeof m?.ingest_id === 'string');
@@ -886,7 +928,9 @@ class BridgeImpl extends EventEmitter implements Bridge {
       if (sub) return sub.state === 'submitted' ? { kind: 'running' } : { kind: 'completed', sid: sub.sid };
     }
     try {
-      const found = await this.#al.searchSubmissions(`metadata.bridge_job:"${job.id}"`, { fl: 'sid,state', rows: 10, sort: 'times.submitted desc' }, { signal });
+      const query = reconcileQuery(this.#config.assemblyline, job); // ingest-gate
+      if (query === null) return { kind: 'missing' };
+      const found = await this.#al.searchSubmissions(query, { fl: 'sid,state', rows: 10, sort: 'times.submitted desc' }, { signal });
       const items = found.items as Array<{ sid?: unknown; state?: unknown }>;
       const done = items.find((i) => i.state === 'completed' && typeof i.sid === 'string');
       if (done) return { kind: 'completed', sid: String(done.sid) };
@@ -934,6 +978,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
         massApiRoot: this.#config.global.apiRoot,
         assemblylineUiUrl: this.#mapping.uiBaseUrl,
         instanceUuid: this.#config.mass.uuid,
+        ingestBlocked: this.#gate.refusal ? { reason: this.#gate.refusal.reason, fix: this.#gate.refusal.fix, since: this.#gate.refusal.since } : null, // ingest-gate
       }),
       pause: () => {
         this.#paused = true;

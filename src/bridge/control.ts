@@ -22,6 +22,8 @@ export interface BridgeStatus {
   massApiRoot: string;
   assemblylineUiUrl: string;
   instanceUuid: string;
+  /** Set while Assemblyline refuses every ingest (configuration or daily quota): claiming is stopped until it is fixed. */
+  ingestBlocked?: { reason: string; fix: string; since: number } | null;
 }
 
 export interface BridgeControl {

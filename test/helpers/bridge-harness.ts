@@ -41,6 +41,7 @@ export function makeConfig(e: Endpoints, overrides: ConfigOverrides = {}): Bridg
       url: e.alUrl, user: e.alUser, apiKey: e.alApiKey, password: '', auth: 'apikey', clientCert: '', clientKey: '', verifyTls: true,
       caFile: '', timeout: 10, notificationQueue: 'mass-bridge-test', priority: 150, classification: '', services: [], deepScan: false,
       ttl: 0, neverDrop: false, hashFirst: true, ignoreCache: false, submissionProfile: '', ingestType: 'MASS', uiUrl: e.alUrl, maxConcurrentCalls: 8, maxFileSize: 104857600,
+      metadata: {}, bridgeMetadata: true,
     },
     bridge: {
       stateDir: e.stateDir, concurrency: 8, maxInFlight: 500, maxFileSize: 104857600, resultDeadline: 5, queuePageSize: 50,

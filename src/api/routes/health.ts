@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../context.js';
 import { HealthResponse, ReadyResponse } from '../schemas/status.js';
 
-/** Readiness: ledger writable, MASS polled within 2 × PollTime, Assemblyline answered within the window. */
+/** Readiness: ledger writable, MASS polled within 2 × PollTime, Assemblyline answered within the window and accepts ingests. */
 export function readiness(ctx: ApiContext) {
   const now = ctx.now();
   const status = ctx.control.status();
@@ -26,6 +26,8 @@ export function readiness(ctx: ApiContext) {
     const why = status.upstreams.assemblyline.lastError ? ` (last error: ${status.upstreams.assemblyline.lastError})` : '';
     reasons.push(`${last}, window ${Math.round(ctx.readyAssemblylineWindowMs / 1000)}s${why}`);
   }
+  // Assemblyline answers, but refuses what every ingest sends: not ready until the configuration is fixed.
+  if (status.ingestBlocked) reasons.push(`${status.ingestBlocked.reason}; fix: ${status.ingestBlocked.fix}`);
   return { ready: reasons.length === 0, checks: { ledger, mass, assemblyline }, reasons };
 }
 
