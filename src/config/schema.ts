@@ -197,6 +197,7 @@ export const PARENT_RELATIONS = ['EXTRACTED', 'DYNAMIC', 'MEMDUMP', 'DOWNLOADED'
 export const STATIC_IOC_TYPES = ['ip', 'domain', 'uri'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const AUTH_MODES = ['apikey', 'password', 'certificate'] as const;
+export const READ_AUTH_MODES = ['none', 'token'] as const;
 
 // ---- the table -----------------------------------------------------------------------------
 
@@ -351,6 +352,10 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: 'host:port of the status API, metrics and status page' }),
   spec({ section: 'API', key: 'Token', path: ['api', 'token'], default: '', secret: true, parse: str(),
     description: 'Bearer token for the write routes of the status API (empty = write routes off)' }),
+  spec({ section: 'API', key: 'ReadAuth', path: ['api', 'readAuth'], default: 'none', parse: oneOf(READ_AUTH_MODES),
+    description: 'none: read routes (status, jobs, metrics, API docs, status page) are open; token: they need a bearer token, ReadToken or Token. /health and /ready stay open for probes either way' }),
+  spec({ section: 'API', key: 'ReadToken', path: ['api', 'readToken'], default: '', secret: true, parse: str(),
+    description: 'Bearer token that grants the read routes only; setting it turns read auth on (as ReadAuth = token). Token grants reads too' }),
 ];
 
 /** 'Section.Key' with canonical spelling, e.g. 'AssemblylineAnalysis.mass api key'. */

@@ -52,7 +52,7 @@ export function makeConfig(e: Endpoints, overrides: ConfigOverrides = {}): Bridg
       extractedFiles: true, extractedRelations: ['EXTRACTED', 'DYNAMIC', 'MEMDUMP', 'DOWNLOADED'], maxDepth: 3, maxExtracted: 50,
       maxExtractedSize: 50 * 1024 * 1024, networkIocs: true, staticIocs: [], maxIocs: 200,
     },
-    api: { listen: '127.0.0.1:0', host: '127.0.0.1', port: 0, token: '' },
+    api: { listen: '127.0.0.1:0', host: '127.0.0.1', port: 0, token: '', readAuth: 'none', readToken: '' },
   };
   for (const [section, values] of Object.entries(overrides)) {
     Object.assign((base as unknown as Record<string, object>)[section], values);
