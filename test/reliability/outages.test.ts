@@ -167,3 +167,20 @@ test('notifications that never come: the reconciler finds the finished submissio
   assert.equal(h.al.stats().ingests, 5, 'found, not ingested again');
   for (const r of state.reports) assert.equal(r.error_message, null);
 });
+
+test('the notification queue deleted by Assemblyline after 24 h (simulated clock): the reconciler completes the work', { timeout: 90_000 }, async (t) => {
+  let skewMs = 0;
+  const h = await startProxiedHarness(t, { al: { now: () => Date.now() + skewMs }, config: { bridge: { resultDeadline: 2 } } });
+  const seeded = await seed(h, 3, 0);
+  h.bridge.start();
+  // The bridge does not read the queue for a while (as when it was down): the notifications age there.
+  await h.bridge.loops.listener.stop();
+  await waitFor(() => h.al.stats().messagesQueued >= 3, { what: 'three notifications waiting in the queue' });
+  skewMs = 25 * 3_600_000;
+  assert.equal(h.al.runQueueCleanup(), 1, 'Assemblyline deleted the queue (its oldest message is older than 24 h)');
+  h.bridge.loops.listener.start();
+  const state = await h.settled(seeded.analyses);
+  assertComplete(h, state, seeded);
+  assert.equal(h.al.stats().ingests, 3, 'found by the reconciler, not ingested again');
+  for (const r of state.reports) assert.equal(r.error_message, null);
+});
