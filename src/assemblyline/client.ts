@@ -10,6 +10,7 @@ import { finished, type Readable } from 'node:stream';
 import { getSetCookies, Headers, Pool, type Dispatcher } from 'undici';
 import { BridgeError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { DEFAULT_MAX_ANSWER_BYTES, readAnswerText } from './body.js';
 import { decodeCart } from './cart.js';
 import { CallLimiter } from './limiter.js';
 import { buildIngestMultipart, ingestBySha256Json, type IngestMultipart } from './multipart.js';
@@ -219,6 +220,7 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
 
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxCalls = opts.maxConcurrentCalls ?? DEFAULT_MAX_CONCURRENT_CALLS;
+  const maxAnswerBytes = opts.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
   const verifyTls = opts.verifyTls ?? true;
   if (!verifyTls) opts.onInsecure?.();
 
@@ -288,9 +290,9 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
   async function readEnvelope(res: Dispatcher.ResponseData, ctx: CallContext): Promise<{ status: number; env: Envelope | undefined; text: string }> {
     let text: string;
     try {
-      text = await res.body.text();
+      text = await readAnswerText(res.body, res.headers['content-length'], maxAnswerBytes, ctx);
     } catch (err) {
-      throw classifyTransportError(err, ctx);
+      throw err instanceof BridgeError ? err : classifyTransportError(err, ctx);
     }
     return { status: res.statusCode, env: parseEnvelope(text), text };
   }

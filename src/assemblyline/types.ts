@@ -267,4 +267,6 @@ export interface AssemblylineClientOptions {
   maxConcurrentCalls?: number;
   /** Called once when verifyTls is false, to log the warning. */
   onInsecure?: () => void;
+  /** Cap of one JSON answer in bytes (default 64 MiB); a larger answer is an UPSTREAM_PROTOCOL error, never read whole. */
+  maxAnswerBytes?: number;
 }

@@ -98,7 +98,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   let api: FastifyInstance | null = null;
   try {
     if (opts.api !== false) {
-      api = await buildApi({ ledger, control: bridge.control, metrics, token: config.api.token, logger });
+      api = await buildApi({ ledger, control: bridge.control, metrics, token: config.api.token, readAuth: config.api.readAuth, readToken: config.api.readToken, logger });
       const address = await api.listen({ host: config.api.host, port: config.api.port });
       logger.info({ address }, 'status API listening');
     }

@@ -232,6 +232,7 @@ function keyValues(text: string): ParseResult {
 const formatKeyValues = (v: unknown) => Object.entries(v as Record<string, string>).map(([k, x]) => `${k}=${x}`).join(',');
 /** Summary levels of Assemblyline from which a network IOC is related ([Report] IOCMinVerdict). */
 export const IOC_MIN_VERDICTS = ['info', 'suspicious', 'malicious'] as const;
+export const READ_AUTH_MODES = ['none', 'token'] as const;
 
 // ---- the table -----------------------------------------------------------------------------
 
@@ -396,6 +397,10 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: 'host:port of the status API, metrics and status page' }),
   spec({ section: 'API', key: 'Token', path: ['api', 'token'], default: '', secret: true, parse: str(),
     description: 'Bearer token for the write routes of the status API (empty = write routes off)' }),
+  spec({ section: 'API', key: 'ReadAuth', path: ['api', 'readAuth'], default: 'none', parse: oneOf(READ_AUTH_MODES),
+    description: 'none: read routes (status, jobs, metrics, API docs, status page) are open; token: they need a bearer token, ReadToken or Token. /health and /ready stay open for probes either way' }),
+  spec({ section: 'API', key: 'ReadToken', path: ['api', 'readToken'], default: '', secret: true, parse: str(),
+    description: 'Bearer token that grants the read routes only; setting it turns read auth on (as ReadAuth = token). Token grants reads too' }),
 ];
 
 /** 'Section.Key' with canonical spelling, e.g. 'AssemblylineAnalysis.mass api key'. */

@@ -156,5 +156,9 @@ export interface BridgeConfig {
     port: number;
     /** [API] Token (bearer for write routes; empty = write routes off). Secret. */
     token: string;
+    /** [API] ReadAuth: none (read routes open, default) | token (read routes need ReadToken or Token). */
+    readAuth: 'none' | 'token';
+    /** [API] ReadToken: bearer for read routes only; set = read auth on. Secret. */
+    readToken: string;
   };
 }

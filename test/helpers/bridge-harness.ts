@@ -55,7 +55,7 @@ export function makeConfig(e: Endpoints, overrides: ConfigOverrides = {}): Bridg
       // The simulated CAPE tags IOCs at info level (its network sections score 0): relate them all here.
       iocMinVerdict: 'info',
     },
-    api: { listen: '127.0.0.1:0', host: '127.0.0.1', port: 0, token: '' },
+    api: { listen: '127.0.0.1:0', host: '127.0.0.1', port: 0, token: '', readAuth: 'none', readToken: '' },
   };
   for (const [section, values] of Object.entries(overrides)) {
     Object.assign((base as unknown as Record<string, object>)[section], values);

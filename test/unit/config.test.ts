@@ -88,7 +88,7 @@ test('a minimal file loads with the documented defaults and derived values', (t)
   assert.deepEqual(config.report.tagKinds, ['verdict', 'family', 'attack', 'score', 'heuristic']);
   assert.deepEqual(config.report.extractedRelations, ['EXTRACTED', 'DYNAMIC', 'MEMDUMP', 'DOWNLOADED']);
   assert.deepEqual(config.report.staticIocs, []);
-  assert.deepEqual(config.api, { listen: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, token: '' });
+  assert.deepEqual(config.api, { listen: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, token: '', readAuth: 'none', readToken: '' });
   assert.equal(sources['GLOBAL.ServerURL'], `file ${file}:2`);
   assert.equal(sources['Assemblyline.Priority'], 'default');
   assert.equal(sources['Assemblyline.UIURL'], 'derived');
@@ -210,7 +210,7 @@ test('secrets can be read from *_FILE; only the trailing newline is removed', (t
   assert.equal(config.api.token, ' tok en ');
   assert.equal(config.assemblyline.password, 'pw');
   assert.equal(sources['Assemblyline.APIKey'], `env MASSAL_ASSEMBLYLINE_APIKEY_FILE (${files.al})`);
-  assert.deepEqual([...SECRET_KEYS].sort(), ['API.Token', 'Assemblyline.APIKey', 'Assemblyline.Password', 'AssemblylineAnalysis.mass api key']);
+  assert.deepEqual([...SECRET_KEYS].sort(), ['API.ReadToken', 'API.Token', 'Assemblyline.APIKey', 'Assemblyline.Password', 'AssemblylineAnalysis.mass api key']);
 });
 
 test('*_FILE problems: both forms set, missing file, empty file; non-secrets have no _FILE form', (t) => {
