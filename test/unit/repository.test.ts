@@ -78,3 +78,14 @@ test('npm test needs no browser: only test/browser/ drives one, and npm test lea
   assert.match(scripts['test:unit'], /-not -path 'test\/browser\/\*'/);
   assert.match(scripts['test:e2e'], /test\/browser\/run\.ts/);
 });
+
+test('npm test needs no tool beyond Node and npm: only test/tools/ uses a pseudo-terminal or promtool, and npm test leaves that folder out', () => {
+  const users = textFiles(['test'])
+    .filter((f) => f.file.endsWith('.test.ts') && f.file !== 'test/unit/repository.test.ts')
+    .filter((f) => /helpers\/pty\.js'|['`]promtool['`]|command -v promtool/.test(f.text))
+    .map((f) => f.file);
+  assert.ok(users.length > 0 && users.every((f) => f.startsWith('test/tools/')), users.join(', '));
+  const scripts = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  assert.match(scripts['test:unit'], /-not -path 'test\/tools\/\*'/);
+  assert.match(scripts['test:e2e'], /find test\/tools/);
+});
