@@ -8,7 +8,7 @@
 import { rootCertificates } from 'node:tls';
 import { finished, type Readable } from 'node:stream';
 import { getSetCookies, Headers, Pool, type Dispatcher } from 'undici';
-import { BridgeError } from '../errors.js';
+import { BridgeError, tlsFailure } from '../errors.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_MAX_ANSWER_BYTES, readAnswerText } from './body.js';
 import { decodeCart } from './cart.js';
@@ -49,22 +49,6 @@ export const CERTIFICATE_AUTH_REMOVED =
   'Assemblyline has no certificate authentication (it reads X-USER + X-APIKEY or a session, never a client certificate): ' +
   'set [Assemblyline] Auth = apikey (with APIKey) or password (with Password); keep ClientCert and ClientKey, they are still sent in the TLS handshake to an mTLS proxy';
 
-/** Node/OpenSSL codes for a server certificate the client does not trust: a configuration error. */
-const TLS_VERIFY_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_REVOKED',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'CERT_SIGNATURE_FAILURE',
-  'INVALID_CA',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
 /** TLS alerts a server sends when it refuses our client certificate (or its absence). */
 const TLS_CLIENT_CERT_REFUSED = /^ERR_SSL_(TLSV13_ALERT_CERTIFICATE_REQUIRED|SSLV3_ALERT_BAD_CERTIFICATE|TLSV1_ALERT_UNKNOWN_CA|SSLV3_ALERT_CERTIFICATE_|TLSV1_ALERT_ACCESS_DENIED|PEER_DID_NOT_RETURN_A_CERTIFICATE)/;
 
@@ -151,13 +135,9 @@ export function classifyTransportError(err: unknown, ctx: CallContext, signal?: 
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new BridgeError('TIMEOUT', `Assemblyline ${ctx.method} ${ctx.path} timed out (${code})`, base);
   }
-  if (code && TLS_VERIFY_CODES.has(code)) {
-    // A certificate we do not trust will not start being trusted by retrying: configuration error.
-    return new BridgeError('AUTH', `TLS certificate verification failed: ${detail} (${code}); trust the server's CA ([Assemblyline] CAFile) or fix its certificate`, {
-      ...base,
-      transient: false,
-    });
-  }
+  // A certificate we do not trust will not start being trusted by retrying: a configuration error that names the fix.
+  const tls = tlsFailure(err, 'assemblyline', ctx);
+  if (tls) return tls;
   if (code && TLS_CLIENT_CERT_REFUSED.test(code)) {
     return new BridgeError('AUTH', `Assemblyline refused the TLS client certificate (${code})`, { ...base, transient: false });
   }

@@ -69,9 +69,10 @@ test('default verification without the CA fails with a clear, permanent TLS erro
   const al = client(t, { url, user: sim.user, auth: 'apikey', apiKey: sim.apiKey });
   await assert.rejects(al.getMessages('tls-noca', 5), (err: unknown) => {
     assert.ok(err instanceof BridgeError);
-    assert.equal(err.code, 'AUTH');
+    assert.equal(err.code, 'CONFIG_INVALID');
     assert.equal(err.transient, false);
-    assert.match(err.message, /^TLS certificate verification failed: /);
+    assert.match(err.message, /certificate authority this machine does not trust/);
+    assert.match(err.message, /fix: .*\[Assemblyline\] CAFile/);
     assert.ok(!err.message.includes(sim.apiKey.split(':')[1]));
     return true;
   });
