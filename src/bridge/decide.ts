@@ -5,8 +5,9 @@
  */
 import type { ErrorCode } from '../errors.js';
 import { BridgeError, isTransient } from '../errors.js';
-import type { Job, JobPatch, JobState, NewEvent } from '../ledger/types.js';
+import type { Job, JobPatch, NewEvent } from '../ledger/types.js';
 import type { MassSample } from '../mass/types.js';
+import { AL_MAX_IN_FLIGHT_MS } from './states.js';
 
 export interface Transition {
   patch: JobPatch;
@@ -21,13 +22,11 @@ export interface Policy {
   /** min(Bridge MaxFileSize, Assemblyline MaxFileSize) */
   maxFileSize: number;
   reanalyseOwnSamples: boolean;
+  /** [Bridge] OutageBudget in ms (default 12 h): how long transient failures of one step are waited out. */
+  outageMs?: number;
 }
 
-/** States the worker drives; `waiting` belongs to the listener and the reconciler. */
-export const WORK_STATES: readonly JobState[] = ['claimed', 'fetching', 'ingesting', 'collecting', 'relating', 'reporting'];
-
-/** AL 4.7 ingester: a job still running after 2 days is dropped silently, so waiting longer is pointless. */
-export const AL_MAX_IN_FLIGHT_MS = 2 * 24 * 3600 * 1000;
+export { WORK_STATES, AL_MAX_IN_FLIGHT_MS } from './states.js';
 
 /**
  * Exponential backoff with "equal jitter": half the step is fixed, half random, so retries of

@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
+import { assertTransition, canTransition } from '../bridge/states.js';
 import { BridgeError } from '../errors.js';
 import {
   JOB_STATES,
@@ -152,6 +153,12 @@ export const MIGRATIONS: readonly string[] = [
     BEGIN SELECT RAISE(ABORT, 'job_events is append-only while its job is unfinished'); END;
   CREATE INDEX messages_processed_at ON messages(processed_at) WHERE processed_at IS NOT NULL;
   `,
+  // v4: when the job entered its current state (budgets by age, the oldest job per state in the status API).
+  `
+  ALTER TABLE jobs ADD COLUMN state_since INTEGER;
+  UPDATE jobs SET state_since = updated_at;
+  CREATE INDEX jobs_state_since ON jobs(state, state_since);
+  `,
 ];
 
 interface JobRow {
@@ -183,6 +190,7 @@ interface JobRow {
   never_drop: number;
   step_failures: number;
   echo_of: string | null;
+  state_since: number | null;
 }
 
 /** Job field → column, for patches. Booleans are stored as 0/1. */
@@ -213,6 +221,7 @@ const COLUMNS: Record<keyof JobPatch, string> = {
   neverDrop: 'never_drop',
   stepFailures: 'step_failures',
   echoOf: 'echo_of',
+  stateSince: 'state_since',
 };
 
 function rowToJob(r: JobRow): Job {
@@ -245,6 +254,7 @@ function rowToJob(r: JobRow): Job {
     neverDrop: r.never_drop === 1,
     stepFailures: r.step_failures,
     echoOf: r.echo_of,
+    stateSince: r.state_since ?? r.updated_at,
   };
 }
 
@@ -296,6 +306,9 @@ export function openLedger(path: string | ':memory:'): Ledger {
     insertJob: db.prepare(
       `INSERT INTO jobs (id, scheduled_analysis_url, sample_url, state, created_at, updated_at, not_before)
        VALUES (?, ?, ?, 'claimed', ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+    ),
+    oldestPerState: db.prepare<[], { state: string; id: string; since: number }>(
+      `SELECT state, id, MIN(COALESCE(state_since, updated_at)) AS since FROM jobs WHERE state NOT IN (${TERMINAL_SQL}) GROUP BY state`,
     ),
     getJob: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
     insertEvent: db.prepare(
@@ -377,6 +390,7 @@ export function openLedger(path: string | ':memory:'): Ledger {
 
   const claimTx = db.transaction((input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number) => {
     const info = st.insertJob.run(input.id, input.scheduledAnalysisUrl, input.sampleUrl, now, now, now);
+    if (info.changes === 1) db.prepare('UPDATE jobs SET state_since = ? WHERE id = ?').run(now, input.id);
     const created = info.changes === 1;
     if (created) appendEventRaw(input.id, 'claimed', { type: 'claimed', data: { sampleUrl: input.sampleUrl } }, now);
     return { job: getOrThrow(input.id), created };
@@ -384,7 +398,12 @@ export function openLedger(path: string | ':memory:'): Ledger {
 
   const updateTx = db.transaction((id: string, patch: JobPatch, event: NewEvent, now: number) => {
     const current = getOrThrow(id);
+    // The state table (bridge/states.ts) is the only authority on which transitions exist.
+    if (patch.state !== undefined && (patch.state !== current.state || !canTransition(current.state, patch.state))) {
+      assertTransition(id, current.state, patch.state);
+    }
     const full: JobPatch = { ...patch, updatedAt: now };
+    if (patch.state !== undefined && patch.state !== current.state) full.stateSince = now;
     if (full.state && TERMINAL_STATES.includes(full.state) && full.finishedAt === undefined && current.finishedAt === null) {
       full.finishedAt = now;
     }
@@ -492,6 +511,9 @@ export function openLedger(path: string | ':memory:'): Ledger {
     },
     inFlight: () => st.inFlight.get()?.n ?? 0,
     oldestInFlightCreatedAt: () => st.oldest.get()?.t ?? null,
+    oldestPerState() {
+      return st.oldestPerState.all().map((r) => ({ state: r.state as JobState, jobId: r.id, since: r.since }));
+    },
     finishedSince(from) {
       return st.finishedSince.all(from).map((r) => ({ state: r.state as JobState, finishedAt: r.finished_at, createdAt: r.created_at }));
     },

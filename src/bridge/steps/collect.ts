@@ -1,0 +1,67 @@
+/** Steps `collecting`/`relating`/`reporting` (analysis report): read results, relate, then report. */
+import type { SubmissionFull } from '../../assemblyline/types.js';
+import type { Job } from '../../ledger/types.js';
+import { mapOwnSampleReport, mapSubmissionToReport } from '../../mapping/index.js';
+import type { ReportPlan } from '../../mapping/types.js';
+import type { ReportSubmission } from '../../mass/types.js';
+import type { BridgeContext } from '../context.js';
+import { decideResultsMissing, decideSubmissionState, errorReport } from '../decide.js';
+import { relateStep } from './relate.js';
+import { finishIfReported, sendReport, withMarker } from './report.js';
+
+/** sha256 of the file Assemblyline analysed (the unpacked inner file of a CaRT sample), lower case. */
+export function alRootSha256(full: SubmissionFull, job: Job): string {
+  const first = full.files?.[0]?.sha256;
+  return (typeof first === 'string' && first ? first : (job.sha256 ?? '')).toLowerCase();
+}
+
+/** collecting / relating / reporting (analysis report): read results, create related samples, report. */
+export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
+  // A report sent before (answer lost, then a crash or exhausted retries): look for it before reading AL
+  // again, or an expired submission would send an already reported job back to ingesting.
+  const lookedUp = job.state === 'reporting';
+  if (lookedUp && (await finishIfReported(ctx, job))) return;
+  const sid = job.sid;
+  if (!sid) {
+    ctx.apply(job, errorReport('INTERNAL', 'no Assemblyline submission id recorded for this job', ctx.now()));
+    return;
+  }
+  const full = await ctx.retry(() => ctx.al.getSubmissionFull(sid, { signal: ctx.signal }));
+  if (!full) {
+    ctx.apply(job, decideResultsMissing(job, ctx.policy, ctx.now()));
+    return;
+  }
+  const unusable = decideSubmissionState(job, full.state, ctx.policy, ctx.now());
+  if (unusable) {
+    ctx.apply(job, unusable);
+    return;
+  }
+  const nowIso = new Date(ctx.now()).toISOString();
+  let plan: ReportPlan;
+  if (job.echoOf) {
+    plan = mapOwnSampleReport({ full, sha256: job.sha256 ?? '', parentSid: sid, cacheHit: job.cacheHit, now: nowIso }, ctx.mapping);
+  } else {
+    const summary = await ctx.retry(() => ctx.al.getSubmissionSummary(sid, { signal: ctx.signal }));
+    plan = mapSubmissionToReport(
+      { full, summary: summary ?? undefined, cacheHit: job.cacheHit, rootSha256: alRootSha256(full, job), now: nowIso },
+      ctx.mapping,
+    );
+  }
+  if (job.state === 'collecting') {
+    job = ctx.apply(job, {
+      patch: { state: job.echoOf ? 'reporting' : 'relating', score: plan.maxScore },
+      event: { type: 'collected', data: { sid, verdict: plan.verdict, related: plan.related.length, cacheHit: job.cacheHit } },
+    });
+  }
+  if (job.state === 'relating') {
+    await relateStep(ctx, job, plan, full);
+    job = ctx.apply(job, { patch: { state: 'reporting' }, event: { type: 'related', data: { related: ctx.ledger.relatedSamples(job.id).length } } });
+  }
+  const report: ReportSubmission = {
+    analysisDate: new Date(ctx.now()),
+    tags: plan.tags,
+    additionalMetadata: withMarker(ctx, plan.additionalMetadata, job),
+    jsonReportObjects: plan.jsonReportObjects,
+  };
+  await sendReport(ctx, job, report, lookedUp && job.state === 'reporting');
+}
