@@ -112,6 +112,31 @@ export function isValidSampleTag(tag: unknown): tag is string {
   return typeof tag === 'string' && SAMPLE_TAG.test(tag);
 }
 
+/**
+ * The name MASS stores for an uploaded file: Werkzeug's multipart parser strips an
+ * IE-style Windows path (`C:\…` or `\\…`, MultiPartParser._fix_ie_filename), then
+ * FileFunctions.get_file_name takes `os.path.basename`, which on the POSIX server splits on
+ * `/` only (mass-project/mass_server a785629, mass_flask_core/utils/file_functions.py).
+ * Any other backslash stays part of the name.
+ */
+export function uploadedBaseName(filename: string): string {
+  const ie = filename.slice(1, 3) === ':\\' || filename.startsWith('\\\\') ? (filename.split('\\').pop() ?? '') : filename;
+  return ie.slice(ie.lastIndexOf('/') + 1);
+}
+
+/**
+ * FileFunctions.get_file_extension (mass_server a785629, mass_flask_core/utils/file_functions.py):
+ * the lower-cased text after the last `.` of the base name (`re.search(r"\.([^.]+)$")`),
+ * or '' when there is none. Nothing is cleaned: FileSample._initialize adds it as the tag
+ * `extension:<ext>` and save() then fails with 500 when that tag breaks the sample tag rule
+ * (`download.php?id=7` → `extension:php?id=7`). Only new samples get the tag; a duplicate
+ * upload skips _initialize, so its name is never looked at.
+ */
+export function fileExtension(baseName: string): string {
+  const m = /\.([^.]+)$/.exec(baseName);
+  return m ? m[1].toLowerCase() : '';
+}
+
 export function isObjectId(value: string): boolean {
   return /^[0-9a-fA-F]{24}$/.test(value);
 }
@@ -398,10 +423,11 @@ export class MassStore {
       tlp_level: Number.NaN,
     };
     if (kind.cls === 'file' && facts) {
-      const name = kind.filename.split(/[\\/]/).pop() ?? kind.filename;
-      const ext = /\.([^.]+)$/.exec(name);
+      const name = uploadedBaseName(kind.filename);
+      const extension = fileExtension(name);
       const tags: string[] = [];
-      if (ext) tags.push(`extension:${ext[1].toLowerCase()}`);
+      // save() validates this tag like every other one: an extension such as `php?id=7` → 500
+      if (extension !== '') tags.push(`extension:${extension}`);
       if (facts.mime_type !== '') tags.push(`mime:${facts.mime_type}`);
       tags.push(...tagsFromMagic(facts.magic_string));
       tags.push('sample-type:filesample');
