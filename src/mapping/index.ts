@@ -12,5 +12,5 @@ export {
 } from './report.js';
 export { sanitizeTag, MASS_TAG_PATTERN } from './tags.js';
 export { verdictForScore, scoreBucket, DEFAULT_VERDICT_THRESHOLDS } from './verdict.js';
-export { normaliseIoc, normaliseDomain, isAbsoluteUrl } from './related.js';
+export { normaliseIoc, normaliseDomain, isAbsoluteUrl, relationTarget } from './related.js';
 export type * from './types.js';

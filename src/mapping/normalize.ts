@@ -188,6 +188,27 @@ function normaliseHeuristic(raw: unknown): NHeuristic | null {
   return { id, name: text(raw.name, 256), score: num(raw.score), attack, signatures };
 }
 
+/**
+ * A section's tags in either layout. The API answer (ASSEMBLYLINE.md §6.3) is one list where safelisted
+ * tags carry `safelisted: true`. The stored Result document keeps `tags` as the nested Tagging object and
+ * the safelisted values apart in `safelisted_tags`, a flattened `{"network.dynamic.domain": [values]}`
+ * (assemblyline-base odm/models/result.py Section.safelisted_tags, filled by the service-result
+ * handler's tag safelister); nested keys are accepted there too. Those values come back with
+ * `safelisted: true`, once per type and value.
+ */
+function sectionTags(raw: Record<string, unknown>): NTag[] {
+  const tags = normaliseTags(raw.tags);
+  if (!isRecord(raw.safelisted_tags)) return tags;
+  const known = new Set(tags.filter((t) => t.safelisted).map((t) => `${t.type}\u0000${t.value}`));
+  for (const t of normaliseTags(raw.safelisted_tags)) {
+    const key = `${t.type}\u0000${t.value}`;
+    if (known.has(key)) continue;
+    known.add(key);
+    tags.push({ ...t, safelisted: true });
+  }
+  return tags;
+}
+
 function normaliseSection(raw: unknown): NSection | null {
   if (!isRecord(raw)) return null;
   return {
@@ -196,7 +217,7 @@ function normaliseSection(raw: unknown): NSection | null {
     depth: Math.max(0, Math.floor(num(raw.depth))),
     body: raw.body === undefined ? null : raw.body,
     heuristic: normaliseHeuristic(raw.heuristic),
-    tags: normaliseTags(raw.tags),
+    tags: sectionTags(raw),
   };
 }
 

@@ -18,11 +18,23 @@ const RELATION_OF: Record<IocKind, IocItem['relation']> = {
   uri: 'retrieved-by',
 };
 
+/**
+ * What the plan did with the extracted files and IOCs. File counts are relations, one per (file, parent)
+ * pair reachable from the analysed sample, and every such pair is counted exactly once: as a planned
+ * item (`files`) or under the first reason that keeps it out, checked in this order: deeper than
+ * MaxDepth, its parent is not related, relation not in ExtractedRelations (counted per file), larger
+ * than MaxExtractedSize (counted per file), cut by MaxExtracted.
+ */
 export interface RelatedStats {
   files: number;
   filesCutByMaxExtracted: number;
+  /** Relations deeper than MaxDepth, also those below a file that is itself too deep. */
   filesBeyondMaxDepth: number;
   filesWithOtherRelation: number;
+  /** Files whose known size is above `MappingOptions.maxExtractedSize`. */
+  filesTooLarge: number;
+  /** Relations within MaxDepth whose parent file is not related (skipped, too large or cut), so it has no MASS sample to point at. */
+  filesUnderOmittedParent: number;
   iocs: number;
   iocsCutByMaxIocs: number;
   iocsSafelisted: number;
@@ -60,6 +72,8 @@ export function planRelated(ctx: RelatedContext): RelatedPlan {
     filesCutByMaxExtracted: 0,
     filesBeyondMaxDepth: 0,
     filesWithOtherRelation: 0,
+    filesTooLarge: 0,
+    filesUnderOmittedParent: 0,
     iocs: 0,
     iocsCutByMaxIocs: 0,
     iocsSafelisted: 0,
@@ -76,6 +90,12 @@ export function planRelated(ctx: RelatedContext): RelatedPlan {
     notes.push(
       `${stats.filesWithOtherRelation} extracted file(s) skipped: parent_relation not in ExtractedRelations (${ctx.options.extractedRelations.join(',') || 'none'})`,
     );
+  }
+  if (stats.filesTooLarge > 0) {
+    notes.push(`${stats.filesTooLarge} extracted file(s) skipped: larger than MaxExtractedSize (${ctx.options.maxExtractedSize} bytes)`);
+  }
+  if (stats.filesUnderOmittedParent > 0) {
+    notes.push(`${stats.filesUnderOmittedParent} extracted file relation(s) not reported: the file they were extracted from is not reported`);
   }
   const iocs = ctx.options.networkIocs ? planIocs(ctx, new Set(files.map((f) => f.sha256)), stats, notes) : [];
   if (stats.iocsCutByMaxIocs > 0) notes.push(`${stats.iocsCutByMaxIocs} network IOC(s) not reported: MaxIOCs is ${ctx.options.maxIocs}`);
@@ -132,20 +152,26 @@ function planFiles(ctx: RelatedContext, stats: RelatedStats): FileItem[] {
   for (const [sha, info] of sub.fileInfos) if (info.size !== null && !sizes.has(sha)) sizes.set(sha, info.size);
 
   const allowed = options.extractedRelations.map((r) => r.toUpperCase());
+  const maxSize = options.maxExtractedSize;
+  const childrenOf = (sha: string): Array<[string, Candidate[]]> =>
+    [...(edges.get(sha) ?? new Map<string, Candidate[]>()).entries()].sort((a, b) => cmp(a[0], b[0]));
   const items: FileItem[] = [];
   const seenPairs = new Set<string>();
   const expanded = new Set<string>([start, ctx.massRoot]);
   const queue: Array<{ sha: string; depth: number }> = [{ sha: start, depth: 0 }];
   const rejected = new Set<string>();
+  const tooLarge = new Set<string>();
+  /** Files reached but not related, with the depth they were reached at: their own children are counted below. */
+  const omitted: Array<{ sha: string; depth: number }> = [];
   while (queue.length > 0) {
     const { sha: parent, depth } = queue.shift()!;
-    const children = [...(edges.get(parent) ?? new Map<string, Candidate[]>()).entries()].sort((a, b) => cmp(a[0], b[0]));
-    for (const [child, candidates] of children) {
+    for (const [child, candidates] of childrenOf(parent)) {
       const pair = `${child}:${parent}`;
       if (seenPairs.has(pair)) continue;
       seenPairs.add(pair);
       if (depth + 1 > options.maxDepth) {
         stats.filesBeyondMaxDepth++;
+        omitted.push({ sha: child, depth: depth + 1 });
         continue;
       }
       const chosen = candidates
@@ -155,13 +181,23 @@ function planFiles(ctx: RelatedContext, stats: RelatedStats): FileItem[] {
         // its children stay out too: their parent will not exist in MASS
         if (!rejected.has(child)) stats.filesWithOtherRelation++;
         rejected.add(child);
+        omitted.push({ sha: child, depth: depth + 1 });
+        continue;
+      }
+      const size = sizes.get(child) ?? null;
+      if (maxSize !== undefined && size !== null && size > maxSize) {
+        if (!tooLarge.has(child)) stats.filesTooLarge++;
+        tooLarge.add(child);
+        omitted.push({ sha: child, depth: depth + 1 });
         continue;
       }
       if (items.length >= options.maxExtracted) {
         stats.filesCutByMaxExtracted++;
+        omitted.push({ sha: child, depth: depth + 1 });
         continue;
       }
-      const parentSha = isRoot(parent) ? ctx.massRoot : parent;
+      const parentIsRoot = isRoot(parent);
+      const parentSha = parentIsRoot ? ctx.massRoot : parent;
       items.push({
         kind: 'file',
         key: `file:${child}`,
@@ -171,8 +207,9 @@ function planFiles(ctx: RelatedContext, stats: RelatedStats): FileItem[] {
         parentSha256: parentSha,
         parentRelation: chosen.relation,
         depth: depth + 1,
-        size: sizes.get(child) ?? null,
+        size,
         relation: 'dropped-by',
+        ...(parentIsRoot ? {} : { dependsOn: `file:${parent}` }),
         ...(chosen.service ? { service: chosen.service } : {}),
       });
       if (!expanded.has(child)) {
@@ -181,7 +218,52 @@ function planFiles(ctx: RelatedContext, stats: RelatedStats): FileItem[] {
       }
     }
   }
+  countBelowOmitted(omitted, expanded, seenPairs, childrenOf, options.maxDepth, stats);
   return items;
+}
+
+/**
+ * Counts the relations below files that were reached but not related (each reached at its smallest
+ * depth): deeper than MaxDepth, or else under an omitted parent. Files that are related through another
+ * parent were expanded by the plan and are not walked again.
+ */
+function countBelowOmitted(
+  omitted: Array<{ sha: string; depth: number }>,
+  expanded: Set<string>,
+  seenPairs: Set<string>,
+  childrenOf: (sha: string) => Array<[string, Candidate[]]>,
+  maxDepth: number,
+  stats: RelatedStats,
+): void {
+  const depthOf = new Map<string, number>();
+  const byDepth = new Map<number, string[]>();
+  const reach = (sha: string, depth: number): void => {
+    if (expanded.has(sha)) return;
+    const known = depthOf.get(sha);
+    if (known !== undefined && known <= depth) return;
+    depthOf.set(sha, depth);
+    const bucket = byDepth.get(depth);
+    if (bucket) bucket.push(sha);
+    else byDepth.set(depth, [sha]);
+  };
+  for (const o of omitted) reach(o.sha, o.depth);
+  const done = new Set<string>();
+  for (let depth = 1; byDepth.size > 0; depth++) {
+    const bucket = byDepth.get(depth) ?? [];
+    byDepth.delete(depth);
+    for (const sha of bucket) {
+      if (done.has(sha) || depthOf.get(sha) !== depth) continue;
+      done.add(sha);
+      for (const [child] of childrenOf(sha)) {
+        const pair = `${child}:${sha}`;
+        if (seenPairs.has(pair)) continue;
+        seenPairs.add(pair);
+        if (depth + 1 > maxDepth) stats.filesBeyondMaxDepth++;
+        else stats.filesUnderOmittedParent++;
+        reach(child, depth + 1);
+      }
+    }
+  }
 }
 
 const IOC_KINDS: readonly IocKind[] = ['ip', 'domain', 'uri'];
@@ -288,6 +370,7 @@ function planIocs(ctx: RelatedContext, plannedFiles: Set<string>, stats: Related
             sourceSha256: known ? source : ctx.massRoot,
             relation: RELATION_OF[k.kind],
             ...(known ? {} : { observedInSha256: source }),
+            ...(known && source !== ctx.massRoot ? { dependsOn: `file:${source}` } : {}),
           });
         }
       }
@@ -303,4 +386,42 @@ function planIocs(ctx: RelatedContext, plannedFiles: Set<string>, stats: Related
   stats.iocsSafelisted = safelistedSeen.size;
   stats.iocsCutByMaxIocs = cut.size;
   return items;
+}
+
+/**
+ * Where one planned related item's relation points, decided by the relating step while it walks
+ * `ReportPlan.related` in order (files come parents first, so a parent's fate is known before its
+ * children are reached).
+ *
+ * `hasMassSample(key)` answers whether the file item with that key (`file:<sha256>`) got a MASS sample
+ * in this job (created now or earlier). Answers:
+ * - `{ action: 'relate', otherKey: null }`: relate to the analysed MASS sample (the scheduled one).
+ * - `{ action: 'relate', otherKey: 'file:<sha256>' }`: relate to that file item's MASS sample.
+ * - `{ action: 'relate', otherKey: null, note }` (IOC items only): the file whose result carried the IOC
+ *   has no MASS sample, so the IOC is related to the analysed sample, as the plan already does for IOCs
+ *   of files it does not relate (`observedInSha256`); `note` says so for the report.
+ * - `{ action: 'skip', reason }` (file items only): the parent has no MASS sample (too large, refused
+ *   by MASS, skipped). Neither upload the file nor relate it: `dropped-by` the analysed sample would be a
+ *   relation that is not true. `reason` goes into the report. A file with two parents has one item per
+ *   parent, so its other item may still create the sample and relate it to the parent that exists.
+ * Pure; never throws.
+ */
+export function relationTarget(
+  item: RelatedItem,
+  hasMassSample: (key: string) => boolean,
+): { action: 'relate'; otherKey: string | null; note: string | null } | { action: 'skip'; reason: string } {
+  const dependsOn = item.dependsOn ?? null;
+  if (dependsOn === null || hasMassSample(dependsOn)) return { action: 'relate', otherKey: dependsOn, note: null };
+  const source = dependsOn.replace(/^file:/, '');
+  if (item.kind === 'file') {
+    return {
+      action: 'skip',
+      reason: `extracted file ${item.name} (${item.sha256}) not related: the file it was extracted from (${source}) has no MASS sample`,
+    };
+  }
+  return {
+    action: 'relate',
+    otherKey: null,
+    note: `${item.kind} ${item.value} related to the analysed sample: the file it was seen in (${source}) has no MASS sample`,
+  };
 }

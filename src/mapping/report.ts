@@ -6,7 +6,7 @@
 import { cleanText, isRecord, safeStringify, sha256Of, str, truncate } from './json.js';
 import { cmp, normaliseMessage, normaliseSubmission, type NMessage, type NResult, type NSection, type NSubmission, type NTreeNode } from './normalize.js';
 import { normaliseIoc, planRelated, type RelatedStats } from './related.js';
-import { summaryFromDocument, summaryFromResults, TAG_GROUPS, type SummaryView } from './summary.js';
+import { chooseSummaryView, summaryFromResults, TAG_GROUPS, type SummaryView } from './summary.js';
 import { makeTag } from './tags.js';
 import type { ErrorReportPlan, MappingInput, MappingOptions, ReportPlan } from './types.js';
 import { LEVELS, normaliseThresholds, scoreBucket, verdictForScore } from './verdict.js';
@@ -61,6 +61,7 @@ export function defaultMappingOptions(partial?: Partial<MappingOptions>): Mappin
     maxIocs: count('maxIocs'),
   };
   if (p.verdictThresholds !== undefined) out.verdictThresholds = normaliseThresholds(p.verdictThresholds);
+  if (typeof p.maxExtractedSize === 'number' && Number.isFinite(p.maxExtractedSize) && p.maxExtractedSize >= 0) out.maxExtractedSize = Math.floor(p.maxExtractedSize);
   return out;
 }
 
@@ -279,6 +280,8 @@ function summaryReport(
           files_cut_by_max_extracted: stats.filesCutByMaxExtracted,
           files_beyond_max_depth: stats.filesBeyondMaxDepth,
           files_with_other_relation: stats.filesWithOtherRelation,
+          files_too_large: stats.filesTooLarge,
+          files_under_omitted_parent: stats.filesUnderOmittedParent,
           iocs: stats.iocs,
           iocs_cut_by_max_iocs: stats.iocsCutByMaxIocs,
           iocs_safelisted: stats.iocsSafelisted,
@@ -489,8 +492,9 @@ export function mapSubmissionToReport(input: MappingInput, options: MappingOptio
     const notes: string[] = [];
     const hasResults = sub.sid !== null || sub.results.length > 0 || sub.tree.length > 0;
     if (!hasResults) notes.push('no Assemblyline results document: report built from the notification message only');
-    let view = inp.summary !== undefined && inp.summary !== null ? summaryFromDocument(inp.summary) : null;
-    if (view === null) view = summaryFromResults(sub.results);
+    const chosen = chooseSummaryView(inp.summary, sub.results, sub.state === null || sub.state === 'completed');
+    if (chosen.note !== null) notes.push(chosen.note);
+    const view = chosen.view;
     const massRoot = sha256Of(inp.rootSha256) ?? sub.rootSha256 ?? message?.rootSha256 ?? '';
     return build({
       sub,

@@ -159,3 +159,29 @@ export function summaryFromDocument(input: unknown): SummaryView | null {
   }
   return c.view('summary', bool(doc.partial));
 }
+
+/**
+ * The summary a report is built from.
+ * - `doc` (`/submission/summary/`) is used as it is when it is a summary and not marked `partial`.
+ * - Without a usable `doc`, the summary is computed from `results` (the `full` document's results).
+ * - A `doc` marked `partial` (AL computed it before every result was in, and may keep serving that) is
+ *   completed from `results` when there are any: the union of both, each tag, heuristic and technique at
+ *   the highest level either gives, and a note says so. `partial` then tells whether the submission
+ *   itself is unfinished (`submissionCompleted` false), not whether AL's summary document was.
+ * Returns the view and the note to add to the report (null when there is nothing to say).
+ */
+export function chooseSummaryView(doc: unknown, results: NResult[], submissionCompleted: boolean): { view: SummaryView; note: string | null } {
+  const fromDoc = doc === undefined || doc === null ? null : summaryFromDocument(doc);
+  if (fromDoc === null) return { view: summaryFromResults(results), note: null };
+  if (!fromDoc.partial || results.length === 0) return { view: fromDoc, note: null };
+  const c = new Collector();
+  for (const v of [summaryFromResults(results), fromDoc]) {
+    for (const tag of v.tags) c.addTag(tag.group, tag.type, tag.value, tag.level, tag.safelisted);
+    for (const h of v.heuristics) c.addHeuristic(h.id, h.name, h.level);
+    for (const a of v.attack) c.addAttack(a.id, a.pattern, a.level, a.categories);
+  }
+  return {
+    view: c.view('full', !submissionCompleted),
+    note: "Assemblyline's submission summary was marked partial; the summary and sample tags were computed from the full results",
+  };
+}

@@ -13,6 +13,11 @@ export interface MappingOptions {
   extractedRelations: string[];
   maxDepth: number;
   maxExtracted: number;
+  /**
+   * Added (optional): bytes; an extracted file whose size Assemblyline reports above this is not related
+   * (nor its own children), with a note. Files of unknown size are planned and left to the bridge.
+   */
+  maxExtractedSize?: number;
   networkIocs: boolean;
   staticIocs: Array<'ip' | 'domain' | 'uri'>;
   maxIocs: number;
@@ -61,6 +66,12 @@ export type RelatedItem =
       relationKey?: string;
       /** Added (optional): the Assemblyline service that extracted it, when known. */
       service?: string;
+      /**
+       * Added (optional): the key (`file:<parentSha256>`) of the earlier file item whose MASS sample this
+       * relation points to; absent when the parent is the analysed MASS sample. When that item got no MASS
+       * sample, this item must be neither uploaded nor related (see `relationTarget`).
+       */
+      dependsOn?: string;
     }
   | {
       kind: 'ip' | 'domain' | 'uri';
@@ -77,6 +88,12 @@ export type RelatedItem =
        * planned file item; `sourceSha256` is then the root, so every relation has a MASS sample to point at.
        */
       observedInSha256?: string;
+      /**
+       * Added (optional): the key (`file:<sourceSha256>`) of the file item whose MASS sample this relation
+       * points to; absent when `sourceSha256` is the analysed MASS sample. When that item got no MASS
+       * sample, the IOC is related to the analysed sample instead (see `relationTarget`).
+       */
+      dependsOn?: string;
     };
 
 export interface ReportPlan {
@@ -84,7 +101,10 @@ export interface ReportPlan {
   jsonReportObjects: Record<string, unknown>;
   /** Already sanitized to MASS's tag pattern and capped. */
   tags: string[];
-  /** Files first (parents before children), then IOCs. */
+  /**
+   * Files first (parents before children), then IOCs. An item whose `dependsOn` names a file item points
+   * at that file's MASS sample; the relating step asks `relationTarget` what to do when it has none.
+   */
   related: RelatedItem[];
   /** Human-readable notes on what was cut (caps), also inside the summary object. */
   notes: string[];

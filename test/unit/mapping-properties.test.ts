@@ -177,8 +177,11 @@ function assertPlanInvariants(p: ReportPlan, opts: MappingOptions): void {
     pairs.add(`${f.sha256}:${f.parentSha256}`);
     // parents before children
     if (f.depth > 1) assert.ok(seenFiles.has(f.parentSha256));
+    // a nested file names the file item it needs; a child of the analysed sample needs none
+    assert.equal(f.dependsOn, f.depth > 1 ? `file:${f.parentSha256}` : undefined);
     seenFiles.add(f.sha256);
   }
+  for (const i of iocs) if (i.dependsOn !== undefined) assert.ok(seenFiles.has(i.dependsOn.replace(/^file:/, '')) && i.dependsOn === `file:${i.sourceSha256}`);
   const iocKeys = new Set<string>();
   for (const i of iocs) {
     assert.equal(normaliseIoc(i.kind, i.value), i.value);

@@ -260,3 +260,28 @@ test('report object names are MASS-safe and al_errors is absent without errors',
 test('the same input gives the same plan (deterministic)', () => {
   assert.deepEqual(plan({ staticIocs: ['ip', 'domain', 'uri'] }), plan({ staticIocs: ['ip', 'domain', 'uri'] }));
 });
+
+test('a summary marked partial for a completed submission: tags and al_summary come from the full results, with a note', () => {
+  const partial = JSON.parse(readFileSync(new URL('../fixtures/i10b/submission-summary-partial.json', import.meta.url), 'utf8'));
+  const opts = defaultMappingOptions({ uiBaseUrl: 'https://al.example.org/', bridgeVersion: '0.1.0' });
+  const p = mapSubmissionToReport({ full, summary: partial, message: fresh, cacheHit: false, rootSha256: ROOT, now: NOW }, opts);
+  // the same tags as with the complete summary, not just verdict and score
+  assert.deepEqual(p.tags, plan().tags);
+  assert.ok(p.tags.includes('al:family:agenttesla'));
+  const s = p.jsonReportObjects.al_summary as Record<string, any>;
+  const complete = plan().jsonReportObjects.al_summary as Record<string, any>;
+  assert.equal(s.partial, false);
+  assert.equal(s.source, 'full');
+  const sortTags = (list: Array<{ type: string; value: string }>) => [...list].map((t) => `${t.type}=${t.value}`).sort();
+  for (const g of ['ioc', 'attribution', 'behavior']) assert.deepEqual(sortTags(s.tags[g]), sortTags(complete.tags[g]), g);
+  assert.deepEqual(s.attack_matrix, complete.attack_matrix);
+  assert.ok(s.heuristics.malicious.length > 0);
+  assert.ok(p.notes.some((n) => n.includes('marked partial')), p.notes.join('\n'));
+  // the safelisted domain stays out of the related samples
+  assert.ok(!p.related.some((r) => r.kind === 'domain' && r.value === 'settings-win.data.microsoft.com'));
+  // a partial summary of a submission that is really unfinished still says partial
+  const running = { ...(full as { api_response: Record<string, unknown> }).api_response, state: 'submitted' };
+  const q = mapSubmissionToReport({ full: running, summary: partial, cacheHit: false, rootSha256: ROOT, now: NOW }, opts);
+  assert.equal((q.jsonReportObjects.al_summary as Record<string, unknown>).partial, true);
+  assert.deepEqual(q.tags, p.tags);
+});
