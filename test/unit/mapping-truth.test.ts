@@ -154,3 +154,19 @@ test('safelisted IOCs in Assemblyline\'s stored tag layout (nested tags plus saf
   const summary = p.jsonReportObjects.al_summary as { tags: { ioc: Array<{ value: string; safelisted: boolean }> } };
   assert.equal(summary.tags.ioc.find((t) => t.value === 'settings-win.data.microsoft.com')?.safelisted, true);
 });
+
+test('a CaRT sample: given the MASS sample\'s sha256, the report names the analysed inner file and relates to the MASS sample', () => {
+  // AL unpacks a CaRT upload and analyses the inner file (files[0]); the MASS sample is the CaRT file
+  const cartOnMass = '6c'.repeat(32);
+  const full = fullOf([[ROOT, A]], { iocsOf: { [ROOT]: ['203.0.113.9'] } });
+  const p = mapSubmissionToReport({ full, cacheHit: false, rootSha256: cartOnMass, now: NOW }, defaultMappingOptions());
+  const al = p.additionalMetadata.assemblyline as Record<string, unknown>;
+  assert.equal(al.analysed_sha256, ROOT);
+  const [file, ioc] = p.related;
+  assert.ok(file.kind === 'file' && file.sha256 === A && file.parentSha256 === cartOnMass && file.dependsOn === undefined, JSON.stringify(file));
+  assert.ok(ioc.kind === 'ip' && ioc.sourceSha256 === cartOnMass && ioc.dependsOn === undefined, JSON.stringify(ioc));
+  assert.deepEqual(relationTarget(file, () => false), { action: 'relate', otherKey: null, note: null });
+  // handed Assemblyline's own sha256 instead, the mapping cannot know the sample was a CaRT file
+  const wrong = mapSubmissionToReport({ full, cacheHit: false, rootSha256: ROOT, now: NOW }, defaultMappingOptions());
+  assert.equal((wrong.additionalMetadata.assemblyline as Record<string, unknown>).analysed_sha256, undefined);
+});
