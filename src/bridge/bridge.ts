@@ -6,11 +6,12 @@
 import { EventEmitter } from 'node:events';
 import { BridgeError } from '../errors.js';
 import type { Job, JobState } from '../ledger/types.js';
-import { TERMINAL_STATES } from '../ledger/types.js';
+import { JOB_STATES, TERMINAL_STATES } from '../ledger/types.js';
 import { BridgeContext, type BridgeDeps, type JobUpdate } from './context.js';
 import type { BridgeControl, BridgeStatus } from './control.js';
 import { errorReport } from './decide.js';
 import { Loop } from './loop.js';
+import { budgetOf } from './states.js';
 import { listenTick } from './loops/listener.js';
 import { pollTick } from './loops/poller.js';
 import { reconcileTick } from './loops/reconciler.js';
@@ -173,6 +174,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
         massApiRoot: ctx.config.global.apiRoot,
         assemblylineUiUrl: ctx.mapping.uiBaseUrl,
         instanceUuid: ctx.config.mass.uuid,
+        stateBudgetsMs: Object.fromEntries(JOB_STATES.map((s) => [s, budgetOf(s, ctx.budgetLimits).ageMs])),
       }),
       pause: () => {
         ctx.paused = true;

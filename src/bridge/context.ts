@@ -21,6 +21,10 @@ import type { UpstreamHealth } from './control.js';
 import type { Policy, Transition } from './decide.js';
 import { instrument, newHealth } from './instrument.js';
 import type { Loop } from './loop.js';
+import type { BudgetLimits } from './states.js';
+
+/** Consecutive identical failures of one related item, while its upstream answers other requests, before it is skipped. */
+export const SAME_FAILURE_LIMIT = 5;
 
 export interface BridgeDeps {
   config: BridgeConfig;
@@ -91,7 +95,7 @@ export class BridgeContext {
   lastPollAt: number | null = null;
   lastPruneAt = Number.NEGATIVE_INFINITY;
   /** Set when a notification-queue read had an uncertain outcome: waiting jobs are looked up at once. */
-  queueReadUncertainAt: number | null = null;
+  queueReadUncertainAt: number | null;
 
   constructor(deps: BridgeDeps, events: EventEmitter) {
     this.events = events;
@@ -102,6 +106,8 @@ export class BridgeContext {
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
     this.startedAt = this.now();
+    // A shutdown or crash may have closed the ledger while a queue read was open: look once at start.
+    this.queueReadUncertainAt = this.startedAt;
     this.health = { mass: newHealth(), assemblyline: newHealth() };
     this.mass = instrument(deps.mass, 'mass', this.health.mass, deps.metrics, this.now);
     this.pollClient = deps.pollClient ? instrument(deps.pollClient, 'mass', this.health.mass, deps.metrics, this.now) : this.mass;
@@ -128,6 +134,7 @@ export class BridgeContext {
       extractedRelations: r.extractedRelations,
       maxDepth: r.maxDepth,
       maxExtracted: r.maxExtracted,
+      maxExtractedSize: r.maxExtractedSize,
       networkIocs: r.networkIocs,
       staticIocs: r.staticIocs,
       maxIocs: r.maxIocs,
@@ -135,6 +142,11 @@ export class BridgeContext {
     this.queue = new PQueue({ concurrency: Math.max(1, b.concurrency) });
     // One shutdown signal is shared by every in-flight call.
     setMaxListeners(0, this.abort.signal);
+  }
+
+  /** The numbers the state table's budgets are made of. */
+  get budgetLimits(): BudgetLimits {
+    return { maxAttempts: this.policy.maxAttempts, outageMs: this.policy.outageMs ?? DEFAULT_OUTAGE_BUDGET_S * 1000, resultDeadlineMs: this.policy.resultDeadlineMs, sameFailureLimit: SAME_FAILURE_LIMIT };
   }
 
   get signal(): AbortSignal {

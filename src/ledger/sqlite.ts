@@ -354,6 +354,7 @@ export function openLedger(path: string | ':memory:'): Ledger {
        ON CONFLICT(sha256) DO UPDATE SET mass_sample_url = excluded.mass_sample_url
        WHERE own_samples.mass_sample_url = '' AND excluded.mass_sample_url <> ''`,
     ),
+    forgetOwn: db.prepare<[string, string]>("DELETE FROM own_samples WHERE sha256 = ? AND job_id = ? AND mass_sample_url = ''"),
     own: db.prepare<[string], { job_id: string; sid: string; parent_sha256: string; mass_sample_url: string }>(
       'SELECT * FROM own_samples WHERE sha256 = ?',
     ),
@@ -559,6 +560,9 @@ export function openLedger(path: string | ':memory:'): Ledger {
     },
     recordOwnSample(sha256, origin, now) {
       st.insertOwn.run(sha256.toLowerCase(), origin.jobId, origin.sid, origin.parentSha256, origin.massSampleUrl, now);
+    },
+    forgetOwnSample(sha256, jobId) {
+      st.forgetOwn.run(sha256.toLowerCase(), jobId);
     },
     ownSample(sha256) {
       const r = st.own.get(sha256.toLowerCase());

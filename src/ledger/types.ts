@@ -186,6 +186,8 @@ export interface Ledger {
   findRelation(kind: string, sampleUrl: string, otherUrl: string): RelationRecord | undefined;
   /** Files the bridge itself submitted to MASS: sha256 → where it came from (echo-back detection). */
   recordOwnSample(sha256: string, origin: { jobId: string; sid: string; parentSha256: string; massSampleUrl: string }, now: number): void;
+  /** Deletes the own-sample row of `sha256` written by `jobId` before an upload that made no MASS sample (URL still ''). */
+  forgetOwnSample(sha256: string, jobId: string): void;
   ownSample(sha256: string): { jobId: string; sid: string; parentSha256: string; massSampleUrl: string } | undefined;
   /**
    * Deletes the event history of jobs that finished (done/failed) before `before` and the notifications

@@ -225,7 +225,13 @@ export function createFakeLedger(): FakeLedger {
       return r ? { ...r } : undefined;
     },
     recordOwnSample(sha256, origin) {
-      own.set(sha256, { ...origin });
+      const o = own.get(sha256);
+      if (o && !(o.massSampleUrl === '' && origin.massSampleUrl !== '')) return;
+      own.set(sha256, o ? { ...o, massSampleUrl: origin.massSampleUrl } : { ...origin });
+    },
+    forgetOwnSample(sha256, jobId) {
+      const o = own.get(sha256);
+      if (o && o.jobId === jobId && o.massSampleUrl === '') own.delete(sha256);
     },
     ownSample(sha256) {
       return own.get(sha256);

@@ -26,6 +26,12 @@ export function readiness(ctx: ApiContext) {
     const why = status.upstreams.assemblyline.lastError ? ` (last error: ${status.upstreams.assemblyline.lastError})` : '';
     reasons.push(`${last}, window ${Math.round(ctx.readyAssemblylineWindowMs / 1000)}s${why}`);
   }
+  // A call refused for credentials or a quota keeps the jobs that need it waiting: not ready, and why.
+  for (const [name, health] of [['MASS', status.upstreams.mass], ['Assemblyline', status.upstreams.assemblyline]] as const) {
+    for (const [operation, r] of Object.entries(health.refusals ?? {})) {
+      reasons.push(`${name} refuses ${operation} (${r.code}) since ${Math.round((now - r.at) / 1000)}s: ${r.message}; jobs that need it wait`);
+    }
+  }
   return { ready: reasons.length === 0, checks: { ledger, mass, assemblyline }, reasons };
 }
 

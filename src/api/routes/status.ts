@@ -42,6 +42,10 @@ export const statusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
         inFlight: ctx.ledger.inFlight(),
         throughput: { last5m: window(5), last60m: window(60) },
         oldestInFlightAgeSeconds: oldest === null ? null : Math.max(0, (now - oldest) / 1000),
+        oldestPerState: ctx.ledger.oldestPerState().map((o) => {
+          const budget = status.stateBudgetsMs?.[o.state] ?? null;
+          return { state: o.state, jobId: o.jobId, ageSeconds: Math.max(0, (now - o.since) / 1000), budgetSeconds: budget === null ? null : budget / 1000 };
+        }),
       };
     },
   );

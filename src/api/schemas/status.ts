@@ -45,6 +45,15 @@ export const StatusResponse = Type.Object({
   inFlight: Type.Integer({ minimum: 0 }),
   throughput: Type.Object({ last5m: Window, last60m: Window }),
   oldestInFlightAgeSeconds: Nullable(Type.Number({ minimum: 0 })),
+  oldestPerState: Type.Array(
+    Type.Object({
+      state: Type.String({ description: 'An unfinished job state (held included)' }),
+      jobId: Type.String({ description: 'The job that has been in this state longest' }),
+      ageSeconds: Type.Number({ minimum: 0, description: 'How long it has been in the state' }),
+      budgetSeconds: Nullable(Type.Number({ minimum: 0, description: "The state's age budget: a job longer in the state is moved on by the reconciler (null: no age budget, e.g. held)" })),
+    }),
+    { description: 'The oldest job per unfinished state, with its age' },
+  ),
 }, { description: 'What the bridge is doing' });
 
 export const ThroughputQuery = Type.Object({

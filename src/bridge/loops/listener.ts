@@ -9,13 +9,25 @@ export async function listenTick(ctx: BridgeContext): Promise<void> {
   let popped = 0;
   if (!ctx.stopping) {
     // No abort signal: the read is destructive, so an answer in flight must be received and stored.
-    const messages = await ctx.al.getMessages(queue, b.queuePageSize);
+    let messages: Awaited<ReturnType<typeof ctx.al.getMessages>>;
+    try {
+      messages = await ctx.al.getMessages(queue, b.queuePageSize);
+    } catch (err) {
+      // No answer or a reset connection: Assemblyline may have popped messages we never saw.
+      uncertainRead(ctx, 'the notification-queue read failed');
+      throw err;
+    }
     popped = messages.length;
     if (popped > 0) {
       const valid = messages.filter((m): m is typeof m & { ingest_id: string } => typeof m?.ingest_id === 'string');
       // A message without ingest_id matches no job; it is logged (not stored) so that an operator can see it.
       if (valid.length < popped) ctx.log.warn({ queue, dropped: popped - valid.length, sample: JSON.stringify(messages.find((m) => typeof m?.ingest_id !== 'string')).slice(0, 500) }, 'notification without ingest_id ignored');
-      ctx.ledger.storeMessages(queue, valid, ctx.now());
+      try {
+        ctx.ledger.storeMessages(queue, valid, ctx.now());
+      } catch (err) {
+        uncertainRead(ctx, 'a popped batch of notifications could not be stored');
+        throw err;
+      }
       for (const m of valid) {
         const t = Date.parse(String(m.notify_time ?? m.ingest_time ?? ''));
         if (Number.isFinite(t)) ctx.metrics?.notificationLag((ctx.now() - t) / 1000);
@@ -24,6 +36,13 @@ export async function listenTick(ctx: BridgeContext): Promise<void> {
   }
   processMessages(ctx);
   if (popped >= b.queuePageSize && !ctx.stopping) ctx.loops.listener.wake();
+}
+
+/** Messages may be lost: the reconciler looks up every waiting job in Assemblyline at once. */
+function uncertainRead(ctx: BridgeContext, why: string): void {
+  ctx.queueReadUncertainAt = ctx.now();
+  ctx.log.warn({ why }, 'notifications may be lost: looking up the waiting jobs in Assemblyline now');
+  ctx.loops.reconciler.wake();
 }
 
 /** Acts on stored, unprocessed messages in order; a message for a busy job waits for the next round. */

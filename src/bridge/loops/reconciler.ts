@@ -2,7 +2,8 @@
 import { isTransient } from '../../errors.js';
 import type { Job } from '../../ledger/types.js';
 import type { BridgeContext } from '../context.js';
-import { decideDeadline, type DeadlineLookup } from '../decide.js';
+import { decideDeadline, decideOverAge, decideUncertainRead, type DeadlineLookup } from '../decide.js';
+import { budgetOf } from '../states.js';
 import { onStepError } from './worker.js';
 
 const PRUNE_INTERVAL_MS = 3_600_000;
@@ -21,6 +22,8 @@ function pruneIfDue(ctx: BridgeContext): void {
 export async function reconcileTick(ctx: BridgeContext): Promise<void> {
   if (ctx.stopping) return;
   pruneIfDue(ctx);
+  await recheckAfterUncertainRead(ctx);
+  moveOnOverAge(ctx);
   for (const job of ctx.ledger.due(['waiting'], ctx.now(), 50)) {
     if (ctx.stopping) return;
     if (!ctx.lock(job.id)) continue;
@@ -40,6 +43,59 @@ export async function reconcileTick(ctx: BridgeContext): Promise<void> {
     }
   }
   ctx.loops.worker.wake();
+}
+
+/**
+ * After a queue read with an uncertain outcome (and once at start: a shutdown may have closed the ledger while
+ * a read was open): every waiting job is looked up in Assemblyline now, not after ResultDeadline.
+ */
+async function recheckAfterUncertainRead(ctx: BridgeContext): Promise<void> {
+  const since = ctx.queueReadUncertainAt;
+  if (since === null) return;
+  ctx.queueReadUncertainAt = null;
+  let page = ctx.ledger.list({ states: ['waiting'], limit: 500 });
+  for (;;) {
+    for (const job of page.jobs) {
+      if (ctx.stopping) return;
+      if (!ctx.lock(job.id)) continue;
+      try {
+        const current = ctx.ledger.get(job.id);
+        if (!current || current.state !== 'waiting') continue;
+        let lookup: DeadlineLookup;
+        try {
+          lookup = await lookupSubmission(ctx, current);
+        } catch (err) {
+          // Assemblyline not answering: look again on a later tick.
+          ctx.queueReadUncertainAt = since;
+          ctx.jobLog(current).debug({ err }, 'early lookup after an uncertain queue read failed');
+          return;
+        }
+        const t = decideUncertainRead(current, lookup, ctx.now());
+        if (t) ctx.apply(current, t);
+      } finally {
+        ctx.unlock(job.id);
+      }
+    }
+    if (!page.nextCursor) break;
+    page = ctx.ledger.list({ states: ['waiting'], limit: 500, cursor: page.nextCursor });
+  }
+}
+
+/** No job stays in a state longer than its age budget (states.ts): the oldest of each state is moved on. */
+function moveOnOverAge(ctx: BridgeContext): void {
+  const now = ctx.now();
+  for (const o of ctx.ledger.oldestPerState()) {
+    const budget = budgetOf(o.state, ctx.budgetLimits).ageMs;
+    if (budget === null || now - o.since <= budget) continue;
+    if (!ctx.lock(o.jobId)) continue; // a step is running on it; its own error handling applies the same budget
+    try {
+      const job = ctx.ledger.get(o.jobId);
+      if (!job || job.state !== o.state) continue;
+      ctx.apply(job, decideOverAge(job, now - o.since, budget, now));
+    } finally {
+      ctx.unlock(o.jobId);
+    }
+  }
 }
 
 /** AL 4.7+: sid == ingest_id for a fresh analysis; older servers: search our correlation metadata. */

@@ -6,6 +6,7 @@ import type { ReportPlan } from '../../mapping/types.js';
 import type { ReportSubmission } from '../../mass/types.js';
 import type { BridgeContext } from '../context.js';
 import { decideResultsMissing, decideSubmissionState, errorReport } from '../decide.js';
+import { applyOutcome, relatingOutcome } from '../outcome.js';
 import { relateStep } from './relate.js';
 import { finishIfReported, sendReport, withMarker } from './report.js';
 
@@ -43,7 +44,9 @@ export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
   } else {
     const summary = await ctx.retry(() => ctx.al.getSubmissionSummary(sid, { signal: ctx.signal }));
     plan = mapSubmissionToReport(
-      { full, summary: summary ?? undefined, cacheHit: job.cacheHit, rootSha256: alRootSha256(full, job), now: nowIso },
+      // MASS's sha256 of the sample: for a CaRT sample Assemblyline analysed the inner file, whose sha256
+      // the mapping reports as analysed_sha256; relations point at the MASS sample either way.
+      { full, summary: summary ?? undefined, cacheHit: job.cacheHit, rootSha256: job.sha256 ?? alRootSha256(full, job), now: nowIso },
       ctx.mapping,
     );
   }
@@ -54,14 +57,27 @@ export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
     });
   }
   if (job.state === 'relating') {
-    await relateStep(ctx, job, plan, full);
+    await relateStep(ctx, job, plan);
     job = ctx.apply(job, { patch: { state: 'reporting' }, event: { type: 'related', data: { related: ctx.ledger.relatedSamples(job.id).length } } });
   }
+  // The report says what MASS holds: related, skipped (with why) and renamed items, from the ledger.
+  const outcome = relatingOutcome(
+    plan,
+    { samples: ctx.ledger.relatedSamples(job.id), relations: ctx.ledger.relations(job.id), events: ctx.ledger.events(job.id) },
+    budgetSpentReason(ctx, job),
+  );
+  const final = plan.related.length > 0 || outcome.notes.length > 0 ? applyOutcome(plan, outcome) : plan;
   const report: ReportSubmission = {
     analysisDate: new Date(ctx.now()),
     tags: plan.tags,
-    additionalMetadata: withMarker(ctx, plan.additionalMetadata, job),
-    jsonReportObjects: plan.jsonReportObjects,
+    additionalMetadata: withMarker(ctx, final.additionalMetadata, job),
+    jsonReportObjects: final.jsonReportObjects,
   };
   await sendReport(ctx, job, report, lookedUp && job.state === 'reporting');
+}
+
+/** Why planned items that were never tried are not on MASS: the relating step's budget was spent. */
+function budgetSpentReason(ctx: BridgeContext, job: Job): string {
+  const spent = [...ctx.ledger.events(job.id)].reverse().find((e) => e.type === 'related-budget-spent');
+  return spent?.message ?? 'not created: the relating step ended before this item';
 }

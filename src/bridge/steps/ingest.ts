@@ -38,6 +38,12 @@ export async function ingestStep(ctx: BridgeContext, job: Job): Promise<void> {
     ({ ingestId } = await ctx.retry(async () => {
       // Re-opened on every attempt: a streamed body cannot be replayed.
       const download = await ctx.mass.downloadSample(source, { signal: ctx.signal });
+      let broken: unknown;
+      download.body.once('error', (err: unknown) => {
+        broken = err;
+      });
+      // Read by the instrumentation: a MASS download that breaks is not an Assemblyline failure (no AL backpressure).
+      const requestOptions = { signal: ctx.signal, sourceFailed: () => broken !== undefined };
       try {
         countAttempt();
         return await ctx.al.ingest(
@@ -59,8 +65,14 @@ export async function ingestStep(ctx: BridgeContext, job: Job): Promise<void> {
             submissionProfile: al.submissionProfile || undefined,
             type: al.ingestType || undefined,
           },
-          { signal: ctx.signal },
+          requestOptions,
         );
+      } catch (err) {
+        if (broken === undefined || ctx.signal.aborted) throw err;
+        const cause = broken instanceof Error ? broken.message : String(broken);
+        throw broken instanceof BridgeError && broken.upstream === 'mass'
+          ? broken
+          : new BridgeError('NETWORK', `the MASS download of the sample broke during the upload to Assemblyline: ${cause}`, { upstream: 'mass', cause: broken });
       } finally {
         download.body.destroy();
       }

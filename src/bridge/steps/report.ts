@@ -69,37 +69,51 @@ export async function finishIfReported(ctx: BridgeContext, job: Job): Promise<bo
 export async function sendReport(ctx: BridgeContext, job: Job, report: ReportSubmission, lookedUp = false): Promise<void> {
   const attemptedBefore = ctx.ledger.events(job.id).some((e) => e.type === 'report-attempt');
   let sentBefore = attemptedBefore && !lookedUp;
-  const outcome = await ctx.retry(async (): Promise<{ kind: 'sent' | 'found'; report: MassReport } | { kind: 'consumed' }> => {
+  // Whether any POST of this report (now or before a restart) may have reached MASS before the current one.
+  let postedBefore = attemptedBefore;
+  type Outcome = { kind: 'sent' | 'found'; report: MassReport } | { kind: 'consumed' | 'gone' | 'stored' };
+  let outcome = await ctx.retry(async (): Promise<Outcome> => {
     if (sentBefore) {
       // MASS 500 can mean "report saved, tag copy failed" (MASS.md §6): look before sending again.
       const existing = await findOurReport(ctx, job);
       if (existing) return { kind: 'found', report: existing };
     }
+    const earlierPost = postedBefore;
     ctx.ledger.appendEvent(job.id, { type: 'report-attempt', data: { error: job.errorCode !== null } }, ctx.now());
     sentBefore = true;
+    postedBefore = true;
     try {
       return { kind: 'sent', report: await ctx.mass.submitReport(job.scheduledAnalysisUrl, report, { signal: ctx.signal }) };
     } catch (err) {
-      // 404 = the scheduled analysis is consumed: an earlier attempt of ours was accepted.
-      if (err instanceof BridgeError && err.code === 'NOT_FOUND') return { kind: 'consumed' };
+      // 404 = the scheduled analysis is consumed: an earlier POST of ours was accepted. With no earlier POST,
+      // it was consumed elsewhere or deleted by an admin while we worked on it.
+      if (err instanceof BridgeError && err.code === 'NOT_FOUND') return { kind: earlierPost ? 'consumed' : 'gone' };
+      // Any 2xx means MASS stored the report, with or without a body (204).
+      if (err instanceof BridgeError && err.status !== undefined && err.status >= 200 && err.status < 300) return { kind: 'stored' };
       throw err;
     }
   });
+  if (outcome.kind === 'consumed' || outcome.kind === 'stored' || outcome.kind === 'gone') {
+    // Our report may be on MASS: find it for its URL and its kind (best effort; the job ends either way).
+    const existing = await findOurReport(ctx, job).catch(() => null);
+    if (existing) outcome = { kind: 'found', report: existing };
+  }
   const found = outcome.kind === 'found' ? outcome.report : null;
   const state: JobState = found ? (found.error_message == null ? 'done' : 'failed') : job.errorCode ? 'failed' : 'done';
-  // 404 on the first POST: nothing of ours was ever sent, so the item was consumed by someone else or
-  // deleted by an admin while we worked on it. There is nothing left to report to: end the job, say so.
-  const kind = outcome.kind === 'consumed' && !attemptedBefore ? 'gone' : outcome.kind;
+  const kind = outcome.kind;
   const message =
     kind === 'sent'
       ? 'report accepted by MASS'
       : kind === 'found'
         ? 'report found on MASS by its marker (an earlier answer was lost)'
-        : kind === 'consumed'
-          ? 'scheduled analysis already consumed on MASS (an earlier report was accepted)'
-          : 'scheduled analysis no longer exists on MASS (consumed elsewhere or deleted by an admin); no report was stored by this bridge';
+        : kind === 'stored'
+          ? 'report accepted by MASS (answered 2xx without a report)'
+          : kind === 'consumed'
+            ? 'scheduled analysis already consumed on MASS (an earlier report was accepted)'
+            : 'scheduled analysis no longer exists on MASS (consumed elsewhere or deleted by an admin); no report was stored by this bridge';
+  const url = outcome.kind === 'sent' || outcome.kind === 'found' ? outcome.report.url : job.massReportUrl;
   ctx.apply(job, {
-    patch: { state, massReportUrl: outcome.kind === 'consumed' ? job.massReportUrl : outcome.report.url, notBefore: 0, stepFailures: 0 },
+    patch: { state, massReportUrl: url, notBefore: 0, stepFailures: 0 },
     event: { type: 'report-sent', message, code: kind === 'gone' ? 'NOT_FOUND' : null, data: { outcome: kind, error: job.errorCode !== null } },
   });
 }
