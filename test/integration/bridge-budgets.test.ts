@@ -4,10 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { readiness } from '../../src/api/routes/health.js';
 import type { ApiContext } from '../../src/api/context.js';
 import { BridgeError } from '../../src/errors.js';
+import { encodeCart } from '../../src/simulators/assemblyline/index.js';
 import type { MassClient, MassReport } from '../../src/mass/types.js';
 import { overrideMethods, reportsBySample, startHarness, type Harness } from '../helpers/bridge-harness.js';
 import { waitFor } from '../helpers/wait.js';
@@ -62,7 +64,8 @@ test('a file MASS cannot store under its name is related under an accepted name;
 
 test('a related item MASS answers 500 to again and again (MASS otherwise up) is skipped after a bounded budget, with why, and the report goes out', { timeout: 60_000 }, async (t) => {
   const h = await startHarness(t);
-  const scenario = { score: 500, extracted: [{ name: 'a.bin', relation: 'EXTRACTED', content: 'stage a\n' }], iocs: [{ type: 'network.dynamic.ip', value: '203.0.113.7' }] };
+  const nested = { extracted: [{ name: 'b.bin', relation: 'EXTRACTED', content: 'stage b inside a\n' }] };
+  const scenario = { score: 500, extracted: [{ name: 'a.bin', relation: 'EXTRACTED', content: 'stage a\n', scenario: nested }], iocs: [{ type: 'network.dynamic.ip', value: '203.0.113.7' }] };
   const parent = await h.seedFile('dropper.exe', `dropper\nAL-SIM: ${JSON.stringify(scenario)}\n`);
   await h.massControl('/_sim/faults', { method: 'POST', path_prefix: '/api/sample/submit_file/', status: 500, times: 1000 });
   h.bridge.start();
@@ -72,8 +75,11 @@ test('a related item MASS answers 500 to again and again (MASS otherwise up) is 
   assert.equal(relationsTo(state, parent.url, 'ContactedBy').length, 1, 'the IOC after it is still related');
   assert.equal(summary.related.files, 0, 'the report counts what MASS holds');
   assert.equal(summary.related.iocs, 1);
-  assert.equal(summary.related.files_skipped, 1);
+  assert.equal(summary.related.files_skipped, 2, 'a.bin and the b.bin inside it');
   assert.match(summary.related.skipped?.[0]?.reason ?? '', /^MASS answered HTTP 500: POST \/api\/sample\/submit_file\/.*\(5 times, while answering other requests\)$/);
+  const child = summary.related.skipped?.find((x) => x.name === 'b.bin');
+  assert.match(child?.reason ?? '', /has no MASS sample/, 'no false dropped-by to the root: the child of a file MASS refused is skipped, with why');
+  assert.ok(summary.notes.some((n) => n.includes('b.bin')), 'and a note says so');
   const job = h.ledger.list({}).jobs[0];
   const tries = h.ledger.events(job.id).filter((e) => e.type === 'related-attempt-failed').length;
   assert.equal(tries, 5, 'a bounded budget of tries for the item');
@@ -278,4 +284,19 @@ test('runOnce returns promptly after stop(), with the unfinished job counted', {
     assert.equal(summary.timedOut, false);
     assert.equal(summary.remaining, 1);
   }
+});
+
+test('a MASS sample that is a CaRT file gets analysed_sha256 (the inner file) and its relations point at the MASS sample', { timeout: 60_000 }, async (t) => {
+  const h = await startHarness(t);
+  const inner = Buffer.from(`packed dropper\nAL-SIM: ${JSON.stringify({ score: 400, iocs: [{ type: 'network.dynamic.ip', value: '192.0.2.44' }] })}\n`);
+  const carted = encodeCart(inner, { name: 'dropper.exe' });
+  const sample = (await h.massControl('/_sim/samples', { file_name: 'dropper.exe.cart', content_base64: carted.toString('base64'), tlp_level: 0, tags: [] })) as { url: string; sha256sum: string };
+  h.bridge.start();
+  const state = await allReported(h, 1);
+  const { report } = await analysisReport(h, reportsBySample(state).get(sample.url));
+  const al = report.additional_metadata?.assemblyline as Record<string, unknown>;
+  const innerSha = createHash('sha256').update(inner).digest('hex');
+  assert.notEqual(innerSha, sample.sha256sum.toLowerCase());
+  assert.equal(al.analysed_sha256, innerSha, 'the report says which file Assemblyline analysed');
+  assert.equal(relationsTo(state, sample.url, 'ContactedBy').length, 1, 'the IOC is related to the MASS sample');
 });
