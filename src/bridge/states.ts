@@ -24,7 +24,10 @@ export interface StateBudget {
   attempts?: 'maxAttempts';
   /** Consecutive failed runs of the step that fail the same way while the upstream answers otherwise. */
   sameFailures?: 'sameFailureLimit';
-  /** Age in the state: 'outage' = [Bridge] OutageBudget; 'result' = ResultDeadline × MaxAttempts (capped at AL's 2 days). */
+  /**
+   * Age in the state: 'outage' = [Bridge] OutageBudget; 'result' = Assemblyline's own 2-day limit on a
+   * submission plus one ResultDeadline (the reconciler's deadline lookups normally end a wait long before).
+   */
   age?: 'outage' | 'result';
 }
 
@@ -156,7 +159,7 @@ export function budgetOf(state: JobState, limits: BudgetLimits): { attempts: num
     b.age === 'outage'
       ? limits.outageMs
       : b.age === 'result'
-        ? Math.max(limits.outageMs, Math.min(AL_MAX_IN_FLIGHT_MS, limits.resultDeadlineMs * (limits.maxAttempts + 1)))
+        ? Math.max(limits.outageMs, AL_MAX_IN_FLIGHT_MS + limits.resultDeadlineMs)
         : null;
   return {
     attempts: b.attempts ? limits.maxAttempts : null,

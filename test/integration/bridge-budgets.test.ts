@@ -254,19 +254,19 @@ test('a job longer in its state than the budget is moved on by the reconciler; t
     const items = await h.massClient.poll(h.endpoints.uuid);
     return items.length > 0 ? items : null;
   }, { timeoutMs: 10_000, what: 'scheduled analysis' });
-  // A waiting job whose notification will never come and whose deadline is far away, 10 hours in the state.
-  const long = Date.now() - 10 * 3_600_000;
+  // A waiting job whose notification will never come and whose deadline is far away, 3 days in the state.
+  const long = Date.now() - 72 * 3_600_000;
   h.ledger.claim({ id: sa.id, scheduledAnalysisUrl: sa.url, sampleUrl: sa.sample }, long);
   walkTo(h.ledger, sa.id, 'waiting', long);
   h.ledger.update(sa.id, { state: 'waiting', ingestId: 'never-ingested', deadline: Date.now() + 86_400_000, notBefore: Date.now() + 86_400_000 }, { type: 'ingested' }, long);
   const status = h.bridge.control.status();
-  assert.equal(status.stateBudgetsMs?.waiting, 3_600_000, 'waiting: the larger of OutageBudget and ResultDeadline × (MaxAttempts + 1)');
+  assert.equal(status.stateBudgetsMs?.waiting, 48 * 3_600_000 + 5000, "waiting: Assemblyline's 2-day limit + ResultDeadline");
   const oldest = h.ledger.oldestPerState().find((o) => o.state === 'waiting');
   assert.equal(oldest?.jobId, sa.id);
   h.bridge.start();
   const state = await allReported(h, 1);
   const report = reportsBySample(state).get(sample.url)?.[0];
-  assert.match(String(report?.error_message), /in state waiting for 10(\.0)? h, longer than its budget of 1 h/);
+  assert.match(String(report?.error_message), /in state waiting for 72(\.0)? h, longer than its budget of 48(\.0)? h/);
   assert.equal(h.ledger.get(sa.id)?.state, 'failed');
 });
 
