@@ -365,3 +365,35 @@ export function decideOverAge(job: Job, ageMs: number, budgetMs: number, now: nu
   const last = job.lastError ? `; last error: ${job.lastError}` : '';
   return decideBudgetSpent(job, `in state ${job.state} for ${hours(ageMs)}, longer than its budget of ${hours(budgetMs)}${last}`, now, code);
 }
+
+/** An ingest step failed after its retries: a 404 of the MASS download or an AL 413 end the job at once; null = decideStepError. */
+export function decideIngestError(err: unknown, now: number): Transition | null {
+  if (err instanceof BridgeError && err.code === 'NOT_FOUND' && err.upstream === 'mass') {
+    return errorReport('SAMPLE_INVISIBLE', 'sample download answered 404 (TLP above 0, or deleted)', now);
+  }
+  if (err instanceof BridgeError && err.upstream === 'assemblyline' && err.status === 413) {
+    return errorReport('AL_FILE_TOO_LARGE', `Assemblyline refused the upload as too large: ${err.message}`, now);
+  }
+  return null;
+}
+
+export type ReportOutcome = 'sent' | 'found' | 'stored' | 'consumed' | 'gone';
+
+/**
+ * How a report attempt ended → the job's final state and the `report-sent` event. `foundError`: the report
+ * found on MASS by its marker is an error report (null when none was found).
+ */
+export function decideReportSent(job: Job, kind: ReportOutcome, foundError: boolean | null, url: string | null): Transition {
+  const state = foundError === null ? (job.errorCode ? 'failed' : 'done') : foundError ? 'failed' : 'done';
+  const message = {
+    sent: 'report accepted by MASS',
+    found: 'report found on MASS by its marker (an earlier answer was lost)',
+    stored: 'report accepted by MASS (answered 2xx without a report)',
+    consumed: 'scheduled analysis already consumed on MASS (an earlier report was accepted)',
+    gone: 'scheduled analysis no longer exists on MASS (consumed elsewhere or deleted by an admin); no report was stored by this bridge',
+  }[kind];
+  return {
+    patch: { state, massReportUrl: url, notBefore: 0, stepFailures: 0 },
+    event: { type: 'report-sent', message, code: kind === 'gone' ? 'NOT_FOUND' : null, data: { outcome: kind, error: state === 'failed' } },
+  };
+}

@@ -86,8 +86,8 @@ test('GET /api/v1/status reports counts, throughput windows, upstream health and
   const byState = Object.fromEntries((s.oldestPerState as Array<{ state: string }>).map((o) => [o.state, o]));
   assert.deepEqual(Object.keys(byState).sort(), ['claimed', 'collecting', 'held', 'ingesting', 'reporting', 'waiting']);
   assert.deepEqual(byState.held, { state: 'held', jobId: 'sa-held-28', ageSeconds: 900, budgetSeconds: null });
-  assert.equal((byState.waiting as { budgetSeconds: number }).budgetSeconds, 86_400);
-  assert.equal((byState.waiting as { ageSeconds: number }).ageSeconds, 10);
+  assert.equal((byState.waiting as unknown as { budgetSeconds: number }).budgetSeconds, 86_400);
+  assert.equal((byState.waiting as unknown as { ageSeconds: number }).ageSeconds, 10);
   assert.equal(s.upstreams.mass.ok, true);
   assert.equal(s.upstreams.assemblyline.ok, false);
   assert.equal(s.upstreams.assemblyline.lastError, 'Assemblyline answered 503');

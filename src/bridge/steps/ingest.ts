@@ -4,7 +4,7 @@ import { BridgeError } from '../../errors.js';
 import type { Job } from '../../ledger/types.js';
 import type { MassSample } from '../../mass/types.js';
 import type { BridgeContext } from '../context.js';
-import { errorReport } from '../decide.js';
+import { decideIngestError } from '../decide.js';
 
 /** One ingest attempt (with in-step retries); ends in `waiting` with the ingest_id, or an error report. */
 export async function ingestStep(ctx: BridgeContext, job: Job): Promise<void> {
@@ -78,16 +78,10 @@ export async function ingestStep(ctx: BridgeContext, job: Job): Promise<void> {
       }
     }));
   } catch (err) {
-    const now = ctx.now();
-    if (err instanceof BridgeError && err.code === 'NOT_FOUND' && err.upstream === 'mass') {
-      ctx.apply(job, errorReport('SAMPLE_INVISIBLE', 'sample download answered 404 (TLP above 0, or deleted)', now));
-      return;
-    }
-    if (err instanceof BridgeError && err.upstream === 'assemblyline' && err.status === 413) {
-      ctx.apply(job, errorReport('AL_FILE_TOO_LARGE', `Assemblyline refused the upload as too large: ${err.message}`, now));
-      return;
-    }
-    throw err;
+    const t = decideIngestError(err, ctx.now());
+    if (!t) throw err;
+    ctx.apply(job, t);
+    return;
   }
   const now = ctx.now();
   const deadline = now + ctx.policy.resultDeadlineMs;

@@ -1,10 +1,11 @@
 /** Step `reporting`: send the analysis or error report to MASS exactly once (found again by its marker). */
 import { BridgeError } from '../../errors.js';
-import type { Job, JobState } from '../../ledger/types.js';
+import type { Job } from '../../ledger/types.js';
 import { mapErrorReport } from '../../mapping/index.js';
 import type { MassReport, ReportSubmission } from '../../mass/types.js';
 import { VERSION } from '../../version.js';
 import { REPORT_MARKER_KEY, type BridgeContext } from '../context.js';
+import { decideReportSent } from '../decide.js';
 
 /** The report's additional_metadata with our marker (job id and bridge instance) under `assemblyline`. */
 export function withMarker(ctx: BridgeContext, metadata: Record<string, unknown>, job: Job): Record<string, unknown> {
@@ -57,11 +58,7 @@ export async function finishIfReported(ctx: BridgeContext, job: Job): Promise<bo
   if (!ctx.ledger.events(job.id).some((e) => e.type === 'report-attempt')) return false;
   const existing = await ctx.retry(() => findOurReport(ctx, job));
   if (!existing) return false;
-  const state: JobState = existing.error_message == null ? 'done' : 'failed';
-  ctx.apply(job, {
-    patch: { state, massReportUrl: existing.url, notBefore: 0, stepFailures: 0 },
-    event: { type: 'report-sent', message: 'report found on MASS by its marker (an earlier answer was lost)', data: { outcome: 'found', error: state === 'failed' } },
-  });
+  ctx.apply(job, decideReportSent(job, 'found', existing.error_message != null, existing.url));
   return true;
 }
 
@@ -99,21 +96,6 @@ export async function sendReport(ctx: BridgeContext, job: Job, report: ReportSub
     if (existing) outcome = { kind: 'found', report: existing };
   }
   const found = outcome.kind === 'found' ? outcome.report : null;
-  const state: JobState = found ? (found.error_message == null ? 'done' : 'failed') : job.errorCode ? 'failed' : 'done';
-  const kind = outcome.kind;
-  const message =
-    kind === 'sent'
-      ? 'report accepted by MASS'
-      : kind === 'found'
-        ? 'report found on MASS by its marker (an earlier answer was lost)'
-        : kind === 'stored'
-          ? 'report accepted by MASS (answered 2xx without a report)'
-          : kind === 'consumed'
-            ? 'scheduled analysis already consumed on MASS (an earlier report was accepted)'
-            : 'scheduled analysis no longer exists on MASS (consumed elsewhere or deleted by an admin); no report was stored by this bridge';
   const url = outcome.kind === 'sent' || outcome.kind === 'found' ? outcome.report.url : job.massReportUrl;
-  ctx.apply(job, {
-    patch: { state, massReportUrl: url, notBefore: 0, stepFailures: 0 },
-    event: { type: 'report-sent', message, code: kind === 'gone' ? 'NOT_FOUND' : null, data: { outcome: kind, error: job.errorCode !== null } },
-  });
+  ctx.apply(job, decideReportSent(job, outcome.kind, found ? found.error_message != null : null, url));
 }
