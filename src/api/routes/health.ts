@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { POLLED_ROUTE_LOG_LEVEL, type ApiContext } from '../context.js';
 import { HealthResponse, ReadyResponse } from '../schemas/status.js';
 
+const REFUSAL_WINDOW_MS = 15 * 60_000;
+
 /** Readiness: ledger writable, MASS polled within 2 × PollTime, Assemblyline answered within the window. */
 export function readiness(ctx: ApiContext) {
   const now = ctx.now();
@@ -29,6 +31,8 @@ export function readiness(ctx: ApiContext) {
   // A call refused for credentials or a quota keeps the jobs that need it waiting: not ready, and why.
   for (const [name, health] of [['MASS', status.upstreams.mass], ['Assemblyline', status.upstreams.assemblyline]] as const) {
     for (const [operation, r] of Object.entries(health.refusals ?? {})) {
+      // Waiting jobs retry at least every RetryMaxDelay; a refusal not seen again for 15 minutes is no longer reported.
+      if (now - r.at > REFUSAL_WINDOW_MS) continue;
       reasons.push(`${name} refuses ${operation} (${r.code}) since ${Math.round((now - r.at) / 1000)}s: ${r.message}; jobs that need it wait`);
     }
   }
