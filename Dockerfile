@@ -3,7 +3,7 @@
 #   docker run --rm mass-al-bridge check-config --config /etc/mass-al-bridge/bridge.ini
 # Build steps (scripts/docker-steps.sh repeats them outside Docker): npm ci, npm run build, npm prune --omit=dev.
 
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 # better-sqlite3 compiles its native addon when no prebuilt binary fits; that needs a toolchain.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -17,7 +17,7 @@ RUN npm ci
 RUN npm run build
 RUN npm prune --omit=dev
 
-FROM node:20-slim
+FROM node:24-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { defaultMappingOptions, mapSubmissionToReport } from '../src/mapping/index.js';
 import { envInt, fmtNum, fmtRatio, median, type BenchOutcome, type Say } from './lib.js';
 
-const FIXTURE = new URL('../../shared/protocol/assemblyline-fixtures/responses/submission-full.json', import.meta.url);
+const FIXTURE = new URL('../test/fixtures/assemblyline-fixtures/responses/submission-full.json', import.meta.url);
 const ROUNDS = 5;
 
 export async function benchMapping(say: Say): Promise<BenchOutcome> {

@@ -6,11 +6,21 @@
 #
 # Usage: scripts/docker-steps.sh [WORKDIR]
 #   WORKDIR defaults to a new temporary directory, removed afterwards unless KEEP=1.
-# Needs network access to the npm registry (or a warm npm cache). Slow: minutes.
-# The test suite runs it in CI (CI=true) or when RUN_DOCKER_STEPS=1 (test/unit/dockerfile.test.ts).
+# Needs network access to the npm registry (or a warm npm cache), and the Node major version the
+# image is built on (the Dockerfile's FROM node:<major>-slim) first on PATH. Slow: minutes.
+# The test suite runs it in CI (CI=true) or when RUN_DOCKER_STEPS=1 (test/unit/dockerfile.test.ts),
+# on that Node version; .ci/run does so in its Node 24 run.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+image_major="$(sed -n 's/^FROM node:\([0-9][0-9]*\)-slim.*/\1/p' "$repo/Dockerfile" | head -n 1)"
+node_version="$(node --version)"
+node_major="${node_version#v}"
+node_major="${node_major%%.*}"
+if [ -z "$image_major" ] || [ "$node_major" != "$image_major" ]; then
+  echo "docker-steps: the image builds on Node ${image_major:-?} (Dockerfile FROM node:${image_major:-?}-slim), but node on PATH is $node_version; put Node ${image_major:-?} first on PATH" >&2
+  exit 3
+fi
 if [ "$#" -ge 1 ]; then
   work="$1"
   mkdir -p "$work"

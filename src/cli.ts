@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** The only module that touches process: argv, env, stdout, signals and exit codes. */
-import { parseArgs } from 'node:util';
+import { closeSync } from 'node:fs';
+import { isatty } from 'node:tty';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import closeWithGrace from 'close-with-grace';
 import { VERSION } from './version.js';
 import { createLogger, type Logger } from './log.js';
@@ -28,6 +30,74 @@ Options:
   -h, --help       this help
   -V, --version    the version
 `;
+
+const CONFIG_OPTIONS = `  --config FILE, -c FILE      the INI configuration (docs/configuration.md); without it the
+                              configuration comes from MASSAL_* environment variables only
+  --set Section.Key=value     override one key (repeatable; beats file and environment)
+  -h, --help                  this help`;
+
+/** Each command's own usage, printed by `mass-al-bridge <command> --help`. */
+const USAGE: Record<string, string> = {
+  run: `Usage: mass-al-bridge run --config FILE [--once] [--set Section.Key=value]...
+
+Runs the bridge service: polls MASS, analyses in Assemblyline, reports back; serves the status API.
+The first SIGINT/SIGTERM stops it gracefully (up to [Bridge] GracePeriod), a second one at once.
+
+Options:
+${CONFIG_OPTIONS}
+  --once                      work until nothing is pending or in flight, then exit
+                              (0: done, 1: work remains)
+`,
+  demo: `Usage: mass-al-bridge demo [--exit-when-done] [--api-port N] [--log-level LEVEL]
+
+Starts both simulators and the bridge on loopback with a temporary ledger, seeds samples that
+show extracted files, IOCs, failures and a duplicate, shows progress and a summary table.
+
+Options:
+  --exit-when-done            exit once every analysis is reported (0: settled, 1: not settled)
+  --api-port N                port of the status page and API on 127.0.0.1 (default 8080;
+                              a free port is taken when it is in use; 0: any free port)
+  --log-level LEVEL           log level of the simulators and the bridge (default warn)
+  -h, --help                  this help
+`,
+  simulate: `Usage: mass-al-bridge simulate [options]
+
+Starts the MASS and Assemblyline simulators and prints their keys; with --write-config, writes a
+bridge configuration that uses them. Runs until Ctrl-C.
+
+Options:
+  --host H                    address to listen on (default 127.0.0.1)
+  --mass-port N               MASS simulator port (default 5000; 0: any free port)
+  --al-port M                 Assemblyline simulator port (default 5001; 0: any free port)
+  --mass-admin-key K          the MASS admin API key to accept (default: a random one)
+  --al-user U                 the Assemblyline user (default mass-bridge)
+  --al-apikey NAME:SECRET     the Assemblyline API key to accept (default: a random one)
+  --write-config FILE         write a bridge configuration for these simulators to FILE
+  --state-dir DIR             [Bridge] StateDir of the written configuration
+  --log-level LEVEL           log level (default warn)
+  -h, --help                  this help
+`,
+  register: `Usage: mass-al-bridge register --config FILE --admin-key-file F [--set Section.Key=value]...
+
+Creates the analysis system [AssemblylineAnalysis] SystemName on MASS (tag filter
+sample-type:filesample) and an instance of it, unless they exist. Prints the instance UUID;
+MASS hands out the instance key only in its web UI (see docs/operations.md).
+The configuration needs [GLOBAL] ServerURL; instance UUID and key may still be empty.
+
+Options:
+  --admin-key-file F          a file holding the API key of a MASS admin user (read, never printed)
+${CONFIG_OPTIONS}
+`,
+  doctor: `Usage: mass-al-bridge doctor --config FILE [--set Section.Key=value]...
+
+Checks, without changing anything, that MASS accepts the instance key and UUID, that
+Assemblyline accepts the user for ingest and the notification queue, and that the ledger in
+[Bridge] StateDir is usable. Each failure comes with its fix. Exit status: 0 all ok, 1 problems.
+
+Options:
+${CONFIG_OPTIONS}
+`,
+};
 
 type Env = Record<string, string | undefined>;
 
@@ -62,24 +132,58 @@ function fail(message: string): number {
   return 2;
 }
 
+/** True when the MASS at `serverUrl` is this project's simulator (it answers its /_sim/state control endpoint). */
+async function isMassSimulator(serverUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(new URL('/_sim/state', serverUrl), { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) return false;
+    const body = (await res.json()) as Record<string, unknown>;
+    return typeof body.scheduled_pending === 'number' && Array.isArray(body.reports);
+  } catch {
+    return false;
+  }
+}
+
+/** A usage error: the message, then the command's usage, exit status 2. */
+function usageError(command: string, message: string): number {
+  process.stderr.write(`mass-al-bridge ${command}: ${message}\n\n${USAGE[command] ?? HELP}`);
+  return 2;
+}
+
 /** Parses `--config FILE` / `--set` (plus the flags a command allows) and loads the configuration; a number is the exit code. */
-async function loadFromArgs(rest: string[], env: Env, allowed: readonly string[] = [], relax: { allowMissingSecrets?: boolean; optional?: string[] } = {}) {
-  const { parseConfigArgs, loadConfig, ConfigError, formatProblem } = await import('./config/index.js');
+async function loadFromArgs(command: string, rest: string[], env: Env, allowed: readonly string[] = [], relax: { allowMissingSecrets?: boolean; optional?: string[] } = {}) {
+  const { parseConfigArgs, loadConfig, ConfigError, formatProblem, formatConfigFailure, missingConfigSource } = await import('./config/index.js');
   const args = parseConfigArgs(rest);
   if (args.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(USAGE[command] ?? HELP);
     return 0;
   }
   const unknown = args.rest.filter((a) => !allowed.includes(a));
-  if (args.errors.length || unknown.length) return fail([...args.errors, ...unknown.map((a) => `unknown argument '${a}'`)].join('; '));
+  if (args.errors.length || unknown.length) return usageError(command, [...args.errors, ...unknown.map((a) => `unknown argument '${a}'`)].join('; '));
+  const missing = missingConfigSource(args, env);
+  if (missing) return usageError(command, missing);
   try {
     return { ...loadConfig({ file: args.file, env, cli: args.cli, ...relax }), flags: args.rest, formatProblem };
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`mass-al-bridge: invalid configuration:\n${err.problems.map((p) => `  - ${formatProblem(p)}\n`).join('')}`);
+      process.stderr.write(formatConfigFailure(err));
       return 1;
     }
     throw err;
+  }
+}
+
+/** parseArgs for the commands without a configuration; `--help` and unknown options are handled here (a number is the exit code). */
+function parseCommandArgs(command: string, args: string[], options: NonNullable<ParseArgsConfig['options']>): number | Record<string, string | undefined> {
+  try {
+    const parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    if (parsed.values.help) {
+      process.stdout.write(USAGE[command]);
+      return 0;
+    }
+    return Object.fromEntries(Object.entries(parsed.values).map(([k, v]) => [k, v === undefined ? undefined : String(v)]));
+  } catch (err) {
+    return usageError(command, err instanceof Error ? err.message : String(err));
   }
 }
 
@@ -103,9 +207,7 @@ async function main(argv: string[]): Promise<number> {
       return r.exitCode;
     }
     case 'simulate': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
+      const values = parseCommandArgs('simulate', rest, {
           host: { type: 'string', default: '127.0.0.1' },
           'mass-port': { type: 'string', default: '5000' },
           'al-port': { type: 'string', default: '5001' },
@@ -115,9 +217,8 @@ async function main(argv: string[]): Promise<number> {
           'write-config': { type: 'string' },
           'state-dir': { type: 'string' },
           'log-level': { type: 'string', default: 'warn' },
-        },
-        strict: true,
       });
+      if (typeof values === 'number') return values;
       const logger = makeLogger(values['log-level']);
       const { simulateCommand } = await import('./commands/simulate.js');
       return supervise(5000, logger, (signal) =>
@@ -137,7 +238,7 @@ async function main(argv: string[]): Promise<number> {
       );
     }
     case 'run': {
-      const loaded = await loadFromArgs(rest, env, ['--once']);
+      const loaded = await loadFromArgs('run', rest, env, ['--once']);
       if (typeof loaded === 'number') return loaded;
       const logger = makeLogger(loaded.config.bridge.logLevel);
       for (const w of loaded.warnings) logger.warn(`configuration: ${loaded.formatProblem(w)}`);
@@ -147,13 +248,17 @@ async function main(argv: string[]): Promise<number> {
       return supervise(graceMs + 5000, logger, (signal) => runCommand({ config: loaded.config, logger, signal, once }));
     }
     case 'doctor': {
-      const loaded = await loadFromArgs(rest, env);
+      const loaded = await loadFromArgs('doctor', rest, env);
       if (typeof loaded === 'number') return loaded;
       for (const w of loaded.warnings) process.stderr.write(`warning: ${loaded.formatProblem(w)}\n`);
       const { doctorCommand } = await import('./commands/doctor.js');
       return doctorCommand({ config: loaded.config, out: process.stdout });
     }
     case 'register': {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(USAGE.register);
+        return 0;
+      }
       const keyIdx = rest.findIndex((a) => a === '--admin-key-file' || a.startsWith('--admin-key-file='));
       let keyFile: string | undefined;
       const remaining = [...rest];
@@ -162,10 +267,10 @@ async function main(argv: string[]): Promise<number> {
         keyFile = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : rest[keyIdx + 1];
         remaining.splice(keyIdx, arg.includes('=') ? 1 : 2);
       }
-      if (!keyFile) return fail('register needs --admin-key-file F (a file holding a MASS admin API key)');
       // The instance key does not exist yet: register only needs the MASS location.
-      const loaded = await loadFromArgs(remaining, env, [], { allowMissingSecrets: true, optional: ['AssemblylineAnalysis.UUID'] });
+      const loaded = await loadFromArgs('register', remaining, env, [], { allowMissingSecrets: true, optional: ['AssemblylineAnalysis.UUID'] });
       if (typeof loaded === 'number') return loaded;
+      if (!keyFile) return usageError('register', 'register needs --admin-key-file F (a file holding a MASS admin API key)');
       const { readFileSync } = await import('node:fs');
       let adminKey: string;
       try {
@@ -174,26 +279,31 @@ async function main(argv: string[]): Promise<number> {
         return fail(`cannot read the admin key file ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }
       const { registerCommand } = await import('./bridge/commands.js');
-      return registerCommand({ config: loaded.config, adminKey, stdout: process.stdout });
+      const code = await registerCommand({ config: loaded.config, adminKey, stdout: process.stdout });
+      if (code === 0 && (await isMassSimulator(loaded.config.global.serverUrl))) {
+        process.stdout.write(
+          'This MASS is the mass-al-bridge simulator, which has no web UI: the terminal running `mass-al-bridge simulate`\n' +
+            'prints the instance key of every instance created (the seeded instance and its key are in the file --write-config wrote).\n',
+        );
+      }
+      return code;
     }
     case 'demo': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          'exit-when-done': { type: 'boolean', default: false },
-          'api-port': { type: 'string', default: '8080' },
-          'log-level': { type: 'string', default: 'warn' },
-        },
-        strict: true,
+      const values = parseCommandArgs('demo', rest, {
+        'exit-when-done': { type: 'boolean', default: false },
+        'api-port': { type: 'string', default: '8080' },
+        'log-level': { type: 'string', default: 'warn' },
       });
+      if (typeof values === 'number') return values;
       const logger = makeLogger(values['log-level']);
       const { demoCommand } = await import('./commands/demo.js');
       return supervise(15000, logger, (signal) =>
         demoCommand({
-          exitWhenDone: values['exit-when-done']!,
+          exitWhenDone: values['exit-when-done'] === 'true',
           apiPort: Number(values['api-port']),
           out: process.stdout,
           isTTY: Boolean(process.stdout.isTTY),
+          columns: () => process.stdout.columns,
           logger,
           signal,
         }),
@@ -204,6 +314,28 @@ async function main(argv: string[]): Promise<number> {
       return 2;
   }
 }
+
+// Node 20 aborts in its exit-time terminal reset when the terminal has hung up (tcsetattr answers
+// EIO), and that abort then spins for ever at 100% CPU instead of exiting (nodejs/node#51519): a
+// bridge whose terminal closed would never end. A descriptor that was a terminal at start and is
+// none now (hung up) is closed just before exit, so that the reset skips it.
+const STDIO_WAS_TTY = [0, 1, 2].map((fd) => isatty(fd));
+process.on('exit', () => {
+  for (const fd of [0, 1, 2]) {
+    if (!STDIO_WAS_TTY[fd] || isatty(fd)) continue;
+    try {
+      closeSync(fd);
+    } catch {
+      // Already closed: nothing to reset.
+    }
+  }
+});
+
+// A reader of stdout that goes away (`| head -1`, a killed `| tee`, a closed terminal) is no reason to crash:
+// the output is dropped and the process carries on until its work is done or a signal stops it.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE' && err.code !== 'EIO') throw err;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

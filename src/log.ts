@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream, type LoggerOptions } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -42,6 +43,25 @@ export interface LoggerSettings {
   name?: string;
 }
 
+/**
+ * Standard output for log lines, written synchronously in this thread. Once the reader is gone
+ * (EPIPE: `| head -1`, a killed `| tee`; EIO: the terminal closed) further lines are dropped.
+ * pino's default asynchronous stream instead flushes at exit and retries EPIPE for ever, which
+ * kept the process from ever exiting on a signal.
+ */
+function stdoutDestination(): DestinationStream {
+  const dest = pino.destination({ dest: 1, sync: true });
+  dest.on('error', () => {
+    const drop = () => true;
+    Object.assign(dest, { write: drop, flushSync: () => undefined, end: () => undefined });
+  });
+  return dest;
+}
+
+/**
+ * The service's logger: JSON lines on stdout (or `destination`), pretty-printed when `pretty`;
+ * credentials at REDACT_PATHS are censored. Never delays the process's exit.
+ */
 export function createLogger(settings: LoggerSettings = {}): Logger {
   const options: LoggerOptions = {
     level: settings.level ?? 'info',
@@ -49,10 +69,9 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
   if (settings.destination) return pino(options, settings.destination);
-  if (settings.pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss' } } });
-  }
-  return pino(options);
+  // pino-pretty in this thread, not as a worker transport: a worker must be drained at exit.
+  if (settings.pretty) return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', sync: true, destination: stdoutDestination() }));
+  return pino(options, stdoutDestination());
 }
 
 /** A logger that writes nothing, for tests and library use. */

@@ -3,8 +3,7 @@
  * events through this interface; the status API serves `registry`.
  */
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
-import type { UpstreamHealth } from './bridge/control.js';
-import { isUp } from './bridge/instrument.js';
+import { isUp, type UpstreamHealthReading } from './health.js';
 import type { JobState } from './ledger/types.js';
 import { VERSION } from './version.js';
 
@@ -34,7 +33,7 @@ export interface StatusGaugesInput {
   /** ms since epoch of the last successful MASS poll, null before the first. */
   lastPollAt: number | null;
   oldestInFlightAgeSeconds: number;
-  upstreams: Record<UpstreamTarget, UpstreamHealth>;
+  upstreams: Record<UpstreamTarget, UpstreamHealthReading>;
 }
 
 export function createMetrics(options: { collectProcessMetrics?: boolean; version?: string } = {}): BridgeMetrics {

@@ -13,8 +13,10 @@ import { VERSION } from '../version.js';
 import type { ApiContext } from './context.js';
 import { createWriteGuard } from './plugins/auth.js';
 import { errorHandlerPlugin } from './plugins/error-handler.js';
+import { ApiLogController } from './plugins/request-log.js';
 import { swaggerPlugin } from './plugins/swagger.js';
 import { actionRoutes } from './routes/actions.js';
+import { faviconRoutes } from './routes/favicon.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -40,6 +42,7 @@ export const DEFAULT_READY_ASSEMBLYLINE_WINDOW_MS = 5 * 60_000;
 export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger.child({ component: 'api' }) } : { logger: false }),
+    logController: new ApiLogController(),
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: true, useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -60,6 +63,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   await swaggerPlugin(base, { version: ctx.version });
 
   await app.register(pageRoutes);
+  await app.register(faviconRoutes);
   await app.register(healthRoutes, ctx);
   await app.register(metricsRoutes, ctx);
   await app.register(statusRoutes, { ...ctx, prefix: '/api/v1' });

@@ -4,8 +4,6 @@ import type { BridgeMetrics } from '../metrics.js';
 import type { WriteGuard } from './plugins/auth.js';
 
 /** What every route module receives: the ledger and control (never an upstream client), a clock. */
-/** Routes polled by probes, scrapers and the status page log their requests only at warn level (no info line per poll). */
-export const POLLED_ROUTE_LOG_LEVEL = 'warn' as const;
 
 export interface ApiContext {
   ledger: Ledger;

@@ -1,6 +1,6 @@
 /** Ledger records → API representations (ms timestamps become ISO strings, links are added). */
 import type { UpstreamHealth } from '../bridge/control.js';
-import { isUp } from '../bridge/instrument.js';
+import { isUp } from '../health.js';
 import type { Job, JobEvent, Ledger } from '../ledger/types.js';
 import { submissionLink } from '../mapping/index.js';
 import type { JobDetailResponse, JobView } from './schemas/jobs.js';

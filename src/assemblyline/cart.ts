@@ -1,6 +1,6 @@
 /**
  * CaRT ("Compressed and RC4 Transport"), the neutered-file format Assemblyline downloads default to
- * (../shared/protocol/ASSEMBLYLINE.md §8). Little-endian layout:
+ * (docs/protocol/ASSEMBLYLINE.md §8). Little-endian layout:
  *   mandatory header (38 B) | optional header | data | optional footer | mandatory footer (28 B)
  * Every encrypted part uses a fresh RC4 keystream from the same 16-byte key.
  * RC4 is implemented here because OpenSSL 3 ships it only in the legacy provider.

@@ -1,5 +1,5 @@
 /**
- * The Assemblyline 4 REST client the bridge uses (../shared/protocol/ASSEMBLYLINE.md).
+ * The Assemblyline 4 REST client the bridge uses (docs/protocol/ASSEMBLYLINE.md).
  * One undici Pool for the AL origin, a concurrency limit under AL's per-user quota, three auth
  * modes (API key headers, session login with cookies + XSRF, client certificate), envelope
  * parsing, and one mapping of AL answers to BridgeError.

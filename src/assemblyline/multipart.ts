@@ -1,23 +1,15 @@
 /**
- * The multipart/form-data body of POST /api/v4/ingest/, built by hand so the file part is streamed:
- * memory stays flat whatever the sample size (undici never buffers an async-iterable body).
- * Layout matches the official Python client (client-requests.json): part `json` without a
- * Content-Type, then part `bin` with filename = name.
+ * The multipart/form-data body of POST /api/v4/ingest/, streamed by the shared encoder
+ * (http/multipart.ts) so memory stays flat whatever the sample size. Layout of the official Python
+ * client (ASSEMBLYLINE.md §3.2): part `json` without a Content-Type, then part `bin` with
+ * filename = name and Content-Type application/octet-stream.
  */
-import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { BridgeError, isTransient } from '../errors.js';
+import { buildMultipart, type MultipartBody } from '../http/multipart.js';
 import type { IngestRequest } from './types.js';
 
-export interface IngestMultipart {
-  contentType: string;
-  /** Total byte length when the file size is known (Buffer body or IngestRequest.size), else undefined (chunked). */
-  length: number | undefined;
-  /** True when open() may be called again after a body was consumed (Buffer source). */
-  replayable: boolean;
-  /** A fresh body stream. For a Readable source this may be called once. */
-  open(): Readable;
-}
+/** The ingest body: open() gives a fresh stream (again only for a Buffer file, for retries). */
+export type IngestMultipart = MultipartBody;
 
 /** The options document of the `json` part (ASSEMBLYLINE.md §3.2). */
 export function ingestOptionsJson(req: IngestRequest): string {
@@ -32,55 +24,21 @@ export function ingestOptionsJson(req: IngestRequest): string {
   return JSON.stringify(doc);
 }
 
-/** WHATWG/RFC 7578 escaping for a quoted-string parameter: werkzeug decodes %22/%0D/%0A back. */
-function quoteParam(value: string): string {
-  return value.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-}
-
+/** The ingest body of `req`; its length is known when the file is a Buffer or `req.size` is given. */
 export function buildIngestMultipart(req: IngestRequest): IngestMultipart {
-  const boundary = `----mass-al-bridge-${randomBytes(16).toString('hex')}`;
-  const preamble = Buffer.from(
-    `--${boundary}\r\n` +
-      'Content-Disposition: form-data; name="json"\r\n\r\n' +
-      ingestOptionsJson(req) +
-      `\r\n--${boundary}\r\n` +
-      `Content-Disposition: form-data; name="bin"; filename="${quoteParam(req.name)}"\r\n` +
-      'Content-Type: application/octet-stream\r\n\r\n',
-    'utf8',
-  );
-  const epilogue = Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
-  const source = req.body;
-  const fileLength = Buffer.isBuffer(source) ? source.length : req.size;
-  let opened = false;
-
-  async function* parts(): AsyncGenerator<Buffer> {
-    yield preamble;
-    if (Buffer.isBuffer(source)) {
-      yield source;
-    } else {
-      try {
-        for await (const chunk of source as AsyncIterable<Buffer | string>) {
-          yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        }
-      } catch (err) {
-        // Keep a failing source (e.g. the MASS download) from being reported as an Assemblyline failure.
-        if (err instanceof BridgeError) throw err;
-        throw new BridgeError(isTransient(err) ? 'NETWORK' : 'INTERNAL', `reading the file to ingest failed: ${err instanceof Error ? err.message : String(err)}`, {
-          cause: err,
-        });
-      }
-    }
-    yield epilogue;
-  }
-
-  return {
-    contentType: `multipart/form-data; boundary=${boundary}`,
-    length: fileLength === undefined ? undefined : preamble.length + fileLength + epilogue.length,
-    replayable: Buffer.isBuffer(source),
-    open() {
-      if (opened && !Buffer.isBuffer(source)) throw new Error('a streamed ingest body can be sent only once');
-      opened = true;
-      return Readable.from(parts(), { objectMode: false });
+  return buildMultipart(
+    [
+      { name: 'json', data: Buffer.from(ingestOptionsJson(req), 'utf8') },
+      { name: 'bin', filename: req.name, contentType: 'application/octet-stream', data: req.body, size: req.size },
+    ],
+    {
+      // Keep a failing source (e.g. the MASS download) from being reported as an Assemblyline failure.
+      onSourceError: (err) =>
+        err instanceof BridgeError
+          ? err
+          : new BridgeError(isTransient(err) ? 'NETWORK' : 'INTERNAL', `reading the file to ingest failed: ${err instanceof Error ? err.message : String(err)}`, {
+              cause: err,
+            }),
     },
-  };
+  );
 }

@@ -1,5 +1,5 @@
 /**
- * Assemblyline 4 REST documents as the bridge reads them (../shared/protocol/ASSEMBLYLINE.md).
+ * Assemblyline 4 REST documents as the bridge reads them (docs/protocol/ASSEMBLYLINE.md).
  * Parsing is lenient: unknown fields are kept, old (4.0/4.4) layouts are accepted.
  */
 import type { Readable } from 'node:stream';

@@ -15,6 +15,7 @@ import { openLedger } from '../ledger/sqlite.js';
 import type { Ledger } from '../ledger/types.js';
 import type { Logger } from '../log.js';
 import { createMassClient, sameMassUrl } from '../mass/client.js';
+import { massClientOptionsFromConfig } from '../mass/options.js';
 import type { AnalysisSystem, MassClient } from '../mass/types.js';
 import type { AssemblylineClient } from '../assemblyline/types.js';
 import { createMetrics, type BridgeMetrics } from '../metrics.js';
@@ -40,14 +41,14 @@ export async function openBridgeRuntime(
     wrapMass?: (client: MassClient) => MassClient;
   } = {},
 ): Promise<BridgeRuntime> {
+  const massOptions = await massClientOptionsFromConfig(config, { onInsecure: () => logger.warn('MASS TLS verification is OFF (VerifyTLS = false)') });
   mkdirSync(config.bridge.stateDir, { recursive: true });
   const ledger = openLedger(join(config.bridge.stateDir, 'bridge.sqlite'));
   const metrics = opts.metrics ?? createMetrics();
-  const massOptions = { apiRoot: config.global.apiRoot, apiKey: config.mass.apiKey, timeoutMs: config.mass.timeout * 1000 };
   const rawMass = createMassClient(massOptions);
   const mass = opts.wrapMass ? opts.wrapMass(rawMass) : rawMass;
   // The heartbeat gets its own connection: streamed sample downloads may hold every connection of the main pool for minutes.
-  const pollClient = createMassClient({ ...massOptions, connections: 1 });
+  const pollClient = createMassClient({ ...massOptions, connections: 1, onInsecure: undefined });
   let assemblyline: AssemblylineClient;
   try {
     assemblyline = createAssemblylineClient(
@@ -140,7 +141,7 @@ export interface RegisterCommandOptions {
  */
 export async function registerCommand(opts: RegisterCommandOptions): Promise<number> {
   const { config, stdout } = opts;
-  const mass = opts.mass ?? createMassClient({ apiRoot: config.global.apiRoot, apiKey: opts.adminKey, timeoutMs: config.mass.timeout * 1000 });
+  const mass = opts.mass ?? createMassClient(await massClientOptionsFromConfig(config, { apiKey: opts.adminKey }));
   const out = (line: string) => stdout.write(`${line}\n`);
   try {
     const name = config.mass.systemName;

@@ -3,6 +3,8 @@
  * (consecutive failures drive backpressure and the status API).
  */
 import { BridgeError, isTransient } from '../errors.js';
+/** Re-exported for callers that read it here; the definition lives in health.ts so metrics need no bridge module. */
+export { isUp } from '../health.js';
 import type { BridgeMetrics, UpstreamTarget } from '../metrics.js';
 import type { UpstreamHealth } from './control.js';
 
@@ -37,11 +39,6 @@ const OPERATIONS: Record<string, string> = {
   fileChildren: 'file_children',
 };
 
-/** "Up": the upstream has answered, and no call failed since (the status API's `ok`, the massal_upstream_up gauge). */
-export function isUp(health: UpstreamHealth): boolean {
-  return health.lastSuccessAt !== null && health.consecutiveFailures === 0;
-}
-
 /** Counts one failed call of the upstream in its health (what the status API and backpressure read). */
 export function recordFailure(health: UpstreamHealth, err: unknown, now: number): void {
   health.lastErrorAt = now;
@@ -54,7 +51,8 @@ export function recordFailure(health: UpstreamHealth, err: unknown, now: number)
 function countsAsFailure(err: unknown): boolean {
   if (!(err instanceof BridgeError)) return true;
   if (err.code === 'ABORTED' || err.code === 'NOT_FOUND') return false;
-  return isTransient(err) || err.code === 'AUTH' || err.code === 'QUOTA_DAILY';
+  // CONFIG_INVALID from a call: the upstream cannot be used as configured (e.g. its TLS certificate is not trusted).
+  return isTransient(err) || err.code === 'AUTH' || err.code === 'QUOTA_DAILY' || (err.code === 'CONFIG_INVALID' && err.upstream !== undefined);
 }
 
 /**

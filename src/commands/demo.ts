@@ -16,6 +16,7 @@ import type { Job } from '../ledger/types.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { demoSamples } from './demo-samples.js';
+import { PLAIN_WIDTH, progressLine, renderSummary, wrap, type DemoRow } from './demo-view.js';
 import { renderSimulatorIni } from './sim-config.js';
 import { startSimulators } from './simulate.js';
 
@@ -25,6 +26,8 @@ export interface DemoOptions {
   apiPort: number;
   out: NodeJS.WritableStream;
   isTTY: boolean;
+  /** The terminal's width now (it may change while the demo runs); unused when not a TTY. */
+  columns?: () => number | undefined;
   logger: Logger;
   signal: AbortSignal;
   /** Stop waiting for the demo to settle after this long (default 180 s). */
@@ -36,7 +39,7 @@ const MAX_FILE_SIZE = 1024 * 1024;
 interface SimState {
   scheduled_pending: number;
   analysis_requests: number;
-  reports: Array<{ sample: string; error_message: string | null }>;
+  reports: Array<{ id: string; sample: string; error_message: string | null; json_report_objects?: Record<string, string> }>;
   relations: Array<{ _cls: string }>;
   samples: number;
 }
@@ -48,8 +51,28 @@ async function json<T>(url: string, init?: RequestInit): Promise<T> {
   return JSON.parse(body) as T;
 }
 
-function pad(s: string, n: number): string {
-  return s.length >= n ? `${s.slice(0, n - 1)}…` : s + ' '.repeat(n - s.length);
+/** Every job of the ledger, oldest first. */
+function allJobs(ledger: BridgeRuntime['ledger']): Job[] {
+  const jobs: Job[] = [];
+  let cursor: string | null | undefined;
+  do {
+    const page = ledger.list({ limit: 500, cursor: cursor ?? undefined });
+    jobs.push(...page.jobs);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return jobs.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+}
+
+interface ServiceErrorEntry {
+  service?: string;
+  status?: string;
+  message?: string;
+}
+
+/** What a report's `al_errors` object lists, as a note: "report lists 1 service error: MetaDefender FAIL_RECOVERABLE (TASK PRE-EMPTED)". */
+function serviceErrorNote(errors: ServiceErrorEntry[]): string {
+  const list = errors.map((e) => `${e.service ?? '?'} ${e.status ?? ''}${e.message ? ` (${e.message})` : ''}`.replace(/\s+\(/, ' (').trim());
+  return `report lists ${errors.length} service error${errors.length === 1 ? '' : 's'}: ${list.join(', ')}`;
 }
 
 export async function demoCommand(opts: DemoOptions): Promise<number> {
@@ -99,7 +122,8 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     say(`mass-al-bridge ${VERSION} demo`);
     say(`  MASS simulator          ${sims.massOrigin}/api/`);
     say(`  Assemblyline simulator  ${sims.alOrigin}`);
-    say(`  status page             ${apiAddress}/   (API docs: ${apiAddress}/documentation)`);
+    say(`  status page             ${apiAddress}/`);
+    say(`  API docs                ${apiAddress}/documentation`);
     say(`  ledger                  ${join(stateDir, 'bridge.sqlite')}`);
     say();
 
@@ -130,30 +154,32 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     // Wait for the instance to be online (first poll) before the admin schedules directly.
     const seeded = Date.now();
     while (!bridge.control.status().lastPollAt && Date.now() - seeded < 10_000) await sleep(100);
-    for (const sample of [ip.url, dropperUrl]) {
-      await json(`${sims.massOrigin}/api/scheduled_analysis/`, {
+    const schedule = (sample: string) =>
+      json(`${sims.massOrigin}/api/scheduled_analysis/`, {
         method: 'POST',
         headers: admin,
         body: JSON.stringify({ analysis_system_instance: instanceUrl, sample }),
       });
-    }
+    await schedule(ip.url);
+    // The second scheduling of the dropper waits until the first one was ingested, so that it is
+    // the one Assemblyline answers from its cache (the same summary on every run).
+    const ingested = Date.now();
+    while (!signal.aborted && Date.now() - ingested < 60_000 && !allJobs(ledger).some((j) => j.sampleUrl === dropperUrl && j.ingestId)) await sleep(100);
+    await schedule(dropperUrl);
     const duplicateNote = 'dropper again (scheduled twice)';
 
-    // Live progress.
-    const counts = () => ledger.countByState();
+    // Live progress: redrawn in place on a terminal (fitted to its width), a plain line every few seconds otherwise.
+    const width = () => (opts.isTTY ? (opts.columns?.() ?? 80) : PLAIN_WIDTH);
     let lastLine = '';
     const draw = (final = false) => {
-      const c = counts();
+      const c = ledger.countByState();
       const total = Object.values(c).reduce((a, b) => a + b, 0);
-      const inFlight = total - c.done - c.failed - c.held;
-      const width = 24;
-      const filled = total ? Math.round(((c.done + c.failed) / total) * width) : 0;
-      const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${c.done + c.failed}/${total} reported  done ${c.done}  error-reported ${c.failed}  in flight ${inFlight} (waiting on Assemblyline ${c.waiting})${c.held ? `  held ${c.held}` : ''}`;
+      const line = progressLine({ reported: c.done + c.failed, total, done: c.done, failed: c.failed, held: c.held, inFlight: total - c.done - c.failed - c.held, waiting: c.waiting }, width());
       if (opts.isTTY) out.write(`\r${line}\x1b[K${final ? '\n' : ''}`);
-      else if (line !== lastLine || final) say(line);
+      else if (line !== lastLine) say(line);
       lastLine = line;
     };
-    ticker = setInterval(draw, opts.isTTY ? 200 : 2000);
+    ticker = setInterval(draw, opts.isTTY ? 200 : 3000);
 
     // Settled: MASS has nothing pending or waiting for the scheduler, and the bridge has nothing in flight, twice in a row.
     const deadline = Date.now() + (opts.settleTimeoutMs ?? 180_000);
@@ -161,7 +187,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     while (!signal.aborted && Date.now() < deadline) {
       await sleep(500);
       const st = await json<SimState>(`${sims.massOrigin}/_sim/state`);
-      const c = counts();
+      const c = ledger.countByState();
       const busy = st.scheduled_pending + st.analysis_requests + ledger.inFlight();
       quiet = busy === 0 && c.done + c.failed > 0 ? quiet + 1 : 0;
       if (quiet >= 3) break;
@@ -171,24 +197,25 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     draw(true);
     say();
 
-    // Summary table.
-    const jobs: Job[] = [];
-    let cursor: string | null | undefined;
-    do {
-      const page = ledger.list({ limit: 500, cursor: cursor ?? undefined });
-      jobs.push(...page.jobs);
-      cursor = page.nextCursor;
-    } while (cursor);
-    jobs.sort((a, b) => a.createdAt - b.createdAt);
+    // Summary table: the seeded samples in their order (the dropper's second scheduling right after
+    // its first), then the IP sample, then the files MASS sent back, by name.
+    const st0 = await json<SimState>(`${sims.massOrigin}/_sim/state`);
+    const serviceErrors = new Map<string, string>();
+    for (const report of st0.reports) {
+      const errorsUrl = report.json_report_objects?.al_errors;
+      if (!errorsUrl) continue;
+      const body = await json<{ errors?: ServiceErrorEntry[] }>(errorsUrl, { headers: admin });
+      if (body.errors?.length) serviceErrors.set(report.id, serviceErrorNote(body.errors));
+    }
+    const jobs = allJobs(ledger);
+    const seededOrder = [...labels.keys()];
+    const rank = (j: Job) => (seededOrder.includes(j.sampleUrl) ? seededOrder.indexOf(j.sampleUrl) : seededOrder.length);
+    jobs.sort((a, b) => rank(a) - rank(b) || (rank(a) === seededOrder.length ? (a.fileName ?? a.sampleUrl).localeCompare(b.fileName ?? b.sampleUrl) : 0) || a.createdAt - b.createdAt);
     const seenSample = new Set<string>();
-    say(`${pad('sample', 44)} ${pad('outcome', 8)} ${pad('score', 6)} ${pad('related', 8)} note`);
-    say('-'.repeat(110));
-    for (const job of jobs) {
+    const rows: DemoRow[] = jobs.map((job) => {
       let label = labels.get(job.sampleUrl) ?? `${job.fileName ?? job.sampleUrl} (extracted, sent back by MASS)`;
       if (seenSample.has(job.sampleUrl) && job.sampleUrl === dropperUrl) label = duplicateNote;
       seenSample.add(job.sampleUrl);
-      const related = ledger.relatedSamples(job.id).length;
-      const outcome = job.state === 'done' ? 'report' : job.state === 'failed' ? 'error' : job.state;
       const notes: string[] = [];
       const events = new Set(ledger.events(job.id).map((e) => e.type));
       if (job.cacheHit) notes.push('cache hit');
@@ -196,17 +223,29 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
       if (events.has('reconciled')) notes.push('notification lost; found by the reconciler after ResultDeadline');
       if (job.echoOf) notes.push('answered from parent submission, no new ingest');
       if (job.attempts > 1) notes.push(`${job.attempts} ingests`);
+      const reportId = job.massReportUrl ? /\/report\/([^/]+)\/?$/.exec(job.massReportUrl)?.[1] : undefined;
+      const listed = reportId ? serviceErrors.get(reportId) : undefined;
+      if (listed) notes.push(listed);
       if (job.errorMessage) notes.push(job.errorMessage);
-      say(`${pad(label, 44)} ${pad(outcome, 8)} ${pad(job.score === null ? '-' : String(job.score), 6)} ${pad(String(related), 8)} ${notes.join('; ')}`);
-    }
+      return {
+        sample: label,
+        outcome: job.state === 'done' ? 'report' : job.state === 'failed' ? 'error' : job.state,
+        score: job.score === null ? '-' : String(job.score),
+        related: String(ledger.relatedSamples(job.id).length),
+        notes,
+      };
+    });
+    for (const line of renderSummary(rows, width())) say(line);
     const st = await json<SimState>(`${sims.massOrigin}/_sim/state`);
-    const relationKinds = new Map<string, number>();
+    // Fixed order: the order of the relation kinds in the README.
+    const relationKinds = new Map<string, number>(['DroppedBySampleRelation', 'ContactedBySampleRelation', 'ResolvedBySampleRelation', 'RetrievedBySampleRelation'].map((k) => [k, 0]));
     for (const r of st.relations) {
       const kind = r._cls.replace('SampleRelation.', '');
       relationKinds.set(kind, (relationKinds.get(kind) ?? 0) + 1);
     }
     say();
-    say(`MASS now holds ${st.reports.length} reports (${st.reports.filter((r) => r.error_message).length} error reports), ${st.samples} samples, ${st.relations.length} relations: ${[...relationKinds].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; pending scheduled analyses: ${st.scheduled_pending}.`);
+    const totals = `MASS now holds ${st.reports.length} reports (${st.reports.filter((r) => r.error_message).length} error reports), ${st.samples} samples, ${st.relations.length} relations: ${[...relationKinds].filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; pending scheduled analyses: ${st.scheduled_pending}.`;
+    for (const line of wrap(totals, width() - 1)) say(line);
     const alStats = sims.al.stats();
     say(`Assemblyline saw ${alStats.ingests} ingests and created ${alStats.submissions} submissions.`);
     const settled = st.scheduled_pending === 0 && ledger.inFlight() === 0;
@@ -214,7 +253,9 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
 
     if (opts.exitWhenDone || signal.aborted) return settled ? 0 : 1;
     say();
-    say(`Status page: ${apiAddress}/  ·  jobs: ${apiAddress}/api/v1/jobs  ·  metrics: ${apiAddress}/metrics`);
+    say(`Status page: ${apiAddress}/`);
+    say(`Jobs:        ${apiAddress}/api/v1/jobs`);
+    say(`Metrics:     ${apiAddress}/metrics`);
     say('Press Ctrl-C to stop.');
     await new Promise<void>((res) => {
       if (signal.aborted) return res();

@@ -3,15 +3,16 @@
  * configuration reaches MASS and Assemblyline with the right identities and that the ledger is usable.
  * Every failure comes with the likely cause and fix (docs/operations.md, troubleshooting).
  */
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAssemblylineClient } from '../assemblyline/client.js';
 import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js';
 import type { AssemblylineClient } from '../assemblyline/types.js';
 import type { BridgeConfig } from '../config/types.js';
-import { BridgeError } from '../errors.js';
+import { BridgeError, describeTlsFailure, tlsFailureCode } from '../errors.js';
 import { openLedger } from '../ledger/sqlite.js';
 import { createMassClient, sameMassUrl } from '../mass/client.js';
+import { massClientOptionsFromConfig } from '../mass/options.js';
 import type { AnalysisSystemInstance, MassClient } from '../mass/types.js';
 
 export interface DoctorOptions {
@@ -24,6 +25,8 @@ export interface DoctorOptions {
 
 interface Finding {
   ok: boolean;
+  /** Not ok, but not a problem either (for example no ledger yet before the first run): printed as [note]. */
+  note?: boolean;
   what: string;
   hint?: string;
 }
@@ -44,9 +47,16 @@ async function checkMass(config: BridgeConfig, mass: MassClient): Promise<Findin
   } catch (err) {
     if (is(err, 'AUTH')) return [{ ok: false, what: `MASS at ${root} refused the instance key (403)`, hint: 'copy the instance key again from the MASS web UI (webui/admin/analysis_systems/); MASS answers 403 to every auth problem' }];
     if (is(err, 'NOT_FOUND')) return [{ ok: false, what: `MASS at ${root} knows no analysis-system instance ${uuid}`, hint: 'create it in the MASS web UI or with `mass-al-bridge register`, or fix [AssemblylineAnalysis] UUID' }];
+    const tls = tlsFailureCode(err);
+    if (tls) {
+      // MASS answered the TLS handshake, so it is up: the certificate check is a configuration matter.
+      const { what, fix } = describeTlsFailure(tls, 'mass');
+      return [{ ok: false, what: `MASS at ${root} cannot be used: ${what}`, hint: fix }];
+    }
     return [{ ok: false, what: `MASS at ${root} cannot be used: ${describe(err)}`, hint: 'check [GLOBAL] ServerURL and APIEndpoint, and that MASS is up' }];
   }
   const findings: Finding[] = [{ ok: true, what: `MASS at ${root} accepts the instance key` }];
+  findings.push(checkOrigin(config, instance.url));
   try {
     const pending = await mass.poll(uuid);
     const seen = instance.last_seen ? `last poll before this check ${instance.last_seen}` : 'never polled before';
@@ -72,6 +82,30 @@ async function checkMass(config: BridgeConfig, mass: MassClient): Promise<Findin
   return findings;
 }
 
+/**
+ * MASS builds every URL it hands out from the Host header it receives. Behind a reverse proxy that
+ * rewrites Host those URLs name an internal origin, to which the bridge never sends its key: every job
+ * would end held. Such an origin must be declared in [GLOBAL] ServerAliases.
+ */
+function checkOrigin(config: BridgeConfig, instanceUrl: string | undefined): Finding {
+  let named: string;
+  try {
+    named = new URL(instanceUrl ?? '').origin;
+  } catch {
+    return { ok: false, what: `MASS answered with an instance URL that is not absolute: ${JSON.stringify(instanceUrl)}`, hint: 'check that [GLOBAL] ServerURL points to MASS' };
+  }
+  const configured = new URL(config.global.apiRoot).origin;
+  if (named === configured) return { ok: true, what: `MASS names its objects under ${configured}, the origin of ServerURL` };
+  if (config.global.serverAliases.includes(named)) {
+    return { ok: true, what: `MASS names its objects under ${named}, an alias of ServerURL ([GLOBAL] ServerAliases); the bridge requests them through ${configured}` };
+  }
+  return {
+    ok: false,
+    what: `MASS names its objects under ${named}, not under ${configured}: the bridge will not send its key there, so every job would end held`,
+    hint: `if ${named} is this MASS behind a reverse proxy that rewrites the Host header, add it to [GLOBAL] ServerAliases, or make the proxy pass the Host header on`,
+  };
+}
+
 async function checkAssemblyline(config: BridgeConfig, al: AssemblylineClient): Promise<Finding[]> {
   const url = config.assemblyline.url;
   const queue = config.assemblyline.notificationQueue;
@@ -81,6 +115,12 @@ async function checkAssemblyline(config: BridgeConfig, al: AssemblylineClient): 
     await al.checkQueueAccess(queue);
     findings.push({ ok: true, what: `Assemblyline at ${url} accepts user '${config.assemblyline.user}' for ingest and notification queue '${queue}' (nothing was read from it)` });
   } catch (err) {
+    const tls = tlsFailureCode(err);
+    if (tls) {
+      const { what, fix } = describeTlsFailure(tls, 'assemblyline');
+      findings.push({ ok: false, what: `Assemblyline at ${url} cannot be used: ${what}`, hint: fix });
+      return findings;
+    }
     if (is(err, 'AUTH', 401)) findings.push({ ok: false, what: `Assemblyline at ${url} refused the credentials: ${describe(err)}`, hint: 'check [Assemblyline] User and APIKey (<key name>:<secret>), or the Auth mode' });
     else if (is(err, 'AUTH')) findings.push({ ok: false, what: `Assemblyline at ${url} refused the ingest/queue role: ${describe(err)}`, hint: 'the API key needs read and write access (role submission_create)' });
     else findings.push({ ok: false, what: `Assemblyline at ${url} cannot be used: ${describe(err)}`, hint: 'check [Assemblyline] URL, VerifyTLS/CAFile, and that Assemblyline is up' });
@@ -95,13 +135,36 @@ async function checkAssemblyline(config: BridgeConfig, al: AssemblylineClient): 
   return findings;
 }
 
+/** Looks at the ledger without creating anything: a missing StateDir or ledger is a finding, not something to make. */
 function checkLedger(config: BridgeConfig): Finding {
-  const file = join(config.bridge.stateDir, 'bridge.sqlite');
+  const dir = config.bridge.stateDir;
+  const file = join(dir, 'bridge.sqlite');
+  let dirStat;
   try {
-    mkdirSync(config.bridge.stateDir, { recursive: true });
+    dirStat = statSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { ok: false, what: `[Bridge] StateDir ${dir} does not exist`, hint: `fix StateDir if it has a typo; for a new installation create it, writable by the bridge's user (mkdir -p ${dir}), or let the first run create it` };
+    return { ok: false, what: `[Bridge] StateDir ${dir} cannot be read: ${code ?? describe(err)}`, hint: "give the bridge's user read, write and search permission on StateDir" };
+  }
+  if (!dirStat.isDirectory()) return { ok: false, what: `[Bridge] StateDir ${dir} is not a directory`, hint: 'point StateDir at a directory' };
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    return { ok: false, what: `[Bridge] StateDir ${dir} is not writable`, hint: "give the bridge's user write permission on StateDir (the ledger and its WAL live there)" };
+  }
+  if (!existsSync(file)) {
+    return {
+      ok: false,
+      note: true,
+      what: `there is no ledger in ${dir} (no bridge.sqlite)`,
+      hint: 'a new installation gets its ledger at the first `mass-al-bridge run`; if the bridge has run before, StateDir points at the wrong directory (the ledger is what makes restarts safe: do not start over without it)',
+    };
+  }
+  try {
     const ledger = openLedger(file);
     try {
-      if (!ledger.isWritable()) return { ok: false, what: `the ledger ${file} is not writable`, hint: 'check the permissions of [Bridge] StateDir' };
+      if (!ledger.isWritable()) return { ok: false, what: `the ledger ${file} is not writable`, hint: 'check the permissions of [Bridge] StateDir and bridge.sqlite' };
       const counts = ledger.countByState();
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       return { ok: true, what: `the ledger ${file} is usable: ${total} jobs, ${ledger.inFlight()} in flight, ${counts.held} held` };
@@ -115,11 +178,22 @@ function checkLedger(config: BridgeConfig): Finding {
 
 export async function doctorCommand(opts: DoctorOptions): Promise<number> {
   const { config, out } = opts;
-  const mass = opts.mass ?? createMassClient({ apiRoot: config.global.apiRoot, apiKey: config.mass.apiKey, timeoutMs: config.mass.timeout * 1000 });
+  let mass = opts.mass;
   let al = opts.assemblyline;
   const findings: Finding[] = [];
   try {
-    findings.push(...(await checkMass(config, mass)));
+    if (!mass) {
+      try {
+        mass = createMassClient(
+          await massClientOptionsFromConfig(config, {
+            onInsecure: () => findings.push({ ok: true, what: 'the TLS certificate of MASS is not checked ([AssemblylineAnalysis] VerifyTLS = false)' }),
+          }),
+        );
+      } catch (err) {
+        findings.push({ ok: false, what: `the MASS connection cannot be set up: ${describe(err)}`, hint: 'check [AssemblylineAnalysis] CAFile' });
+      }
+    }
+    if (mass) findings.push(...(await checkMass(config, mass)));
     if (!al) {
       try {
         al = createAssemblylineClient(await assemblylineClientOptionsFromConfig(config.assemblyline));
@@ -130,14 +204,14 @@ export async function doctorCommand(opts: DoctorOptions): Promise<number> {
     if (al) findings.push(...(await checkAssemblyline(config, al)));
     findings.push(checkLedger(config));
   } finally {
-    if (!opts.mass) await mass.close().catch(() => undefined);
+    if (mass && !opts.mass) await mass.close().catch(() => undefined);
     if (al && !opts.assemblyline) await al.close().catch(() => undefined);
   }
   for (const f of findings) {
-    out.write(`[${f.ok ? ' ok ' : 'FAIL'}] ${f.what}\n`);
-    if (!f.ok && f.hint) out.write(`       fix: ${f.hint}\n`);
+    out.write(`[${f.ok ? ' ok ' : f.note ? 'note' : 'FAIL'}] ${f.what}\n`);
+    if (!f.ok && f.hint) out.write(`       ${f.note ? 'so' : 'fix'}: ${f.hint}\n`);
   }
-  const failed = findings.filter((f) => !f.ok).length;
+  const failed = findings.filter((f) => !f.ok && !f.note).length;
   out.write(failed ? `\n${failed} problem(s) found.\n` : '\nEverything the bridge needs answers as expected.\n');
   return failed ? 1 : 0;
 }

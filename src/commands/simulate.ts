@@ -61,6 +61,48 @@ export async function startSimulators(opts: Omit<SimulateOptions, 'out' | 'signa
   }
 }
 
+/**
+ * The uuids of every analysis-system instance the MASS simulator holds, read through its API as an
+ * admin (MASS's generic lists leave `next` out when there is a next page: page on until `next: null`).
+ */
+async function instanceUuids(massOrigin: string, adminKey: string): Promise<string[]> {
+  const uuids: string[] = [];
+  for (let page = 1; page < 1000; page++) {
+    const res = await fetch(`${massOrigin}/api/analysis_system_instance/?page=${page}`, { headers: { authorization: `APIKEY ${adminKey}` } });
+    if (!res.ok) break;
+    const body = (await res.json()) as { results?: Array<{ uuid?: string }>; next?: unknown };
+    for (const i of body.results ?? []) if (i.uuid) uuids.push(i.uuid);
+    if ('next' in body || !body.results?.length) break;
+  }
+  return uuids;
+}
+
+/**
+ * Prints the instance key of every instance created while the simulators run (by `register`, say):
+ * the simulator's stand-in for the MASS web UI page that shows instance keys. Stops with `signal`.
+ */
+function announceNewInstances(sims: RunningSimulators & { mass: Awaited<ReturnType<typeof createMassSimulator>> }, out: (s: string) => void, signal: AbortSignal): void {
+  const known = new Set<string>([sims.mass.instance.uuid]);
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    instanceUuids(sims.massOrigin, sims.mass.adminKey)
+      .then((uuids) => {
+        for (const uuid of uuids) {
+          if (known.has(uuid)) continue;
+          known.add(uuid);
+          const key = sims.mass.instanceKeyFor(uuid);
+          if (key) out(`MASS simulator: instance ${uuid} was created; its instance key (for [AssemblylineAnalysis] mass api key): ${key}`);
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => (busy = false));
+  }, 1000);
+  timer.unref();
+  signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+}
+
 /** Runs until the signal aborts; returns the exit code. */
 export async function simulateCommand(opts: SimulateOptions): Promise<number> {
   const sims = await startSimulators(opts);
@@ -95,7 +137,9 @@ export async function simulateCommand(opts: SimulateOptions): Promise<number> {
     );
     w(`Bridge configuration written to ${file}; start the bridge with: mass-al-bridge run --config ${opts.writeConfig}`);
   }
+  w('The simulator has no web UI: the instance key of an instance created from now on (mass-al-bridge register) is printed here.');
   w('Press Ctrl-C to stop.');
+  announceNewInstances(sims, w, opts.signal);
   await new Promise<void>((res) => {
     if (opts.signal.aborted) return res();
     opts.signal.addEventListener('abort', () => res(), { once: true });

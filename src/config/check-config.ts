@@ -1,6 +1,7 @@
 /** `mass-al-bridge check-config --config FILE [--set Section.Key=value]...`: validate and print, secrets masked. */
 import { describeConfig } from './describe.js';
 import { ConfigError, formatProblem, loadConfig, type ConfigWarning } from './load.js';
+import { ENV_PREFIX } from './schema.js';
 
 export interface CommandResult {
   exitCode: number;
@@ -50,16 +51,35 @@ function formatWarnings(warnings: ConfigWarning[]): string {
   return warnings.map((w) => `warning: ${formatProblem(w)}\n`).join('');
 }
 
+/**
+ * What every command prints on stderr for a configuration it cannot use: the warnings, then
+ * `mass-al-bridge: invalid configuration (N problems):` and one `  - Section.Key (source): message` line each.
+ */
+export function formatConfigFailure(err: ConfigError): string {
+  return `${formatWarnings(err.warnings)}mass-al-bridge: ${err.message}\n`;
+}
+
+/**
+ * The complaint when a command got neither `--config FILE` nor any MASSAL_* variable (null when it got one):
+ * said first, instead of one "is required" problem per required key.
+ */
+export function missingConfigSource(args: ParsedConfigArgs, env: Record<string, string | undefined>): string | null {
+  if (args.file !== undefined) return null;
+  if (Object.keys(env).some((name) => name.startsWith(ENV_PREFIX) && env[name] !== undefined)) return null;
+  return `no configuration: give --config FILE (or set ${ENV_PREFIX}* environment variables, see docs/configuration.md)`;
+}
+
 export async function checkConfigCommand(argv: readonly string[], env: Record<string, string | undefined>): Promise<CommandResult> {
   const args = parseConfigArgs(argv[0] === 'check-config' ? argv.slice(1) : argv);
   if (args.help) return { exitCode: 0, stdout: CHECK_CONFIG_USAGE, stderr: '' };
-  const usage = [...args.errors, ...args.rest.map((a) => `unknown argument '${a}'`)];
-  if (usage.length) return { exitCode: 2, stdout: '', stderr: `${usage.map((u) => `check-config: ${u}\n`).join('')}\n${CHECK_CONFIG_USAGE}` };
+  const missing = args.errors.length ? null : missingConfigSource(args, env);
+  const usage = [...(missing ? [missing] : []), ...args.errors, ...args.rest.map((a) => `unknown argument '${a}'`)];
+  if (usage.length) return { exitCode: 2, stdout: '', stderr: `${usage.map((u) => `mass-al-bridge check-config: ${u}\n`).join('')}\n${CHECK_CONFIG_USAGE}` };
   try {
     const { config, warnings, sources } = loadConfig({ file: args.file, env, cli: args.cli });
     return { exitCode: 0, stdout: describeConfig(config, sources), stderr: formatWarnings(warnings) };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    return { exitCode: 1, stdout: '', stderr: `${formatWarnings(err.warnings)}${err.message}\n` };
+    return { exitCode: 1, stdout: '', stderr: formatConfigFailure(err) };
   }
 }

@@ -10,23 +10,25 @@ function valueOf(config: BridgeConfig, spec: ConfigKeySpec): unknown {
 }
 
 /**
- * The effective configuration as INI, every secret replaced by ******** (an empty secret
- * prints as empty), each line ending with a comment naming where the value came from.
- * Values may contain ';', so the output is for reading, not for loading back.
+ * The effective configuration as INI that check-config and run accept again: each key preceded
+ * by a comment line naming where its value came from (the INI rules have no inline comments).
+ * A secret that is set prints only as a commented-out `; Key = ********` line: supply it again
+ * the way it came (a *_FILE variable, say); an empty secret prints as an empty value.
  */
 export function describeConfig(config: BridgeConfig, sources: Record<string, string>): string {
-  const out: string[] = ['; mass-al-bridge effective configuration (secrets masked)', `; MASS API root: ${config.global.apiRoot}`];
+  const out: string[] = [
+    '; mass-al-bridge effective configuration',
+    `; MASS API root: ${config.global.apiRoot}`,
+    '; Secrets are not printed: their lines are commented out; supply them again (e.g. MASSAL_<SECTION>_<KEY>_FILE).',
+  ];
   for (const section of SECTIONS) {
     out.push('', `[${section}]`);
-    const specs = CONFIG_KEYS.filter((s) => s.section === section);
-    const rows = specs.map((spec) => {
-      const value = valueOf(config, spec);
-      let text = spec.format(value);
-      if (spec.secret) text = text === '' ? '' : MASK;
-      return { left: `${spec.key} = ${text.replace(/\n/g, ',')}`, source: sources[keyId(spec)] ?? 'default' };
-    });
-    const width = Math.max(...rows.map((r) => r.left.length));
-    for (const r of rows) out.push(`${r.left.padEnd(width)}  ; ${r.source}`);
+    for (const spec of CONFIG_KEYS.filter((s) => s.section === section)) {
+      const text = spec.format(valueOf(config, spec)).replace(/\n/g, ',');
+      out.push(`; ${sources[keyId(spec)] ?? 'default'}`);
+      if (spec.secret && text !== '') out.push(`; ${spec.key} = ${MASK}`);
+      else out.push(`${spec.key} = ${text}`);
+    }
   }
   return `${out.join('\n')}\n`;
 }
@@ -67,7 +69,9 @@ form is an error.
 Durations are in seconds (decimals allowed), sizes in bytes. Booleans accept
 true/false, yes/no, on/off and 1/0. Unknown sections, keys and \`MASSAL_*\` variables are
 reported as warnings naming the closest known key. \`mass-al-bridge check-config --config FILE\`
-prints the effective configuration with secrets masked and where each value came from.
+prints the effective configuration with where each value came from on a comment line above
+each key. The output loads again as it is, except that a secret that is set prints as a
+commented-out \`; Key = ********\` line: supply it again (for example through its \`_FILE\` variable).
 
 ${renderConfigTable()}`;
 }

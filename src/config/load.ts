@@ -40,7 +40,7 @@ export class ConfigError extends BridgeError {
   readonly warnings: ConfigWarning[];
 
   constructor(problems: ConfigProblem[], warnings: ConfigWarning[] = []) {
-    const lines = problems.map((p) => `  ${formatProblem(p)}`);
+    const lines = problems.map((p) => `  - ${formatProblem(p)}`);
     super('CONFIG_INVALID', `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
     this.name = 'ConfigError';
     this.problems = problems;
@@ -48,7 +48,9 @@ export class ConfigError extends BridgeError {
   }
 }
 
+/** One problem as `Section.Key (source): message`; a problem of the file itself as `file PATH[:LINE]: message`. */
 export function formatProblem(p: ConfigProblem): string {
+  if (p.key.startsWith('(')) return `${p.source}: ${p.message}`;
   return `${p.key} (${p.source}): ${p.message}`;
 }
 
@@ -88,7 +90,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   const warnings: ConfigWarning[] = [];
   const raw = new Map<ConfigKeySpec, RawValue>(CONFIG_KEYS.map((s) => [s, { text: s.default, source: 'default' }]));
 
-  if (opts.file !== undefined) readFileLayer(opts.file, raw, problems, warnings);
+  // A file that cannot be read is the one problem worth reporting: every other one would follow from it.
+  if (opts.file !== undefined && !readFileLayer(opts.file, raw, problems, warnings)) throw new ConfigError(problems, warnings);
   readEnvLayer(opts.env ?? {}, raw, problems, warnings);
   readCliLayer(opts.cli, raw, problems);
 
@@ -155,13 +158,21 @@ function clip(text: string): string {
   return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
 }
 
-function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, problems: ConfigProblem[], warnings: ConfigWarning[]): void {
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'is a directory',
+};
+
+/** Adds the file's values to `raw`; false when the file cannot be read at all. */
+function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, problems: ConfigProblem[], warnings: ConfigWarning[]): boolean {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    problems.push({ source: `file ${file}`, key: '(file)', message: `cannot read the configuration file: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
-    return;
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    problems.push({ source: `file ${file}`, key: '(file)', message: `cannot read the configuration file: ${READ_ERRORS[code] ? `${READ_ERRORS[code]} (${code})` : code}` });
+    return false;
   }
   const doc = parseIni(text);
   for (const p of doc.problems) problems.push({ source: `file ${file}:${p.line}`, key: '(syntax)', message: p.message });
@@ -193,6 +204,7 @@ function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, problems
     }
     raw.set(spec, { text: e.value, source });
   }
+  return true;
 }
 
 function readEnvLayer(env: Record<string, string | undefined>, raw: Map<ConfigKeySpec, RawValue>, problems: ConfigProblem[], warnings: ConfigWarning[]): void {
@@ -292,6 +304,20 @@ function crossCheck(get: Getter, where: Where, mayBeEmpty: (section: string, key
   const poll = get('AssemblylineAnalysis', 'PollTime');
   if (typeof poll === 'number' && poll >= 600) {
     warnings.push({ ...where('AssemblylineAnalysis', 'PollTime'), message: 'is 10 minutes or more: MASS considers the instance offline between polls and schedules nothing to it' });
+  }
+  if (get('AssemblylineAnalysis', 'VerifyTLS') === false) {
+    warnings.push({ ...where('AssemblylineAnalysis', 'VerifyTLS'), message: 'is off: the MASS certificate is not checked' });
+  }
+  const serverUrl = get('GLOBAL', 'ServerURL');
+  const aliases = get('GLOBAL', 'ServerAliases');
+  if (typeof serverUrl === 'string' && serverUrl !== '' && Array.isArray(aliases)) {
+    let origin: string | undefined;
+    try {
+      origin = new URL(serverUrl).origin;
+    } catch {}
+    if (origin !== undefined && aliases.includes(origin)) {
+      warnings.push({ ...where('GLOBAL', 'ServerAliases'), message: `lists ${origin}, the origin of ServerURL itself; only other origins need listing` });
+    }
   }
   if (get('Assemblyline', 'VerifyTLS') === false) {
     warnings.push({ ...where('Assemblyline', 'VerifyTLS'), message: 'is off: the Assemblyline certificate is not checked' });

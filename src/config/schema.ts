@@ -92,6 +92,15 @@ function bool(text: string): ParseResult {
 const formatBool = (v: unknown) => (v ? 'true' : 'false');
 
 function httpUrl(text: string): ParseResult {
+  // new URL() quietly percent-encodes spaces: 'http://mass/ ; my MASS' would become a path.
+  const space = /\s/.exec(text);
+  if (space) {
+    const rest = text.slice(space.index).trim();
+    if (rest.startsWith(';') || rest.startsWith('#')) {
+      return fail(`must not contain spaces: '${rest}' reads as part of the value (no inline comments in this INI format); put the comment on a line of its own`);
+    }
+    return fail('must not contain spaces; write a space in a path as %20');
+  }
   let url: URL;
   try {
     url = new URL(text);
@@ -103,6 +112,24 @@ function httpUrl(text: string): ParseResult {
   if (url.username || url.password) return fail('must not contain a user name or password; use the credential keys');
   if (url.search || url.hash) return fail('must not contain a query string or fragment');
   return ok(text);
+}
+
+/** Comma-separated http(s) origins (scheme://host[:port]), each normalised as a browser would (lower-case host, no default port). */
+function origins(text: string): ParseResult {
+  const out: string[] = [];
+  for (const item of text.split(/[,\n]/).map((s) => s.trim()).filter((s) => s !== '')) {
+    let url: URL;
+    try {
+      url = new URL(item);
+    } catch {
+      return fail(`'${item}' is not an absolute http:// or https:// origin, e.g. http://mass-internal:8000`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail(`'${item}' must start with http:// or https://`);
+    if (url.username || url.password) return fail(`'${item}' must not contain a user name or password`);
+    if (url.pathname !== '/' || url.search || url.hash) return fail(`'${item}' must be an origin only (scheme://host[:port]), without a path`);
+    if (!out.includes(url.origin)) out.push(url.origin);
+  }
+  return ok(out);
 }
 
 function oneOf<T extends string>(values: readonly T[], normalise: (s: string) => string = (s) => s.toLowerCase()) {
@@ -185,6 +212,8 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
   spec({ section: 'GLOBAL', key: 'APIEndpoint', path: ['global', 'apiEndpoint'], default: 'api/',
     parse: str({ check: (s) => (s.includes('://') ? 'must be a path relative to ServerURL, not a URL' : /[?#]/.test(s) ? 'must not contain ? or #' : undefined) }),
     description: "Path of the REST API relative to ServerURL; the API root is ServerURL joined with APIEndpoint, always ending with '/'" }),
+  spec({ section: 'GLOBAL', key: 'ServerAliases', path: ['global', 'serverAliases'], default: '', parse: origins, format: formatList,
+    description: 'Comma-separated origins (scheme://host[:port]) that are the same MASS as ServerURL, e.g. the internal origin a reverse proxy that rewrites the Host header makes MASS put in its URLs; such URLs are requested through ServerURL. The API key is never sent to any other origin' }),
   spec({ section: 'GLOBAL', key: 'SleepTime', path: ['global', 'sleepTime'], default: '3', parse: seconds(0.1, 3600),
     description: 'Seconds to wait between two request cycles when a poll failed (MASS client tutorial semantics)' }),
 
@@ -200,6 +229,10 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: 'Instance API key, copied from the MASS web UI (webui/admin/analysis_systems/)' }),
   spec({ section: 'AssemblylineAnalysis', key: 'Timeout', path: ['mass', 'timeout'], default: '30', parse: seconds(1, 3600),
     description: 'Seconds before a MASS request is abandoned (production MASS ends requests after 20 s itself)' }),
+  spec({ section: 'AssemblylineAnalysis', key: 'VerifyTLS', path: ['mass', 'verifyTls'], default: 'true', parse: bool, format: formatBool,
+    description: 'Verify the TLS certificate of MASS (https:// ServerURL)' }),
+  spec({ section: 'AssemblylineAnalysis', key: 'CAFile', path: ['mass', 'caFile'], default: '', readableFile: true, parse: str(),
+    description: 'PEM bundle of certificate authorities to trust for MASS, beside the system store (empty = system store only)' }),
 
   // [Assemblyline]
   spec({ section: 'Assemblyline', key: 'URL', path: ['assemblyline', 'url'], default: '', required: true, parse: httpUrl,

@@ -11,6 +11,8 @@ export interface BridgeConfig {
     apiEndpoint: string;
     /** Derived: absolute MASS API root ending with '/'. */
     apiRoot: string;
+    /** [GLOBAL] ServerAliases: other origins (scheme://host[:port]) of the same MASS, requested through ServerURL. */
+    serverAliases: string[];
     /** [GLOBAL] SleepTime: seconds to wait after an error before the next poll (tutorial semantics). */
     sleepTime: number;
   };
@@ -25,6 +27,10 @@ export interface BridgeConfig {
     apiKey: string;
     /** [AssemblylineAnalysis] Timeout per request, seconds. */
     timeout: number;
+    /** [AssemblylineAnalysis] VerifyTLS (default true) */
+    verifyTls: boolean;
+    /** [AssemblylineAnalysis] CAFile: PEM bundle to trust for MASS. */
+    caFile: string;
   };
   assemblyline: {
     /** [Assemblyline] URL, e.g. https://al.example.org */

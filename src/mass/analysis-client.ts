@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parse as parseIni } from 'ini';
+import { normalizeName, parseIni } from '../config/ini.js';
 import { BridgeError, isTransient } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMassClient } from './client.js';
@@ -42,11 +42,14 @@ export interface AnalysisClientSettings {
   apiKey: string;
 }
 
-/** A parsed INI document: section name → key → value. */
-export type IniDocument = Record<string, unknown>;
+/**
+ * A tutorial INI as parseAnalysisIni reads it: section name (as written) → key (as written) → value.
+ * Section names are case-sensitive; keys are matched ignoring case, spaces, '-' and '_'.
+ */
+export type IniDocument = Record<string, Record<string, string>>;
 
 export interface AnalysisClientOptions {
-  /** Parsed INI (readAnalysisIni / ini.parse), the equivalent of the Python ConfigParser argument. */
+  /** Parsed INI (readAnalysisIni / parseAnalysisIni), the equivalent of the Python ConfigParser argument. */
   ini?: IniDocument;
   /** Already resolved settings; used instead of `ini`. */
   settings?: AnalysisClientSettings;
@@ -68,19 +71,36 @@ function invalidConfig(message: string): BridgeError {
   return new BridgeError('CONFIG_INVALID', message);
 }
 
-/** configparser semantics: section names are case-sensitive, keys are not. */
-function lookup(section: Record<string, unknown> | undefined, key: string): string | undefined {
+/** Keys are matched as the bridge's configuration matches them: `mass api key` ≡ `MASS_API_KEY`. */
+function lookup(section: Record<string, string> | undefined, key: string): string | undefined {
   if (!section) return undefined;
-  const wanted = key.toLowerCase();
+  const wanted = normalizeName(key);
   for (const [k, v] of Object.entries(section)) {
-    if (k.trim().toLowerCase() === wanted && v !== null && typeof v !== 'object') return String(v).trim();
+    if (normalizeName(k) === wanted && typeof v === 'string') return v.trim();
   }
   return undefined;
 }
 
-function sectionOf(ini: IniDocument, name: string): Record<string, unknown> | undefined {
+/** configparser semantics: section names are case-sensitive. */
+function sectionOf(ini: IniDocument, name: string): Record<string, string> | undefined {
   const s = ini[name];
-  return s && typeof s === 'object' && !Array.isArray(s) ? (s as Record<string, unknown>) : undefined;
+  return s && typeof s === 'object' && !Array.isArray(s) ? s : undefined;
+}
+
+/**
+ * Reads INI text with the same reader as the bridge's configuration (config/ini.ts: configparser
+ * rules, whole-line comments only, so a key may contain `;` or `#`). `source` names the text in
+ * messages. Throws BridgeError CONFIG_INVALID listing every syntax problem with its line.
+ */
+export function parseAnalysisIni(text: string, source = 'INI'): IniDocument {
+  const parsed = parseIni(text);
+  if (parsed.problems.length > 0) {
+    throw invalidConfig(`${source}: ${parsed.problems.map((p) => `line ${p.line}: ${p.message}`).join('; ')}`);
+  }
+  const doc: IniDocument = {};
+  for (const s of parsed.sections) doc[s.name] ??= {};
+  for (const e of parsed.entries) (doc[e.section] ??= {})[e.key] = e.value;
+  return doc;
 }
 
 function seconds(value: string | undefined, where: string): number {
@@ -91,6 +111,7 @@ function seconds(value: string | undefined, where: string): number {
   return n;
 }
 
+/** parseAnalysisIni of the file at `path`; CONFIG_INVALID when it cannot be read. */
 export async function readAnalysisIni(path: string): Promise<IniDocument> {
   let text: string;
   try {
@@ -98,7 +119,7 @@ export async function readAnalysisIni(path: string): Promise<IniDocument> {
   } catch (err) {
     throw invalidConfig(`cannot read ${path}: ${(err as Error).message}`);
   }
-  return parseIni(text) as IniDocument;
+  return parseAnalysisIni(text, path);
 }
 
 /** Resolves the tutorial's [GLOBAL] + client section into settings. */

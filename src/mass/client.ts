@@ -1,14 +1,15 @@
 /**
- * MASS 0.1 API client for an analysis-system instance (../shared/protocol/MASS.md).
+ * MASS 0.1 API client for an analysis-system instance (docs/protocol/MASS.md).
  * One undici Pool per MASS origin; every answer is mapped to BridgeError (upstream 'mass').
  * Uploads are streamed multipart bodies; downloads hand back the streaming body.
  */
 import type { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { Dispatcher } from 'undici';
-import { BridgeError } from '../errors.js';
+import { BridgeError, tlsFailure } from '../errors.js';
 import { VERSION } from '../version.js';
-import { buildMultipart, type MultipartPart } from './multipart.js';
+import { buildMultipart, type MultipartPart } from '../http/multipart.js';
 import { assertMongoKeys, assertObjectKey, assertTags, assertTlpLevel, formatMassDate } from './validate.js';
 import type {
   AnalysisSystem,
@@ -98,6 +99,20 @@ function isAbortError(err: unknown): boolean {
   return !!err && typeof err === 'object' && ((err as { name?: unknown }).name === 'AbortError' || err instanceof undiciErrors.RequestAbortedError);
 }
 
+/** The origin of an alias as the client compares it (lower-case host, default port dropped); throws CONFIG_INVALID when it is not a bare http(s) origin. */
+export function aliasOrigin(alias: string): string {
+  let url: URL;
+  try {
+    url = new URL(alias);
+  } catch (err) {
+    throw new BridgeError('CONFIG_INVALID', `MASS server alias ${JSON.stringify(alias)} is not an absolute URL`, { cause: err });
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash || url.pathname !== '/') {
+    throw new BridgeError('CONFIG_INVALID', `MASS server alias ${JSON.stringify(alias)} must be an origin: http(s)://host[:port], nothing after it`);
+  }
+  return url.origin;
+}
+
 export function createMassClient(opts: MassClientOptions): MassClient {
   let root: URL;
   try {
@@ -114,25 +129,45 @@ export function createMassClient(opts: MassClientOptions): MassClient {
   const origin = root.origin;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const authorization = `APIKEY ${opts.apiKey}`;
+  const aliases = new Set((opts.aliases ?? []).map(aliasOrigin).filter((a) => a !== origin));
+  const verifyTls = opts.verifyTls ?? true;
+  if (!verifyTls && root.protocol === 'https:') opts.onInsecure?.();
   const pool = new Pool(origin, {
     connections: opts.connections ?? 8,
-    connect: { timeout: timeoutMs },
+    connect: {
+      timeout: timeoutMs,
+      rejectUnauthorized: verifyTls,
+      // `ca` replaces Node's trust store; keep the public roots and add the configured CA.
+      ...(opts.ca ? { ca: [...rootCertificates, opts.ca] } : {}),
+    },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
   let closing: Promise<void> | undefined;
 
-  /** Resolves a path below the API root, or an absolute URL MASS returned; always with the trailing slash. */
-  function resolve(pathOrUrl: string): URL {
+  /** A URL MASS handed out (or a path below the API root), checked to be on the configured origin or an alias; as given. */
+  function massUrl(pathOrUrl: string): URL {
     const url = isAbsoluteUrl(pathOrUrl) ? new URL(pathOrUrl) : new URL(pathOrUrl, apiRoot);
-    if (url.origin !== origin) {
-      // The API key only ever goes to the configured origin. MASS builds URLs from our Host header, so a foreign origin is a misconfiguration.
-      throw new BridgeError('UPSTREAM_PROTOCOL', `URL ${url.origin}${url.pathname} is not below the configured MASS origin ${origin}`, {
-        upstream: 'mass',
-        transient: false,
-      });
+    if (url.origin !== origin && !aliases.has(url.origin)) {
+      // The API key only ever goes to the configured origin. MASS builds URLs from the Host header it receives,
+      // so another origin means a proxy rewrote Host (an alias to declare) or a foreign URL.
+      throw new BridgeError(
+        'UPSTREAM_PROTOCOL',
+        `MASS named the URL ${url.origin}${url.pathname}, which is not on the configured MASS origin ${origin}; the API key is not sent there. ` +
+          `If ${url.origin} is this MASS behind a reverse proxy that rewrites the Host header, add ${url.origin} to [GLOBAL] ServerAliases ` +
+          '(or make the proxy pass the Host header on)',
+        { upstream: 'mass', transient: false },
+      );
     }
     return withTrailingSlash(url);
+  }
+
+  /** Resolves a path below the API root, or an absolute URL MASS returned, to the URL requested: always on the configured origin, with the trailing slash. */
+  function resolve(pathOrUrl: string): URL {
+    const url = massUrl(pathOrUrl);
+    if (url.origin === origin) return url;
+    // An alias: the same MASS, reached through the configured origin.
+    return new URL(url.pathname + url.search, origin);
   }
 
   function objectUrl(kind: string, idOrUrl: string): URL {
@@ -153,6 +188,8 @@ export function createMassClient(opts: MassClientOptions): MassClient {
     if (isTimeoutError(err)) {
       return new BridgeError('TIMEOUT', `${method} ${path}: no answer from MASS within ${timeoutMs} ms`, { cause: err, upstream: 'mass', method, path });
     }
+    const tls = tlsFailure(err, 'mass', { method, path });
+    if (tls) return tls;
     const message = err instanceof Error ? err.message : String(err);
     return new BridgeError('NETWORK', `${method} ${path}: ${message}`, { cause: err, upstream: 'mass', method, path });
   }
@@ -360,12 +397,13 @@ export function createMassClient(opts: MassClientOptions): MassClient {
     async submitReport(sa, report, o = {}) {
       const url = new URL('submit_report/', scheduledAnalysisUrl(sa));
       const mp = buildMultipart(reportParts(report));
+      const body = mp.open();
       return json<MassReport>('POST', url, {
         ...o,
-        body: mp.body,
+        body,
         contentType: mp.contentType,
         contentLength: mp.length,
-        sources: [mp.body],
+        sources: [body],
         notFound: 'scheduled analysis not found: already consumed (a report was accepted) or deleted',
       });
     },
@@ -380,22 +418,24 @@ export function createMassClient(opts: MassClientOptions): MassClient {
       const metadata = newSamplePayload(upload);
       const sources = Buffer.isBuffer(upload.body) ? [] : [upload.body];
       let mp;
+      let body: Readable;
       try {
         mp = buildMultipart([
           { name: 'file', filename: upload.filename, contentType: 'binary/octet-stream', data: upload.body, size: upload.size },
           // Like the report's metadata: a plain form field holding JSON.
           { name: 'metadata', contentType: 'application/json', data: Buffer.from(JSON.stringify(metadata), 'utf8') },
         ]);
+        body = mp.open();
       } catch (err) {
         for (const s of sources) s.destroy();
         throw err;
       }
       return json<MassSample>('POST', resolve('sample/submit_file/'), {
         ...o,
-        body: mp.body,
+        body,
         contentType: mp.contentType,
         contentLength: mp.length,
-        sources: [mp.body, ...sources],
+        sources: [body, ...sources],
       });
     },
 
@@ -414,10 +454,15 @@ export function createMassClient(opts: MassClientOptions): MassClient {
     async addRelation(kind, sampleUrl, otherUrl, o = {}) {
       const endpoint = RELATION_ENDPOINTS[kind];
       if (!endpoint) throw new BridgeError('INTERNAL', `unknown relation kind ${JSON.stringify(kind)}`, { upstream: 'mass', transient: false });
-      // MASS answers 500 unless both URLs start with exactly the origin of this request.
-      const sample = resolve(sampleUrl).href;
-      const other = resolve(otherUrl).href;
-      return postJson<MassRelation>(resolve(endpoint), { sample, other }, o);
+      // MASS answers 500 unless both URLs start with exactly the origin it sees in this request's Host.
+      // Behind a proxy that rewrites Host that is the alias, so the URLs MASS handed out are sent as they are.
+      let sample = massUrl(sampleUrl);
+      let other = massUrl(otherUrl);
+      if (sample.origin !== other.origin) {
+        if (sample.origin === origin) sample = new URL(sample.pathname, other.origin);
+        else if (other.origin === origin) other = new URL(other.pathname, sample.origin);
+      }
+      return postJson<MassRelation>(resolve(endpoint), { sample: sample.href, other: other.href }, o);
     },
 
     async getRelationGraph(sampleUrlOrId, depth = 1, o = {}) {
@@ -462,7 +507,8 @@ export function createMassClient(opts: MassClientOptions): MassClient {
     },
 
     async createInstance(systemUrl, uuid, o = {}) {
-      const payload: Record<string, string> = { analysis_system: resolve(systemUrl).href };
+      // A reference URL in a body follows the same origin rule as relation URLs: sent as MASS handed it out.
+      const payload: Record<string, string> = { analysis_system: massUrl(systemUrl).href };
       if (uuid !== undefined) payload.uuid = uuid;
       return postJson<AnalysisSystemInstance>(resolve('analysis_system_instance/'), payload, o);
     },

@@ -1,4 +1,4 @@
-/** MASS 0.1 API resources as an analysis-system instance sees them (../shared/protocol/MASS.md). */
+/** MASS 0.1 API resources as an analysis-system instance sees them (docs/protocol/MASS.md). */
 import type { Readable } from 'node:stream';
 
 export interface ScheduledAnalysis {
@@ -174,4 +174,17 @@ export interface MassClientOptions {
   timeoutMs?: number;
   /** Max parallel connections to MASS. Default 8. */
   connections?: number;
+  /** Check the TLS certificate of an https:// MASS ([AssemblylineAnalysis] VerifyTLS). Default true. */
+  verifyTls?: boolean;
+  /** PEM contents (not a path) of extra certificate authorities to trust, beside the public roots ([AssemblylineAnalysis] CAFile). */
+  ca?: string;
+  /** Called once when verifyTls is false, to log the warning. */
+  onInsecure?: () => void;
+  /**
+   * Other origins (scheme://host[:port]) under which MASS names its objects, e.g. the internal
+   * origin a reverse proxy that rewrites Host makes MASS put in every URL ([GLOBAL] ServerAliases).
+   * A URL MASS hands out on such an origin is requested on the apiRoot's origin instead; URLs on any
+   * other origin are refused, so the API key only ever goes to the apiRoot's origin.
+   */
+  aliases?: string[];
 }

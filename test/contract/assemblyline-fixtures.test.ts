@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { createAssemblylineSimulator, decodeCart, encodeCart, type AssemblylineSimulator, type Scenario } from '../../src/simulators/assemblyline/index.js';
 import { until } from '../helpers/wait.js';
 
-const FIXTURES = '/work/shared/protocol/assemblyline-fixtures';
+const FIXTURES = fileURLToPath(new URL('../fixtures/assemblyline-fixtures/', import.meta.url));
 const ROOT = '3f6492021893dd0b94e38a54824c48fa2824cbdcfb923d9e8382e6342f01804f';
 const FIXTURE_SID = '4Hc0QBr3BzVoArs3KbVHIW';
 

@@ -2,11 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { openLedger } from '../../src/ledger/sqlite.js';
 import { silentLogger } from '../../src/log.js';
 import { createAssemblylineSimulator } from '../../src/simulators/assemblyline/index.js';
 import { createMassSimulator } from '../../src/simulators/mass/index.js';
@@ -54,8 +56,25 @@ test('doctor checks MASS, Assemblyline and the ledger without side effects, and 
   assert.equal(ingest.status, 200);
   await waitFor(() => al.stats().messagesQueued === 1, { what: 'a queued notification' });
 
+  // The doctor changes nothing: a StateDir that does not exist is a finding, not something it creates.
+  const stateDir = join(dir, 'state');
+  const noDir = await doctor(ini);
+  assert.equal(noDir.code, 1, noDir.out);
+  assert.match(noDir.out, /\[FAIL\] \[Bridge\] StateDir .*state does not exist\n\s+fix: fix StateDir if it has a typo/);
+  assert.equal(existsSync(stateDir), false, 'the doctor did not create StateDir');
+
+  // An existing StateDir without a ledger: a note (the first run creates it), and still nothing created.
+  mkdirSync(stateDir);
+  const noLedger = await doctor(ini);
+  assert.equal(noLedger.code, 0, noLedger.out);
+  assert.match(noLedger.out, /\[note\] there is no ledger in .*state \(no bridge\.sqlite\)\n\s+so: a new installation gets its ledger at the first `mass-al-bridge run`; if the bridge has run before, StateDir points at the wrong directory/);
+  assert.deepEqual(readdirSync(stateDir), [], 'the doctor created no ledger');
+
+  openLedger(join(stateDir, 'bridge.sqlite')).close();
+  const before = readdirSync(stateDir).sort();
   const good = await doctor(ini);
   assert.equal(good.code, 0, good.out);
+  assert.deepEqual(readdirSync(stateDir).sort(), before, 'the doctor left StateDir as it found it');
   assert.doesNotMatch(good.out, /FAIL/);
   assert.match(good.out, /accepts the instance key/);
   assert.match(good.out, new RegExp(`the key belongs to instance ${mass.instance.uuid}`));

@@ -35,8 +35,8 @@ export interface Endpoints {
 /** A complete configuration with fast test timings (seconds, fractions allowed). */
 export function makeConfig(e: Endpoints, overrides: ConfigOverrides = {}): BridgeConfig {
   const base: BridgeConfig = {
-    global: { serverUrl: e.massApiRoot.replace(/api\/$/, ''), apiEndpoint: 'api/', apiRoot: e.massApiRoot, sleepTime: 0.1 },
-    mass: { pollTime: 0.1, uuid: e.uuid, systemName: 'assemblyline', apiKey: e.massKey, timeout: 10 },
+    global: { serverUrl: e.massApiRoot.replace(/api\/$/, ''), apiEndpoint: 'api/', apiRoot: e.massApiRoot, serverAliases: [], sleepTime: 0.1 },
+    mass: { pollTime: 0.1, uuid: e.uuid, systemName: 'assemblyline', apiKey: e.massKey, timeout: 10, verifyTls: true, caFile: '' },
     assemblyline: {
       url: e.alUrl, user: e.alUser, apiKey: e.alApiKey, password: '', auth: 'apikey', clientCert: '', clientKey: '', verifyTls: true,
       caFile: '', timeout: 10, notificationQueue: 'mass-bridge-test', priority: 150, classification: '', services: [], deepScan: false,

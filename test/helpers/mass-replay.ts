@@ -1,8 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export const RECORDINGS_DIR = '/work/shared/protocol/mass-recorded';
+/** The recorded MASS exchanges (test/fixtures/mass-recorded, see its README). */
+export const RECORDINGS_DIR = fileURLToPath(new URL('../fixtures/mass-recorded/', import.meta.url));
 export const RECORDED_PORT = 5077;
 
 export interface RecordedPart {

@@ -6,6 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +15,7 @@ import { createAssemblylineClient, USER_AGENT } from '../../src/assemblyline/cli
 import { encodeCart } from '../../src/assemblyline/cart.js';
 import type { AssemblylineClient, AssemblylineClientOptions, IngestRequest } from '../../src/assemblyline/types.js';
 
-const FIXTURES = '/work/shared/protocol/assemblyline-fixtures/';
+const FIXTURES = fileURLToPath(new URL('../fixtures/assemblyline-fixtures/', import.meta.url));
 const fixture = (name: string): unknown => JSON.parse(readFileSync(FIXTURES + name, 'utf8'));
 const API_KEY = 'bridgekey:s3cr3t-NOT-REAL-4f9a';
 const PASSWORD = 'pw-NOT-REAL-77c1';

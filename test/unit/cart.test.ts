@@ -2,11 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { BridgeError } from '../../src/errors.js';
 import { CART_DEFAULT_KEY, decodeCart, encodeCart, isCart, rc4 } from '../../src/assemblyline/cart.js';
 
-const FIXTURES = '/work/shared/protocol/assemblyline-fixtures/real/java-client-al4.0/';
+const FIXTURES = fileURLToPath(new URL('../fixtures/assemblyline-fixtures/real/java-client-al4.0/', import.meta.url));
 const realCart = readFileSync(`${FIXTURES}al_test.txt.cart`);
 const realContent = readFileSync(`${FIXTURES}al_test.txt`);
 

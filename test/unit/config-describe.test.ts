@@ -67,42 +67,72 @@ Token = ${SECRETS.token}
   return file;
 }
 
-test('describeConfig masks every secret and names the source of every value', (t) => {
+/** The value line of `key` and the source named on the comment line above it. */
+function entry(out: string, key: string): { line: string; source: string } {
+  const lines = out.split('\n');
+  const i = lines.findIndex((l) => l.startsWith(`${key} =`) || l.startsWith(`; ${key} =`));
+  assert.ok(i > 0, `${key} is printed`);
+  assert.match(lines[i - 1], /^; /, `the source of ${key} is on the comment line above it`);
+  return { line: lines[i], source: lines[i - 1].slice(2) };
+}
+
+test('describeConfig masks every secret and names the source of every value on the line above it', (t) => {
   const file = fullConfigFile(t);
   const keyFile = join(file, '..', 'al_key');
   const { config, sources } = loadConfig({ file, env: { MASSAL_ASSEMBLYLINE_APIKEY_FILE: keyFile, MASSAL_BRIDGE_CONCURRENCY: '6' }, cli: { 'Assemblyline.Priority': '99' } });
   const out = describeConfig(config, sources);
   for (const secret of Object.values(SECRETS)) assertNoPartOf(secret, out);
-  const lines = out.split('\n');
-  const line = (key: string) => lines.find((l) => l.startsWith(`${key} =`))!;
-  assert.match(line('mass api key'), new RegExp(`^mass api key = \\${MASK.split('').join('\\')}\\s+; file ${file}:5$`));
-  assert.match(line('APIKey'), /^APIKey = \*{8}\s+; env MASSAL_ASSEMBLYLINE_APIKEY_FILE \(.*al_key\)$/);
-  assert.match(line('Password'), /^Password = \*{8}\s+; file /);
-  assert.match(line('Token'), /^Token = \*{8}\s+; file /);
-  assert.match(line('Concurrency'), /^Concurrency = 6\s+; env MASSAL_BRIDGE_CONCURRENCY$/);
-  assert.match(line('Priority'), /^Priority = 99\s+; cli$/);
-  assert.match(line('Services'), /^Services = Extract,PDFId\s+; file /);
-  assert.match(line('UIURL'), /^UIURL = https:\/\/al\.example\.org\s+; derived$/);
-  assert.match(line('GracePeriod'), /^GracePeriod = 30\s+; default$/);
+  assert.deepEqual(entry(out, 'mass api key'), { line: `; mass api key = ${MASK}`, source: `file ${file}:5` });
+  assert.match(entry(out, 'APIKey').source, /^env MASSAL_ASSEMBLYLINE_APIKEY_FILE \(.*al_key\)$/);
+  assert.equal(entry(out, 'APIKey').line, `; APIKey = ${MASK}`);
+  assert.equal(entry(out, 'Password').line, `; Password = ${MASK}`);
+  assert.equal(entry(out, 'Token').line, `; Token = ${MASK}`);
+  assert.deepEqual(entry(out, 'Concurrency'), { line: 'Concurrency = 6', source: 'env MASSAL_BRIDGE_CONCURRENCY' });
+  assert.deepEqual(entry(out, 'Priority'), { line: 'Priority = 99', source: 'cli' });
+  assert.equal(entry(out, 'Services').line, 'Services = Extract,PDFId');
+  assert.deepEqual(entry(out, 'UIURL'), { line: 'UIURL = https://al.example.org', source: 'derived' });
+  assert.deepEqual(entry(out, 'GracePeriod'), { line: 'GracePeriod = 30', source: 'default' });
   assert.match(out, /^; MASS API root: http:\/\/mass\.example\.org\/api\/$/m);
-  // Every key is printed once, under its section.
+  // Every key that is not a set secret is printed once, under its section, with no comment in its value.
   const doc = parseIni(out);
   assert.deepEqual(doc.problems, []);
-  assert.equal(doc.entries.length, CONFIG_KEYS.length);
+  assert.equal(doc.entries.length, CONFIG_KEYS.length - SECRET_KEYS.length);
+  for (const e of doc.entries) assert.ok(!e.value.includes(';'), `${e.key} has no comment in its value`);
+});
+
+test('check-config prints a configuration that check-config accepts, with the same effective values', async (t) => {
+  const file = fullConfigFile(t);
+  const dir = join(file, '..');
+  const secretEnv: Record<string, string> = {};
+  for (const [name, value] of Object.entries({ MASSAL_ASSEMBLYLINEANALYSIS_MASS_API_KEY: SECRETS.mass, MASSAL_ASSEMBLYLINE_PASSWORD: SECRETS.password, MASSAL_API_TOKEN: SECRETS.token, MASSAL_ASSEMBLYLINE_APIKEY: SECRETS.al })) {
+    writeFileSync(join(dir, name), value);
+    secretEnv[`${name}_FILE`] = join(dir, name);
+  }
+  const first = await checkConfigCommand(['--config', file, '--set', 'Bridge.LogLevel=debug'], { MASSAL_ASSEMBLYLINE_APIKEY_FILE: secretEnv.MASSAL_ASSEMBLYLINE_APIKEY_FILE, MASSAL_BRIDGE_CONCURRENCY: '6' });
+  assert.equal(first.exitCode, 0, first.stderr);
+  const printed = join(dir, 'printed.ini');
+  writeFileSync(printed, first.stdout);
+  // The secrets come back the way an operator supplies them: *_FILE variables.
+  const second = await checkConfigCommand(['--config', printed], secretEnv);
+  assert.equal(second.exitCode, 0, second.stderr);
+  assert.equal(second.stderr, '', 'no warning about the printed file');
+  const before = loadConfig({ file, env: { MASSAL_ASSEMBLYLINE_APIKEY_FILE: secretEnv.MASSAL_ASSEMBLYLINE_APIKEY_FILE, MASSAL_BRIDGE_CONCURRENCY: '6' }, cli: { 'Bridge.LogLevel': 'debug' } }).config;
+  const after = loadConfig({ file: printed, env: secretEnv }).config;
+  assert.deepEqual(after, before);
 });
 
 test('an empty secret prints as empty, not as a mask', (t) => {
   const file = fullConfigFile(t);
   const { config, sources } = loadConfig({ file, env: { MASSAL_API_TOKEN: '' }, cli: { 'Assemblyline.Auth': 'password' } });
-  assert.match(describeConfig(config, sources), /^Token =\s+; env MASSAL_API_TOKEN$/m);
+  assert.deepEqual(entry(describeConfig(config, sources), 'Token'), { line: 'Token = ', source: 'env MASSAL_API_TOKEN' });
 });
 
 test('check-config prints the masked configuration and exits 0', async (t) => {
   const file = fullConfigFile(t);
   const result = await checkConfigCommand(['check-config', '--config', file, '--set', 'Bridge.LogLevel=debug'], { MASSAL_ASSEMBLYLINE_TTL: '7', MASSAL_ASEMBLYLINE_TTL: '8' });
   assert.equal(result.exitCode, 0, result.stderr);
-  assert.match(result.stdout, /^LogLevel = debug\s+; cli$/m);
-  assert.match(result.stdout, /^TTL = 7\s+; env MASSAL_ASSEMBLYLINE_TTL$/m);
+  assert.deepEqual(entry(result.stdout, 'LogLevel'), { line: 'LogLevel = debug', source: 'cli' });
+  assert.deepEqual(entry(result.stdout, 'TTL'), { line: 'TTL = 7', source: 'env MASSAL_ASSEMBLYLINE_TTL' });
   assert.match(result.stderr, /^warning: MASSAL_ASEMBLYLINE_TTL \(env MASSAL_ASEMBLYLINE_TTL\): unknown variable .* did you mean MASSAL_ASSEMBLYLINE_TTL\?$/m);
   for (const secret of Object.values(SECRETS)) assertNoPartOf(secret, result.stdout + result.stderr);
 });

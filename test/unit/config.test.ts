@@ -260,6 +260,8 @@ const INVALID: Case[] = [
   { name: 'ServerURL missing', changes: { GLOBAL: { ServerURL: null } }, key: 'GLOBAL.ServerURL', message: /is required: set ServerURL in \[GLOBAL\] or MASSAL_GLOBAL_SERVERURL/ },
   { name: 'ServerURL not http', changes: { GLOBAL: { ServerURL: 'ftp://mass.example.org/' } }, key: 'GLOBAL.ServerURL', message: /http:\/\/ or https:\/\// },
   { name: 'ServerURL not a URL', changes: { GLOBAL: { ServerURL: 'mass.example.org' } }, key: 'GLOBAL.ServerURL', message: /absolute/ },
+  { name: 'ServerURL with an inline comment', changes: { GLOBAL: { ServerURL: 'http://mass.example.org/ ; my MASS' } }, key: 'GLOBAL.ServerURL', message: /must not contain spaces: '; my MASS' reads as part of the value .*put the comment on a line of its own/ },
+  { name: 'Assemblyline URL with a space', changes: { Assemblyline: { URL: 'https://al.example.org/my al' } }, key: 'Assemblyline.URL', message: /must not contain spaces; write a space in a path as %20/ },
   { name: 'ServerURL with credentials', changes: { GLOBAL: { ServerURL: 'http://u:p@mass.example.org/' } }, key: 'GLOBAL.ServerURL', message: /user name or password/ },
   { name: 'APIEndpoint as URL', changes: { GLOBAL: { APIEndpoint: 'http://x/api/' } }, key: 'GLOBAL.APIEndpoint', message: /relative/ },
   { name: 'SleepTime not a number', changes: { GLOBAL: { SleepTime: 'soon' } }, key: 'GLOBAL.SleepTime', message: /number of seconds \(got 'soon'\)/ },

@@ -1,9 +1,9 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/index.js';
@@ -28,10 +28,14 @@ const dockerfile = instructions(readFileSync(root('Dockerfile'), 'utf8'));
 const ops = (op: string) => dockerfile.filter((i) => i.op === op);
 const indexOf = (pred: (i: { op: string; args: string }) => boolean) => dockerfile.findIndex(pred);
 
-test('two stages, both FROM node:20-slim; the build stage has the toolchain for better-sqlite3', () => {
+/** The Node major version the image is built on and runs on. */
+const imageMajor = Number(/^node:(\d+)-slim/.exec(ops('FROM')[0].args)?.[1]);
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+
+test('two stages, both FROM node:24-slim (the current LTS); the build stage has the toolchain for better-sqlite3', () => {
   const froms = ops('FROM');
   assert.equal(froms.length, 2);
-  for (const f of froms) assert.match(f.args, /^node:20-slim(\s|$)/);
+  for (const f of froms) assert.match(f.args, /^node:24-slim(\s|$)/);
   const lastFrom = dockerfile.lastIndexOf(froms[1]);
   const toolchain = indexOf((i) => i.op === 'RUN' && /apt-get install/.test(i.args));
   assert.ok(toolchain > 0 && toolchain < lastFrom, 'toolchain is installed in the build stage only');
@@ -95,6 +99,15 @@ test('the image default config keeps the ledger on the volume and listens for th
   assert.equal(config.api.host, '0.0.0.0');
 });
 
+test('the image runs a Node version that package.json engines and the README name as supported', () => {
+  const engines = (JSON.parse(readFileSync(root('package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+  assert.equal(engines, '^20.19.0 || ^24.0.0');
+  assert.ok(engines.split('||').some((range) => range.trim().startsWith(`^${imageMajor}.`)), `node:${imageMajor} is within ${engines}`);
+  const readme = readFileSync(root('README.md'), 'utf8');
+  assert.match(readme, /Node(\.js)? 24 LTS/);
+  assert.match(readme, /Node(\.js)? 20\.19/);
+});
+
 test('.dockerignore is an allow-list that keeps secrets, ledgers and node_modules out of the context', () => {
   const lines = readFileSync(root('.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   assert.equal(lines[0], '*', 'everything is excluded first');
@@ -117,8 +130,26 @@ test('scripts/docker-steps.sh is valid bash and repeats the Dockerfile build ste
   for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) assert.ok(copyLine.includes(`/${f}"`), f);
 });
 
-// Slow (npm ci from the registry, native build, a few minutes): runs in CI (CI=true) or with RUN_DOCKER_STEPS=1.
-if (process.env.RUN_DOCKER_STEPS === '1' || process.env.CI === 'true') {
+test('scripts/docker-steps.sh refuses a Node other than the image\'s before it builds anything', async (t: TestContext) => {
+  const dir = mkdtempSync(join(tmpdir(), 'massal-docker-node-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // A `node` first on PATH that reports another major version.
+  writeFileSync(join(dir, 'node'), `#!/bin/sh\necho v${imageMajor - 4}.19.0\n`);
+  chmodSync(join(dir, 'node'), 0o755);
+  const work = join(dir, 'work');
+  const refused = await run('bash', [root('scripts/docker-steps.sh'), work], { env: { ...process.env, PATH: `${dir}${delimiter}${process.env.PATH ?? ''}` } }).then(
+    () => null,
+    (err: { code?: number; stderr?: string }) => err,
+  );
+  assert.ok(refused, 'docker-steps.sh must fail on the wrong Node');
+  assert.equal(refused.code, 3);
+  assert.match(refused.stderr ?? '', new RegExp(`image builds on Node ${imageMajor} \\(Dockerfile FROM node:${imageMajor}-slim\\), but node on PATH is v${imageMajor - 4}\\.19\\.0`));
+  assert.ok(!existsSync(work), 'nothing was built');
+});
+
+// Slow (npm ci from the registry, native build, a few minutes): runs in CI (CI=true) or with RUN_DOCKER_STEPS=1,
+// on the image's Node version only (.ci/run runs it in its Node 24 run).
+if ((process.env.RUN_DOCKER_STEPS === '1' || process.env.CI === 'true') && nodeMajor === imageMajor) {
   test('docker build steps succeed outside Docker (CI, or RUN_DOCKER_STEPS=1)', { timeout: 20 * 60_000 }, async (t: TestContext) => {
     const dir = mkdtempSync(join(tmpdir(), 'massal-docker-steps-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -15,7 +15,7 @@ import {
   verdictForScore,
 } from '../../src/mapping/index.js';
 
-const FIXTURES = new URL('../../../shared/protocol/assemblyline-fixtures/', import.meta.url);
+const FIXTURES = new URL('../fixtures/assemblyline-fixtures/', import.meta.url);
 const load = (rel: string): unknown => JSON.parse(readFileSync(new URL(rel, FIXTURES), 'utf8'));
 const ROOT = '3f6492021893dd0b94e38a54824c48fa2824cbdcfb923d9e8382e6342f01804f';
 const STAGE2 = 'c79acf47758c66aa3f19873a054364ebf83c06d5fb75d9c99d88addc6af3b196';

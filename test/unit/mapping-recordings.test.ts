@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { defaultMappingOptions, mapSubmissionToReport, MASS_TAG_PATTERN, type ReportPlan } from '../../src/mapping/index.js';
 
-const FIXTURES = new URL('../../../shared/protocol/assemblyline-fixtures/', import.meta.url);
+const FIXTURES = new URL('../fixtures/assemblyline-fixtures/', import.meta.url);
 const load = (rel: string): unknown => JSON.parse(readFileSync(new URL(rel, FIXTURES), 'utf8'));
 const NOW = '2026-03-02T10:00:00.000Z';
 const opts = defaultMappingOptions({ uiBaseUrl: 'https://al.example.org', bridgeVersion: '0.1.0' });

@@ -1,12 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { access, readFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { parse as parseIni } from 'ini';
+import { loadConfig } from '../../src/config/index.js';
 import { BridgeError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import {
   analysisClientSettingsFromIni,
+  parseAnalysisIni,
+  readAnalysisIni,
   FileAnalysisClient,
   IPAnalysisClient,
   type AnalysisClientSettings,
@@ -109,7 +113,7 @@ function fileSample(id: string): MassSample {
 }
 
 test('tutorial INI: GLOBAL + class section, keys case-insensitive, key falls back to GLOBAL', () => {
-  const ini = parseIni(
+  const ini = parseAnalysisIni(
     ['[GLOBAL]', 'serverurl = http://localhost:5000', 'APIEndpoint = api/', 'SleepTime = 3', 'MASS API KEY = global_key', '',
       '[SizeAnalysisInstance]', 'polltime = 10', 'UUID = u-1', 'SystemName = size_analysis'].join('\n'),
   );
@@ -126,6 +130,36 @@ test('tutorial INI: GLOBAL + class section, keys case-insensitive, key falls bac
   assert.throws(() => analysisClientSettingsFromIni(ini, 'Other'), (err: BridgeError) => err.code === 'CONFIG_INVALID' && /\[Other\]/.test(err.message));
   ini.GLOBAL.SleepTime = 'soon';
   assert.throws(() => analysisClientSettingsFromIni(ini, 'SizeAnalysisInstance'), /SleepTime/);
+});
+
+test('the analysis client reads INI files with the bridge configuration reader: same file, same values', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'analysis-ini-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'client.ini');
+  // A key with ';' and '#' (no inline comments), a 'key: value' line, a comment line, and names spelt differently.
+  await writeFile(file, [
+    '[GLOBAL]', 'ServerURL: http://mass.example.org/', 'APIEndpoint = api/', 'SleepTime = 3', '',
+    '[AssemblylineAnalysis]', '; the instance of the bridge', 'PollTime = 10', `UUID = ${UUID}`, 'SystemName = assemblyline',
+    'MASS_API_KEY = IjAbc;def#ghi "quoted"', '',
+    '[Assemblyline]', 'URL = https://al.example.org', 'User = bridge', 'APIKey = name:secret', '',
+  ].join('\n'));
+  const settings = analysisClientSettingsFromIni(await readAnalysisIni(file), 'AssemblylineAnalysis');
+  const { config } = loadConfig({ file, env: {} });
+  assert.equal(settings.apiKey, 'IjAbc;def#ghi "quoted"');
+  assert.equal(settings.apiKey, config.mass.apiKey);
+  assert.equal(settings.apiRoot, config.global.apiRoot);
+  assert.equal(settings.uuid, config.mass.uuid);
+  assert.equal(settings.pollTime, config.mass.pollTime);
+  assert.equal(settings.sleepTime, config.global.sleepTime);
+
+  await writeFile(file, ['[GLOBAL]', 'ServerURL = http://mass.example.org/', 'just a line', '[GLOBAL]', ''].join('\n'));
+  await assert.rejects(readAnalysisIni(file), (err: unknown) => {
+    assert.ok(err instanceof BridgeError);
+    assert.equal(err.code, 'CONFIG_INVALID');
+    assert.match(err.message, /line 3: line is neither a section, a comment nor 'key = value'/);
+    assert.match(err.message, /line 4: section \[GLOBAL\] appears twice/);
+    return true;
+  });
 });
 
 test('a file client analyses file samples and closes the rest with error reports, loop going on', async (t) => {

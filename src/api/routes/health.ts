@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { POLLED_ROUTE_LOG_LEVEL, type ApiContext } from '../context.js';
+import type { ApiContext } from '../context.js';
 import { HealthResponse, ReadyResponse } from '../schemas/status.js';
 
 const REFUSAL_WINDOW_MS = 15 * 60_000;
@@ -42,14 +42,13 @@ export function readiness(ctx: ApiContext) {
 export const healthRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
   app.get(
     '/health',
-    { logLevel: POLLED_ROUTE_LOG_LEVEL, schema: { tags: ['health'], summary: 'Liveness (no upstream checks)', response: { 200: HealthResponse } } },
+    { schema: { tags: ['health'], summary: 'Liveness (no upstream checks)', response: { 200: HealthResponse } } },
     async () => ({ status: 'ok' as const }),
   );
 
   app.get(
     '/ready',
     {
-      logLevel: POLLED_ROUTE_LOG_LEVEL,
       schema: {
         tags: ['health'],
         summary: 'Readiness: ledger writable, MASS polled recently, Assemblyline answered recently',

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { POLLED_ROUTE_LOG_LEVEL, type ApiContext } from '../context.js';
+import type { ApiContext } from '../context.js';
 
 /** Copies the ledger and bridge status into the gauges, so each scrape sees current numbers. */
 export function refreshGauges(ctx: ApiContext): void {
@@ -20,7 +20,6 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
   app.get(
     '/metrics',
     {
-      logLevel: POLLED_ROUTE_LOG_LEVEL,
       schema: {
         tags: ['health'],
         summary: 'Prometheus metrics (text exposition format); see docs/metrics.md',

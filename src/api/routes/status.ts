@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { POLLED_ROUTE_LOG_LEVEL, type ApiContext } from '../context.js';
+import type { ApiContext } from '../context.js';
 import { commonErrors } from '../schemas/common.js';
 import { StatusResponse, ThroughputQuery, ThroughputResponse } from '../schemas/status.js';
 import { iso, isoOrNull, upstreamView } from '../views.js';
@@ -9,7 +9,7 @@ const MINUTE = 60_000;
 export const statusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
   app.get(
     '/status',
-    { logLevel: POLLED_ROUTE_LOG_LEVEL, schema: { tags: ['status'], summary: 'Bridge status: upstream health, counts per state, throughput', response: { 200: StatusResponse, ...commonErrors } } },
+    { schema: { tags: ['status'], summary: 'Bridge status: upstream health, counts per state, throughput', response: { 200: StatusResponse, ...commonErrors } } },
     async () => {
       const now = ctx.now();
       const status = ctx.control.status();
@@ -53,7 +53,6 @@ export const statusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
   app.get(
     '/throughput',
     {
-      logLevel: POLLED_ROUTE_LOG_LEVEL,
       schema: {
         tags: ['status'],
         summary: 'Finished jobs (done / failed) per time bucket, for the status page chart',

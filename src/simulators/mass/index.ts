@@ -22,6 +22,8 @@ export interface MassSimulatorOptions {
   seed?: boolean;
   /** Extra: request body limit in bytes (default 1 GiB). */
   bodyLimit?: number;
+  /** Extra: serve HTTPS with this PEM key and certificate (as MASS behind a TLS-terminating server); URLs then start with https://. */
+  https?: { key: string; cert: string };
 }
 
 export interface MassSimulator {
@@ -62,19 +64,21 @@ export async function createMassSimulator(opts: MassSimulatorOptions = {}): Prom
   }
 
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  const app = Fastify({
+  const common = {
     loggerInstance: opts.logger as FastifyBaseLogger | undefined,
     bodyLimit,
     // MASS takes whatever Host the client sends; URLs are built from it
     trustProxy: false,
-  });
+  };
+  const app = (opts.https ? Fastify({ ...common, https: { key: opts.https.key, cert: opts.https.cert } }) : Fastify(common)) as unknown as FastifyInstance;
+  const ownScheme = opts.https ? 'https' : 'http';
 
   // Every body arrives as a raw Buffer: the handlers parse JSON and multipart the way Flask/Werkzeug did.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
 
   const originOf = (req: FastifyRequest): string => {
-    const scheme = typeof req.headers['x-scheme'] === 'string' ? req.headers['x-scheme'] : 'http';
+    const scheme = typeof req.headers['x-scheme'] === 'string' ? req.headers['x-scheme'] : ownScheme;
     const script = typeof req.headers['x-script-name'] === 'string' ? req.headers['x-script-name'].replace(/\/+$/, '') : '';
     return `${scheme}://${req.headers.host ?? 'localhost'}${script}`;
   };
@@ -164,7 +168,7 @@ export async function createMassSimulator(opts: MassSimulatorOptions = {}): Prom
       const address = app.server.address();
       if (address === null || typeof address === 'string') throw new Error('MASS simulator is not listening on a TCP port');
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      return `http://${shownHost}:${address.port}`;
+      return `${ownScheme}://${shownHost}:${address.port}`;
     },
     close() {
       if (timer) clearInterval(timer);

@@ -1,23 +1,24 @@
 /**
- * The status page in a real browser (Debian's chromium via playwright-core): what an operator sees.
+ * The status page in a real browser (Chromium via playwright-core): what an operator sees.
+ * Run by `npm run test:e2e` (test/browser/run.ts finds Chromium), not by `npm test`.
  * UPDATE_SCREENSHOT=1 also writes docs/status-page.png.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildApi } from '../../src/api/app.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createFakeLedger, seedTypicalJobs } from '../helpers/fake-ledger.js';
 import { createFakeControl } from '../helpers/fake-control.js';
+import { findChromium } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = new URL('../../docs/status-page.png', import.meta.url);
 
 async function launch(): Promise<Browser> {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the status-page test needs Debian's chromium (apt-get install -y chromium; .ci/run installs it)`);
+  const found = findChromium({ env: process.env });
+  if (found.path === null) assert.fail(found.message);
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: found.path,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
   });
 }
