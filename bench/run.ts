@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- memory pipeline mapping ledger]`: runs the named benchmarks (all by default), each
+ * `npm run bench [-- memory pipeline mapping ledger hash-first]`: runs the named benchmarks (all by default), each
  * against a baseline measured in the same run, and prints a table of ratios at the end.
  * Exits 1 when a benchmark's correctness check fails or it throws; 2 when BENCH_MAX_MS (default 300 s) passes.
  * Sizes: BENCH_FILE_MB (256), BENCH_PIPELINE_N (200), BENCH_MAPPING_N (2000), BENCH_LEDGER_N (10000).
  */
 import { cpus } from 'node:os';
 import { killChildren, type BenchOutcome, type Say, type TableRow } from './lib.js';
+import { benchHashFirst } from './hash-first.js';
 import { benchLedger } from './ledger.js';
 import { benchMapping } from './mapping.js';
 import { benchMemory } from './memory.js';
@@ -16,6 +17,7 @@ const BENCHES: Record<string, (say: Say) => Promise<BenchOutcome>> = {
   ledger: benchLedger,
   memory: benchMemory,
   pipeline: benchPipeline,
+  'hash-first': benchHashFirst,
 };
 
 const say: Say = (line = '') => void process.stdout.write(`${line}\n`);

@@ -105,12 +105,23 @@ function makeLogger(level: string | undefined): Logger {
   return createLogger({ level: level ?? process.env.MASSAL_BRIDGE_LOGLEVEL ?? 'info', pretty: Boolean(process.stdout.isTTY) && !process.env.NO_PRETTY_LOGS });
 }
 
-/** Runs a long-lived command: the first SIGINT/SIGTERM aborts it gracefully, a second one exits at once. */
+/**
+ * Signals close-with-grace listens to by default that must stay fatal: a JS listener for a fault
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL) makes libuv return from the fault handler, so the faulting
+ * instruction runs again for ever at 100% CPU instead of the process ending (Node's docs warn
+ * against listening to them); SIGABRT and SIGTRAP likewise come from native code that cannot go on.
+ */
+const FATAL_SIGNALS = ['SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGABRT', 'SIGTRAP'] as const;
+
+/**
+ * Runs a long-lived command: the first SIGINT, SIGTERM, SIGHUP (terminal closed), SIGQUIT or
+ * SIGUSR2 aborts it gracefully, a second one exits at once; after graceMs it exits regardless.
+ */
 async function supervise(graceMs: number, logger: Logger, body: (signal: AbortSignal) => Promise<number>): Promise<number> {
   const ac = new AbortController();
   let running: Promise<number> = Promise.resolve(0);
   const handle = closeWithGrace(
-    { delay: graceMs, logger: false, skip: ['beforeExit'], onSecondSignal: (sig: string) => logger.warn({ signal: sig }, 'second signal: exiting now') },
+    { delay: graceMs, logger: false, skip: ['beforeExit', ...FATAL_SIGNALS], onSecondSignal: (sig: string) => logger.warn({ signal: sig }, 'second signal: exiting now') },
     async ({ signal, err }) => {
       if (err) logger.error({ err }, 'fatal error, shutting down');
       else logger.info({ signal }, 'signal received, shutting down gracefully');

@@ -20,12 +20,17 @@ export interface BridgeMetrics {
   /** A successful MASS poll at this time (ms since epoch). */
   pollSucceeded(atMs: number): void;
   /** Called before each scrape with fresh ledger numbers. */
-  setLedgerGauges(input: { byState: Record<JobState, number>; inFlight: number; ledgerBytes: number }): void;
+  setLedgerGauges(input: { byState: Record<JobState, number>; inFlight: number; ledgerBytes: number; writeErrors?: number }): void;
   /**
    * Called before each scrape with the bridge status (paused, upstream health, oldest in-flight age).
    * Optional so hand-written fakes of this interface stay valid; createMetrics implements it.
    */
   setStatusGauges?(input: StatusGaugesInput): void;
+  /**
+   * Called before each scrape: seconds the job longest in each unfinished state has been in it (0 when none).
+   * Optional so hand-written fakes of this interface stay valid; createMetrics implements it.
+   */
+  setOldestJobAges?(ages: Record<string, number>): void;
 }
 
 export interface StatusGaugesInput {
@@ -83,11 +88,23 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
     registers: [registry],
   });
   const inFlight = new Gauge({ name: 'massal_jobs_in_flight', help: 'Jobs claimed and not yet reported', registers: [registry] });
+  const ledgerWriteErrorsSeen = { value: 0 };
+  const ledgerWriteErrors = new Counter({
+    name: 'massal_ledger_write_errors_total',
+    help: 'Ledger writes that failed (disk full, I/O error, lock timeout) since the bridge started',
+    registers: [registry],
+  });
   const ledgerBytes = new Gauge({ name: 'massal_ledger_size_bytes', help: 'Size of the ledger on disk', registers: [registry] });
   const paused = new Gauge({ name: 'massal_paused', help: '1 while an operator has paused claiming new work', registers: [registry] });
   const oldestInFlight = new Gauge({
     name: 'massal_oldest_in_flight_age_seconds',
     help: 'Age of the oldest claimed, not yet reported job (0 when none)',
+    registers: [registry],
+  });
+  const oldestByState = new Gauge({
+    name: 'massal_oldest_job_age_seconds',
+    help: 'Seconds the job longest in this unfinished state has been in it (0 when none)',
+    labelNames: ['state'] as const,
     registers: [registry],
   });
   const upstreamUp = new Gauge({
@@ -127,10 +144,19 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
     pollSucceeded(atMs) {
       lastPoll.set(atMs / 1000);
     },
-    setLedgerGauges({ byState, inFlight: n, ledgerBytes: bytes }) {
+    setLedgerGauges({ byState, inFlight: n, ledgerBytes: bytes, writeErrors }) {
+      // The ledger counts; the counter catches up at each scrape (it never goes down).
+      if (writeErrors !== undefined) {
+        const seen = ledgerWriteErrorsSeen.value;
+        if (writeErrors > seen) ledgerWriteErrors.inc(writeErrors - seen);
+        ledgerWriteErrorsSeen.value = Math.max(seen, writeErrors);
+      }
       for (const [state, count] of Object.entries(byState)) jobsByState.set({ state }, count);
       inFlight.set(n);
       ledgerBytes.set(bytes);
+    },
+    setOldestJobAges(ages) {
+      for (const [state, seconds] of Object.entries(ages)) oldestByState.set({ state }, seconds);
     },
     setStatusGauges({ paused: isPaused, lastPollAt, oldestInFlightAgeSeconds, upstreams }) {
       paused.set(isPaused ? 1 : 0);

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { BridgeMetrics } from '../metrics.js';
 import { VERSION } from '../version.js';
 import type { ApiContext } from './context.js';
-import { createWriteGuard } from './plugins/auth.js';
+import { createReadGuard, createWriteGuard } from './plugins/auth.js';
 import { errorHandlerPlugin } from './plugins/error-handler.js';
 import { ApiLogController } from './plugins/request-log.js';
 import { swaggerPlugin } from './plugins/swagger.js';
@@ -30,6 +30,10 @@ export interface ApiOptions {
   metrics: BridgeMetrics;
   /** [API] Token. Empty or absent: operator actions answer 403 WRITE_DISABLED. */
   token?: string;
+  /** [API] ReadAuth: 'token' makes every route but /health and /ready need ReadToken or Token (default 'none'). */
+  readAuth?: 'none' | 'token';
+  /** [API] ReadToken: grants the read routes; setting it turns read auth on. */
+  readToken?: string;
   logger?: Logger;
   now?: () => number;
   version?: string;
@@ -58,11 +62,14 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   };
 
   const base = app as unknown as FastifyInstance;
+  const readGuard = createReadGuard({ readAuth: opts.readAuth, readToken: opts.readToken, writeToken: opts.token });
+  // Before routing, so unknown paths and the API docs are guarded too (a 404 tells nothing then).
+  if (readGuard) base.addHook('onRequest', readGuard);
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   errorHandlerPlugin(base);
   await swaggerPlugin(base, { version: ctx.version });
 
-  await app.register(pageRoutes);
+  await app.register(pageRoutes, ctx);
   await app.register(faviconRoutes);
   await app.register(healthRoutes, ctx);
   await app.register(metricsRoutes, ctx);

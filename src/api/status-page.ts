@@ -1,8 +1,12 @@
 /**
  * The operator's status page: one self-contained HTML document (inline CSS and JS, no CDN, no build
  * step) that polls the JSON API every 5 s and draws the throughput chart as inline SVG.
- * Kept in a .ts module so `npm run build` ships it inside dist/.
+ * The server embeds the first data in the document (renderStatusPage), so the first paint already shows it.
+ * With the operator token (typed into the page, kept in sessionStorage, sent as a bearer header; never in the
+ * URL) each unfinished job offers retry and abandon. Kept in a .ts module so `npm run build` ships it inside dist/.
  */
+import type { JobState } from '../ledger/types.js';
+
 export const STATUS_PAGE_CSP =
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -38,6 +42,13 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   .legend span { margin-right: 1rem; }
   .sw { display: inline-block; width: .8rem; height: .8rem; border-radius: 2px; vertical-align: -1px; margin-right: .3rem; }
   a { color: #0969da; }
+  #token-box { margin-left: auto; display: flex; gap: .4rem; align-items: center; }
+  #token-box input { font: inherit; padding: .15rem .4rem; width: 14rem; }
+  button { font: inherit; padding: .1rem .6rem; cursor: pointer; }
+  td.actions button { margin-right: .3rem; }
+  #action-result.ok { color: var(--ok); }
+  #action-result.bad { color: var(--bad); }
+  .filter { float: right; font-weight: normal; text-transform: none; letter-spacing: 0; }
 </style>
 </head>
 <body>
@@ -47,7 +58,14 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <span class="meta" id="version"></span>
   <span class="meta" id="uptime"></span>
   <span class="meta" id="updated"></span>
+  <span id="token-box">
+    <input id="token" type="password" autocomplete="off" placeholder="operator token" aria-label="Operator token">
+    <button id="token-use" type="button">Use token</button>
+    <button id="token-forget" type="button" hidden>Forget token</button>
+    <span class="meta" id="operator">read-only</span>
+  </span>
 </header>
+<p id="action-result" role="status" class="muted"></p>
 <p id="banner" role="alert"></p>
 <main>
   <section id="upstreams-section">
@@ -59,6 +77,13 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     <table><tbody id="counts"></tbody></table>
     <p class="muted" id="inflight"></p>
   </section>
+  <section id="oldest-section">
+    <h2>Oldest job per state</h2>
+    <table>
+      <thead><tr><th>State</th><th>Job</th><th>In state</th><th>Budget</th></tr></thead>
+      <tbody id="oldest"></tbody>
+    </table>
+  </section>
   <section class="wide" id="chart-section">
     <h2>Finished jobs, last hour (per minute)</h2>
     <div id="chart"></div>
@@ -67,11 +92,26 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <section class="wide" id="failures-section">
     <h2>Latest failures</h2>
     <table>
-      <thead><tr><th>Job</th><th>State</th><th>Error</th><th>When</th><th>Links</th></tr></thead>
+      <thead><tr><th>Job</th><th>State</th><th>Error</th><th>When</th><th>Links</th><th>Actions</th></tr></thead>
       <tbody id="failures"></tbody>
     </table>
   </section>
+  <section class="wide" id="successes-section">
+    <h2>Recent successes</h2>
+    <table>
+      <thead><tr><th>Job</th><th>Score</th><th>When</th><th>Links</th></tr></thead>
+      <tbody id="successes"></tbody>
+    </table>
+  </section>
+  <section class="wide" id="jobs-section">
+    <h2>Jobs <label class="filter">state <select id="state-filter" aria-label="Filter jobs by state"></select></label></h2>
+    <table>
+      <thead><tr><th>Job</th><th>State</th><th>Claimed</th><th>Last error</th><th>Links</th><th>Actions</th></tr></thead>
+      <tbody id="jobs"></tbody>
+    </table>
+  </section>
 </main>
+<script type="application/json" id="initial-data">__INITIAL_DATA__</script>
 <script>
 (function () {
   'use strict';
@@ -112,7 +152,75 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     });
   }
 
+  var TOKEN_KEY = 'massal-operator-token';
+  var UNFINISHED = ['claimed', 'fetching', 'ingesting', 'waiting', 'collecting', 'relating', 'reporting', 'held'];
+  var lastStatus = null;
+  var filter = 'unfinished';
+  function token() {
+    try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; }
+  }
+  function jobsPath() {
+    return 'api/v1/jobs?state=' + (filter === 'unfinished' ? UNFINISHED.join(',') : filter) + '&limit=20';
+  }
+  /** The MASS web UI page of a sample: <server>/webui/sample/<id>/ next to the API root <server>/api/. */
+  function massSampleLink(sampleUrl) {
+    var root = lastStatus && lastStatus.massApiRoot;
+    if (!root || typeof sampleUrl !== 'string' || sampleUrl.indexOf(root) !== 0) return null;
+    var m = /^sample\\/([^\\/?#]+)\\/?$/.exec(sampleUrl.slice(root.length));
+    if (!m) return null;
+    try { return new URL('../webui/sample/' + m[1] + '/', root).href; } catch (e) { return null; }
+  }
+  function linkCell(j) {
+    var cell = el('td', {}, [el('a', { href: 'api/v1/jobs/' + encodeURIComponent(j.id), class: 'job-json' }, ['JSON'])]);
+    var mass = massSampleLink(j.sampleUrl);
+    if (mass && /^https?:/i.test(mass)) cell.append(' · ', el('a', { href: mass, class: 'mass-link', target: '_blank', rel: 'noopener noreferrer' }, ['MASS sample']));
+    if (j.assemblylineUrl && /^https?:/i.test(j.assemblylineUrl)) {
+      cell.append(' · ', el('a', { href: j.assemblylineUrl, class: 'al-link', target: '_blank', rel: 'noopener noreferrer' }, ['Assemblyline']));
+    }
+    return cell;
+  }
+  function jobCell(j) {
+    return el('td', {}, [el('code', {}, [j.id]), el('div', { class: 'muted file-name' }, [j.fileName || (j.sha256 ? j.sha256.slice(0, 16) + '…' : '')])]);
+  }
+  function actionCell(j) {
+    var cell = el('td', { class: 'actions' });
+    if (!token() || j.state === 'done' || j.state === 'failed') return cell;
+    var retry = el('button', { type: 'button', class: 'retry' }, ['Retry']);
+    retry.addEventListener('click', function () { act(j.id, 'retry', undefined); });
+    var abandon = el('button', { type: 'button', class: 'abandon' }, ['Abandon']);
+    abandon.addEventListener('click', function () {
+      var reason = window.prompt('Abandon ' + j.id + ': the error report sent to MASS says why. Reason:', 'abandoned from the status page');
+      if (reason) act(j.id, 'abandon', { reason: reason });
+    });
+    cell.append(retry, abandon);
+    return cell;
+  }
+  function say(text, ok) {
+    var r = document.getElementById('action-result');
+    r.textContent = text;
+    r.className = ok ? 'ok' : 'bad';
+  }
+  function act(id, action, body) {
+    var headers = { accept: 'application/json', authorization: 'Bearer ' + token() };
+    if (body) headers['content-type'] = 'application/json';
+    return fetch('api/v1/jobs/' + encodeURIComponent(id) + '/' + action, { method: 'POST', headers: headers, body: body ? JSON.stringify(body) : undefined, cache: 'no-store' })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (answer) {
+          if (!r.ok) throw new Error((answer && answer.message) || ('HTTP ' + r.status));
+          say(action + ' ' + id + ': now ' + answer.job.state, true);
+        });
+      })
+      .catch(function (err) { say(action + ' ' + id + ' refused: ' + err.message, false); })
+      .then(refresh);
+  }
+  function renderOperator() {
+    var has = !!token();
+    document.getElementById('operator').textContent = has ? 'operator actions on' : 'read-only';
+    document.getElementById('token-forget').hidden = !has;
+  }
+
   function renderStatus(s) {
+    lastStatus = s;
     var run = document.getElementById('run-state');
     run.textContent = s.paused ? 'Paused' : 'Running';
     run.className = 'pill ' + (s.paused ? 'warn' : 'ok');
@@ -144,6 +252,18 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       'last 5 min: ' + (s.throughput.last5m.done + s.throughput.last5m.failed) +
       ', last hour: ' + (s.throughput.last60m.done + s.throughput.last60m.failed) +
       ' (' + s.throughput.last60m.perMinute.toFixed(2) + '/min)';
+
+    var oldest = document.getElementById('oldest');
+    oldest.replaceChildren();
+    (s.oldestPerState || []).forEach(function (o) {
+      oldest.append(el('tr', { 'data-oldest': o.state }, [
+        el('th', {}, [o.state]),
+        el('td', {}, [el('a', { href: 'api/v1/jobs/' + encodeURIComponent(o.jobId) }, [o.jobId])]),
+        el('td', { class: 'num' }, [duration(o.ageSeconds)]),
+        el('td', { class: 'num muted' }, [o.budgetSeconds === null ? '–' : duration(o.budgetSeconds)]),
+      ]));
+    });
+    if (!s.oldestPerState || s.oldestPerState.length === 0) oldest.append(el('tr', {}, [el('td', { colspan: '4', class: 'muted' }, ['No unfinished jobs.'])]));
   }
 
   function renderChart(t) {
@@ -180,24 +300,62 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     var body = document.getElementById('failures');
     body.replaceChildren();
     if (page.jobs.length === 0) {
-      body.append(el('tr', {}, [el('td', { colspan: '5', class: 'muted' }, ['No failures.'])]));
+      body.append(el('tr', {}, [el('td', { colspan: '6', class: 'muted' }, ['No failures.'])]));
       return;
     }
     page.jobs.forEach(function (j) {
-      var links = el('td', {}, [el('a', { href: 'api/v1/jobs/' + encodeURIComponent(j.id), class: 'job-json' }, ['JSON'])]);
-      if (j.assemblylineUrl && /^https?:/i.test(j.assemblylineUrl)) {
-        links.append(' · ', el('a', { href: j.assemblylineUrl, class: 'al-link', target: '_blank', rel: 'noopener noreferrer' }, ['Assemblyline']));
-      }
       var code = j.errorCode || j.lastErrorCode;
       var msg = j.errorMessage || j.lastError || '';
       body.append(el('tr', { 'data-job': j.id }, [
-        el('td', {}, [el('code', {}, [j.id]), el('div', { class: 'muted' }, [j.fileName || (j.sha256 ? j.sha256.slice(0, 16) + '…' : '')])]),
+        jobCell(j),
         el('td', {}, [el('span', { class: 'pill ' + (j.state === 'held' ? 'warn' : 'bad') }, [j.state])]),
         el('td', { class: 'err' }, [(code ? code + ': ' : '') + msg]),
         el('td', {}, [ago(j.finishedAt || j.updatedAt)]),
-        links,
+        linkCell(j),
+        actionCell(j),
       ]));
     });
+  }
+
+  function renderSuccesses(page) {
+    var body = document.getElementById('successes');
+    body.replaceChildren();
+    if (page.jobs.length === 0) body.append(el('tr', {}, [el('td', { colspan: '4', class: 'muted' }, ['No successes yet.'])]));
+    page.jobs.forEach(function (j) {
+      body.append(el('tr', { 'data-job': j.id }, [
+        jobCell(j),
+        el('td', { class: 'num' }, [j.score === null || j.score === undefined ? '—' : String(j.score)]),
+        el('td', {}, [ago(j.finishedAt || j.updatedAt)]),
+        linkCell(j),
+      ]));
+    });
+  }
+
+  function renderJobs(page) {
+    var body = document.getElementById('jobs');
+    body.replaceChildren();
+    if (page.jobs.length === 0) body.append(el('tr', {}, [el('td', { colspan: '6', class: 'muted' }, ['No jobs in this state.'])]));
+    page.jobs.forEach(function (j) {
+      var code = j.errorCode || j.lastErrorCode;
+      var msg = j.errorMessage || j.lastError || '';
+      body.append(el('tr', { 'data-job': j.id, 'data-job-state': j.state }, [
+        jobCell(j),
+        el('td', {}, [el('span', { class: 'pill ' + (j.state === 'done' ? 'ok' : j.state === 'failed' ? 'bad' : 'warn') }, [j.state])]),
+        el('td', {}, [ago(j.createdAt)]),
+        el('td', { class: 'err' }, [msg ? (code ? code + ': ' : '') + msg : '']),
+        linkCell(j),
+        actionCell(j),
+      ]));
+    });
+  }
+
+  function renderAll(d) {
+    renderStatus(d.status);
+    renderChart(d.throughput);
+    renderFailures(d.failures);
+    renderSuccesses(d.successes);
+    renderJobs(d.jobs);
+    renderOperator();
   }
 
   var timer = null;
@@ -207,10 +365,10 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       getJson('api/v1/status'),
       getJson('api/v1/throughput?minutes=60&bucket=60'),
       getJson('api/v1/jobs?state=failed,held&limit=10'),
+      getJson('api/v1/jobs?state=done&limit=10'),
+      getJson(jobsPath()),
     ]).then(function (r) {
-      renderStatus(r[0]);
-      renderChart(r[1]);
-      renderFailures(r[2]);
+      renderAll({ status: r[0], throughput: r[1], failures: r[2], successes: r[3], jobs: r[4] });
       document.getElementById('banner').className = '';
       document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
       document.body.setAttribute('data-refreshed', String(Number(document.body.getAttribute('data-refreshed') || 0) + 1));
@@ -222,9 +380,72 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       timer = setTimeout(refresh, refreshSeconds * 1000);
     });
   }
-  refresh();
+  var select = document.getElementById('state-filter');
+  ['unfinished'].concat(STATES).forEach(function (st) {
+    select.append(el('option', { value: st }, [st === 'unfinished' ? 'all unfinished' : st]));
+  });
+  select.addEventListener('change', function () {
+    filter = select.value;
+    refresh();
+  });
+  var input = document.getElementById('token');
+  function useToken() {
+    var value = input.value.trim();
+    input.value = '';
+    if (!value) return;
+    try { sessionStorage.setItem(TOKEN_KEY, value); } catch (e) { say('this browser keeps no session storage: the token cannot be used', false); }
+    refresh();
+  }
+  document.getElementById('token-use').addEventListener('click', useToken);
+  input.addEventListener('keydown', function (e) { if (e.key === 'Enter') useToken(); });
+  document.getElementById('token-forget').addEventListener('click', function () {
+    try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* nothing stored */ }
+    refresh();
+  });
+
+  // The server embedded the first data: draw it at once, then poll.
+  var initial = null;
+  try { initial = JSON.parse(document.getElementById('initial-data').textContent || 'null'); } catch (e) { initial = null; }
+  if (initial && initial.status) {
+    renderAll(initial);
+    document.getElementById('updated').textContent = 'as of ' + new Date(initial.status.now).toLocaleTimeString();
+    timer = setTimeout(refresh, refreshSeconds * 1000);
+  } else {
+    renderOperator();
+    refresh();
+  }
 })();
 </script>
 </body>
 </html>
 `;
+
+/** What the server embeds for the first paint: the answers of the API calls the page makes. */
+export interface StatusPageData {
+  status: unknown;
+  throughput: unknown;
+  failures: unknown;
+  successes: unknown;
+  jobs: unknown;
+}
+
+/** The job lists of StatusPageData: the same queries as the page's own GET /api/v1/jobs calls. */
+export const STATUS_PAGE_JOB_LISTS: Record<'failures' | 'successes' | 'jobs', { states: JobState[]; limit: number }> = {
+  failures: { states: ['failed', 'held'], limit: 10 },
+  successes: { states: ['done'], limit: 10 },
+  jobs: { states: ['claimed', 'fetching', 'ingesting', 'waiting', 'collecting', 'relating', 'reporting', 'held'], limit: 20 },
+};
+
+/**
+ * The page with `data` embedded (null: none, the page fetches it at once). The JSON is escaped so no value
+ * can close the script element; the run-state pill is filled in so even a page whose script has not run says it.
+ */
+export function renderStatusPage(data: StatusPageData | null): string {
+  const json = data === null ? 'null' : JSON.stringify(data).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  let html = STATUS_PAGE_HTML.replace('__INITIAL_DATA__', () => json);
+  const paused = (data?.status as { paused?: unknown } | undefined)?.paused;
+  if (typeof paused === 'boolean') {
+    html = html.replace('<span id="run-state" class="pill warn">loading…</span>', `<span id="run-state" class="pill ${paused ? 'warn' : 'ok'}">${paused ? 'Paused' : 'Running'}</span>`);
+  }
+  return html;
+}

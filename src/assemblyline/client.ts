@@ -1,20 +1,24 @@
 /**
  * The Assemblyline 4 REST client the bridge uses (docs/protocol/ASSEMBLYLINE.md).
- * One undici Pool for the AL origin, a concurrency limit under AL's per-user quota, three auth
- * modes (API key headers, session login with cookies + XSRF, client certificate), envelope
- * parsing, and one mapping of AL answers to BridgeError.
+ * One undici Pool for the AL origin, a concurrency limit under AL's per-user quota, two auth
+ * modes (API key headers, session login with cookies + XSRF; AL has no certificate authentication),
+ * an optional TLS client certificate for an mTLS proxy in front of AL, envelope parsing, and one
+ * mapping of AL answers to BridgeError.
  */
 import { rootCertificates } from 'node:tls';
 import { finished, type Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import { getSetCookies, Headers, Pool, type Dispatcher } from 'undici';
 import { BridgeError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { DEFAULT_MAX_ANSWER_BYTES, readAnswerText } from './body.js';
 import { decodeCart } from './cart.js';
 import { CallLimiter } from './limiter.js';
-import { buildIngestMultipart, type IngestMultipart } from './multipart.js';
+import { buildIngestMultipart, ingestBySha256Json, type IngestMultipart } from './multipart.js';
 import type {
   AssemblylineClient,
   AssemblylineClientOptions,
+  IngestBySha256Request,
+  AssemblylineUser,
   IngestMessage,
   IngestRequest,
   RequestOptions,
@@ -35,7 +39,15 @@ const SESSION_EXPIRED =
 const RAW_DOWNLOAD_DISABLED = /RAW file download has been disabled/i;
 /** werkzeug's 404 for an unknown route, as opposed to "no such submission". */
 const ROUTE_MISSING = /^Api does not exist/;
+/** 404 of an ingest by sha256 when AL does not store the file (ASSEMBLYLINE.md §3.4, errors/404-ingest-sha256.json). */
+const SHA256_UNKNOWN = /^SHA256 does not exist in Assemblyline/;
 const EXCERPT_LENGTH = 300;
+/** sha256 of no file: the dry check of ingest parameters names it so the server stops at the file lookup. */
+const DRY_CHECK_SHA256 = '0'.repeat(64);
+/** Assemblyline authenticates API calls only with X-USER + X-APIKEY or a session: a client certificate is a TLS option. */
+export const CERTIFICATE_AUTH_REMOVED =
+  'Assemblyline has no certificate authentication (it reads X-USER + X-APIKEY or a session, never a client certificate): ' +
+  'set [Assemblyline] Auth = apikey (with APIKey) or password (with Password); keep ClientCert and ClientKey, they are still sent in the TLS handshake to an mTLS proxy';
 
 /** Node/OpenSSL codes for a server certificate the client does not trust: a configuration error. */
 const TLS_VERIFY_CODES = new Set([
@@ -152,23 +164,15 @@ export function classifyTransportError(err: unknown, ctx: CallContext, signal?: 
   return new BridgeError('NETWORK', `Assemblyline ${ctx.method} ${ctx.path} failed: ${code ?? ''}${code ? ' ' : ''}${detail}`, { ...base, transient: true });
 }
 
-/** Parses Set-Cookie values into name → value; a cleared cookie (empty value / Max-Age=0 / past Expires) maps to undefined. */
+/** Set-Cookie values as name → value (undici's RFC 6265 parser); a cleared cookie (empty value / Max-Age<=0 / past Expires) maps to undefined. */
 export function parseSetCookies(header: string | string[] | undefined): Map<string, string | undefined> {
+  const headers = new Headers();
+  for (const line of header === undefined ? [] : Array.isArray(header) ? header : [header]) headers.append('set-cookie', line);
   const out = new Map<string, string | undefined>();
-  for (const line of header === undefined ? [] : Array.isArray(header) ? header : [header]) {
-    const [pair, ...attrs] = line.split(';');
-    const eq = pair.indexOf('=');
-    if (eq <= 0) continue;
-    const name = pair.slice(0, eq).trim();
-    const value = pair.slice(eq + 1).trim();
-    let cleared = value === '';
-    for (const attr of attrs) {
-      const [k, v = ''] = attr.split('=');
-      const key = k.trim().toLowerCase();
-      if (key === 'max-age' && Number(v.trim()) <= 0) cleared = true;
-      if (key === 'expires' && Date.parse(v.trim()) < Date.UTC(2000, 0, 1)) cleared = true;
-    }
-    out.set(name, cleared ? undefined : value);
+  for (const c of getSetCookies(headers)) {
+    const expired = c.expires instanceof Date && c.expires.getTime() < Date.UTC(2000, 0, 1);
+    const cleared = c.value === '' || (c.maxAge !== undefined && c.maxAge <= 0) || expired;
+    out.set(c.name, cleared ? undefined : c.value);
   }
   return out;
 }
@@ -207,8 +211,8 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
   if (!opts.user) throw new BridgeError('CONFIG_INVALID', 'Assemblyline user is required');
   if (mode === 'apikey' && !opts.apiKey) throw new BridgeError('CONFIG_INVALID', 'Assemblyline auth=apikey needs an API key (name:secret)');
   if (mode === 'password' && !opts.password) throw new BridgeError('CONFIG_INVALID', 'Assemblyline auth=password needs a password');
-  if (mode === 'certificate' && (!opts.clientCert || !opts.clientKey)) {
-    throw new BridgeError('CONFIG_INVALID', 'Assemblyline auth=certificate needs a client certificate and key');
+  if ((mode as string) === 'certificate') {
+    throw new BridgeError('CONFIG_INVALID', CERTIFICATE_AUTH_REMOVED);
   }
   if ((opts.clientCert && !opts.clientKey) || (!opts.clientCert && opts.clientKey)) {
     throw new BridgeError('CONFIG_INVALID', 'Assemblyline client certificate and key must be given together');
@@ -216,6 +220,7 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
 
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxCalls = opts.maxConcurrentCalls ?? DEFAULT_MAX_CONCURRENT_CALLS;
+  const maxAnswerBytes = opts.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
   const verifyTls = opts.verifyTls ?? true;
   if (!verifyTls) opts.onInsecure?.();
 
@@ -285,9 +290,9 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
   async function readEnvelope(res: Dispatcher.ResponseData, ctx: CallContext): Promise<{ status: number; env: Envelope | undefined; text: string }> {
     let text: string;
     try {
-      text = await res.body.text();
+      text = await readAnswerText(res.body, res.headers['content-length'], maxAnswerBytes, ctx);
     } catch (err) {
-      throw classifyTransportError(err, ctx);
+      throw err instanceof BridgeError ? err : classifyTransportError(err, ctx);
     }
     return { status: res.statusCode, env: parseEnvelope(text), text };
   }
@@ -354,8 +359,6 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
     switch (mode) {
       case 'apikey':
         return { headers: { 'x-user': opts.user, 'x-apikey': opts.apiKey as string }, generation: 0 };
-      case 'certificate':
-        return { headers: { 'x-user': opts.user }, generation: 0 };
       case 'password': {
         const s = await currentSession(signal);
         const headers: Record<string, string> = {
@@ -503,6 +506,20 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
       return { ingestId: value.ingest_id };
     },
 
+    async ingestBySha256(req: IngestBySha256Request, ro?: RequestOptions): Promise<{ ingestId: string } | null> {
+      const path = '/api/v4/ingest/';
+      const { status, value, message } = await callJson({ method: 'POST', path, json: ingestBySha256Json(req), signal: ro?.signal }, [404]);
+      if (status === 404) {
+        // AL does not hold the file (ASSEMBLYLINE.md §3.4); any other 404 (a route this server lacks) stays an error.
+        if (SHA256_UNKNOWN.test(message)) return null;
+        throw scrubError(classifyAssemblylineStatus(status, message, { method: 'POST', path }));
+      }
+      if (!isObject(value) || typeof value.ingest_id !== 'string' || value.ingest_id === '') {
+        throw protocolError({ method: 'POST', path }, 'answer has no ingest_id');
+      }
+      return { ingestId: value.ingest_id };
+    },
+
     async getMessages(queue: string, pageSize: number, ro?: RequestOptions): Promise<IngestMessage[]> {
       // page_size=0 answers [] and a missing/negative one drains the whole queue: always send a positive one.
       if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
@@ -591,6 +608,29 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
       const { value } = await callJson({ method: 'GET', path, signal: ro?.signal });
       if (!Array.isArray(value)) throw protocolError({ method: 'GET', path }, 'api_response is not a list');
       return value as Array<{ name: string; sha256: string }>;
+    },
+
+    async whoami(ro?: RequestOptions): Promise<AssemblylineUser> {
+      const path = '/api/v4/user/whoami/';
+      const { value } = await callJson({ method: 'GET', path, signal: ro?.signal });
+      if (!isObject(value) || !Array.isArray(value.roles)) throw protocolError({ method: 'GET', path }, 'answer has no roles');
+      return value as unknown as AssemblylineUser;
+    },
+
+    async checkIngestParams(req, ro?: RequestOptions): Promise<BridgeError | null> {
+      const path = '/api/v4/ingest/';
+      // A sha256 no file has: the server validates profile and parameters, then answers 404 for the file.
+      const doc: Record<string, unknown> = { sha256: DRY_CHECK_SHA256, name: 'mass-al-bridge-parameter-check', metadata: req.metadata, params: req.params };
+      if (req.submissionProfile) doc.submission_profile = req.submissionProfile;
+      if (req.type) doc.type = req.type;
+      try {
+        const { status, message } = await callJson({ method: 'POST', path, json: doc, signal: ro?.signal }, [404]);
+        if (status === 404) return null;
+        return protocolError({ method: 'POST', path }, `accepted an ingest of a file that cannot exist (${message || status})`);
+      } catch (err) {
+        if (err instanceof BridgeError && err.upstream === 'assemblyline' && err.status !== undefined && err.status < 500) return err;
+        throw err;
+      }
     },
 
     close(): Promise<void> {

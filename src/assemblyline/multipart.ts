@@ -24,6 +24,11 @@ export function ingestOptionsJson(req: IngestRequest): string {
   return JSON.stringify(doc);
 }
 
+/** The JSON body of an ingest by sha256: the same options as the `json` part, plus `sha256` (ASSEMBLYLINE.md §3.1). */
+export function ingestBySha256Json(req: Omit<IngestRequest, 'body' | 'size'> & { sha256: string }): Record<string, unknown> {
+  return { sha256: req.sha256.toLowerCase(), ...(JSON.parse(ingestOptionsJson({ ...req, body: Buffer.alloc(0) })) as Record<string, unknown>) };
+}
+
 /** The ingest body of `req`; its length is known when the file is a Buffer or `req.size` is given. */
 export function buildIngestMultipart(req: IngestRequest): IngestMultipart {
   return buildMultipart(

@@ -3,9 +3,10 @@
  * Parsing is lenient: unknown fields are kept, old (4.0/4.4) layouts are accepted.
  */
 import type { Readable } from 'node:stream';
+import type { BridgeError } from '../errors.js';
 
 export interface IngestParams {
-  priority: number;
+  priority?: number;
   classification?: string;
   deep_scan?: boolean;
   ttl?: number;
@@ -32,6 +33,9 @@ export interface IngestRequest {
   /** Ingest type; default 'MASS'. */
   type?: string;
 }
+
+/** An ingest of a file AL already stores: the options of IngestRequest, the lowercase hex sha256 instead of the bytes. */
+export type IngestBySha256Request = Omit<IngestRequest, 'body' | 'size'> & { sha256: string };
 
 export interface IngestMessage {
   ingest_id: string;
@@ -187,6 +191,12 @@ export interface RequestOptions {
 export interface AssemblylineClient {
   /** POST /api/v4/ingest/ multipart (json + bin), body streamed. Returns the ingest_id. */
   ingest(req: IngestRequest, opts?: RequestOptions): Promise<{ ingestId: string }>;
+  /**
+   * POST /api/v4/ingest/ as JSON with `sha256` instead of the file: AL ingests the copy it already stores
+   * (ASSEMBLYLINE.md §3.1). Returns null when AL answers 404 "SHA256 does not exist in Assemblyline…" (§3.4);
+   * every other refusal is thrown as for `ingest`. Optional so hand-written fakes of this interface stay valid.
+   */
+  ingestBySha256?(req: IngestBySha256Request, opts?: RequestOptions): Promise<{ ingestId: string } | null>;
   /** GET /api/v4/ingest/get_message_list/<queue>/?page_size=N (destructive read). */
   getMessages(queue: string, pageSize: number, opts?: RequestOptions): Promise<IngestMessage[]>;
   /** Non-destructive check that this user may read `queue` (and ingest: same role); reads nothing from it. */
@@ -207,17 +217,45 @@ export interface AssemblylineClient {
   downloadFileBytes(sha256: string, options?: { sid?: string; maxBytes?: number }, opts?: RequestOptions): Promise<Buffer>;
   /** GET /api/v4/file/children/<sha256>/ */
   fileChildren(sha256: string, opts?: RequestOptions): Promise<Array<{ name: string; sha256: string }>>;
+  /** GET /api/v4/user/whoami/: the user's roles, clearance, quotas and the submission profiles they may use. */
+  whoami?(opts?: RequestOptions): Promise<AssemblylineUser>;
+  /**
+   * Dry check of the ingest parameters, without a file and without side effects: a JSON ingest naming a sha256
+   * that cannot exist. Assemblyline checks the submission profile and the parameters first (400 when it refuses
+   * them), then looks the file up (404). Resolves null when the parameters pass, else the refusal.
+   * Metadata schemes and classification are checked after the file lookup, so they are not covered.
+   */
+  checkIngestParams?(req: Pick<IngestRequest, 'metadata' | 'params' | 'submissionProfile' | 'type'>, opts?: RequestOptions): Promise<BridgeError | null>;
   close(): Promise<void>;
+}
+
+/** The part of /api/v4/user/whoami/ the bridge reads (assemblyline-ui api/v4/user.py `who_am_i`). */
+export interface AssemblylineUser {
+  username: string;
+  roles: string[];
+  classification: string;
+  api_daily_quota?: number;
+  submission_daily_quota?: number;
+  c12nDef?: { levels?: Array<{ lvl: number; name: string; short_name?: string; aliases?: string[] }> };
+  configuration?: {
+    submission?: {
+      dtl?: number;
+      max_dtl?: number;
+      profiles?: Record<string, { display_name?: string; params?: Record<string, unknown>; restricted_params?: Record<string, string[]> }>;
+    };
+  };
+  [key: string]: unknown;
 }
 
 export interface AssemblylineClientOptions {
   /** e.g. https://al.example.org (no /api suffix) */
   url: string;
   user: string;
-  auth: 'apikey' | 'password' | 'certificate';
+  /** How AL authenticates the calls; a client certificate is not one of them (it is a TLS option, below). */
+  auth: 'apikey' | 'password';
   apiKey?: string;
   password?: string;
-  /** PEM contents (not paths) for mTLS. */
+  /** PEM contents (not paths) of a TLS client certificate for an mTLS proxy in front of AL; combined with `auth`. */
   clientCert?: string;
   clientKey?: string;
   /** Default true. */
@@ -229,4 +267,6 @@ export interface AssemblylineClientOptions {
   maxConcurrentCalls?: number;
   /** Called once when verifyTls is false, to log the warning. */
   onInsecure?: () => void;
+  /** Cap of one JSON answer in bytes (default 64 MiB); a larger answer is an UPSTREAM_PROTOCOL error, never read whole. */
+  maxAnswerBytes?: number;
 }

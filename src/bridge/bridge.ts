@@ -175,6 +175,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
         assemblylineUiUrl: ctx.mapping.uiBaseUrl,
         instanceUuid: ctx.config.mass.uuid,
         stateBudgetsMs: Object.fromEntries(JOB_STATES.map((s) => [s, budgetOf(s, ctx.budgetLimits).ageMs])),
+        ingestBlocked: ctx.gate.refusal ? { reason: ctx.gate.refusal.reason, fix: ctx.gate.refusal.fix, since: ctx.gate.refusal.since } : null,
       }),
       pause: () => {
         ctx.paused = true;

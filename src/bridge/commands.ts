@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/app.js';
 import { createAssemblylineClient } from '../assemblyline/client.js';
 import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js';
+import { checkIngestConfiguration } from './ingest-check.js';
 import type { BridgeConfig } from '../config/types.js';
 import { BridgeError } from '../errors.js';
 import { openLedger } from '../ledger/sqlite.js';
@@ -97,7 +98,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   let api: FastifyInstance | null = null;
   try {
     if (opts.api !== false) {
-      api = await buildApi({ ledger, control: bridge.control, metrics, token: config.api.token, logger });
+      api = await buildApi({ ledger, control: bridge.control, metrics, token: config.api.token, readAuth: config.api.readAuth, readToken: config.api.readToken, logger });
       const address = await api.listen({ host: config.api.host, port: config.api.port });
       logger.info({ address }, 'status API listening');
     }
@@ -112,6 +113,16 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     }
     bridge.start();
     logger.info({ uuid: config.mass.uuid, mass: config.global.apiRoot, assemblyline: config.assemblyline.url }, 'bridge running');
+    // ingest-gate: say once what the Assemblyline user may change and what ingest will meet (doctor says the same).
+    void checkIngestConfiguration(config, runtime.assemblyline, signal).then(
+      (findings) => {
+        for (const f of findings) {
+          if (f.ok) logger.info({ check: 'assemblyline-ingest' }, f.what);
+          else logger.error({ check: 'assemblyline-ingest', fix: f.fix }, f.what);
+        }
+      },
+      (err: unknown) => logger.warn({ err }, 'the Assemblyline ingest configuration could not be checked'),
+    );
     await new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });

@@ -19,6 +19,8 @@ import type { BridgeMetrics } from '../metrics.js';
 import { VERSION } from '../version.js';
 import type { UpstreamHealth } from './control.js';
 import type { Policy, Transition } from './decide.js';
+import { IngestGate } from './ingest-gate.js';
+import { ReplacementSids } from './ingest-request.js';
 import { instrument, newHealth } from './instrument.js';
 import type { Loop } from './loop.js';
 import type { BudgetLimits } from './states.js';
@@ -96,6 +98,10 @@ export class BridgeContext {
   lastPruneAt = Number.NEGATIVE_INFINITY;
   /** Set when a notification-queue read had an uncertain outcome: waiting jobs are looked up at once. */
   queueReadUncertainAt: number | null;
+  /** Configuration refusals and quotas of Assemblyline that hold every ingest (see ingest-gate.ts). */
+  readonly gate: IngestGate;
+  /** Replacement sids of dead cached submissions (see ingest-request.ts). */
+  readonly replacements = new ReplacementSids();
 
   constructor(deps: BridgeDeps, events: EventEmitter) {
     this.events = events;
@@ -138,7 +144,11 @@ export class BridgeContext {
       networkIocs: r.networkIocs,
       staticIocs: r.staticIocs,
       maxIocs: r.maxIocs,
+      iocMinVerdict: r.iocMinVerdict,
     });
+    // An async quota slot frees when a submission finishes, which the bridge sees at the next queue read.
+    // A blocked gate probes once per RetryMaxDelay (at most a minute).
+    this.gate = new IngestGate({ asyncQuotaWaitMs: Math.max(50, b.queuePollTime * 1000), probeIntervalMs: Math.min(60_000, Math.max(100, b.retryMaxDelay * 1000)) });
     this.queue = new PQueue({ concurrency: Math.max(1, b.concurrency) });
     // One shutdown signal is shared by every in-flight call.
     setMaxListeners(0, this.abort.signal);
@@ -198,8 +208,15 @@ export class BridgeContext {
 
   canClaim(): boolean {
     if (this.paused || this.stopping || this.claimMode === 'never') return false;
+    // The ingest gate counts the ingesting jobs only while it blocks.
+    if (!this.gate.canClaim() && !this.gate.canClaim(this.ledger.countByState().ingesting)) return false;
     if (this.health.assemblyline.consecutiveFailures >= AL_FAILURE_THRESHOLD) return false;
     return this.ledger.inFlight() < this.config.bridge.maxInFlight;
+  }
+
+  /** Submissions of the bridge still running in Assemblyline (each holds an async quota slot), once the quota is known. */
+  inAnalysis(): number {
+    return this.gate.asyncLimit === null ? 0 : this.ledger.countByState().waiting;
   }
 
   /** The error the shutdown gives every in-flight call. */

@@ -29,6 +29,8 @@ export interface BridgeStatus {
   instanceUuid: string;
   /** Each state's age budget in ms (null = none): a job longer in the state is moved on by the reconciler. */
   stateBudgetsMs?: Record<string, number | null>;
+  /** Set while Assemblyline refuses every ingest (configuration or daily quota): claiming is stopped until it is fixed. */
+  ingestBlocked?: { reason: string; fix: string; since: number } | null;
 }
 
 export interface BridgeControl {

@@ -28,6 +28,7 @@ const OPERATIONS: Record<string, string> = {
   getRelationGraph: 'relation_graph',
   findSamples: 'find_samples',
   ingest: 'ingest',
+  ingestBySha256: 'ingest_sha256', // hash-first
   getMessages: 'get_messages',
   getSubmission: 'submission',
   getSubmissionFull: 'submission_full',

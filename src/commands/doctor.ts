@@ -10,6 +10,7 @@ import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js'
 import type { AssemblylineClient } from '../assemblyline/types.js';
 import type { BridgeConfig } from '../config/types.js';
 import { BridgeError, describeTlsFailure, tlsFailureCode } from '../errors.js';
+import { checkIngestConfiguration } from '../bridge/ingest-check.js';
 import { openLedger } from '../ledger/sqlite.js';
 import { createMassClient, sameMassUrl } from '../mass/client.js';
 import { massClientOptionsFromConfig } from '../mass/options.js';
@@ -121,7 +122,7 @@ async function checkAssemblyline(config: BridgeConfig, al: AssemblylineClient): 
       findings.push({ ok: false, what: `Assemblyline at ${url} cannot be used: ${what}`, hint: fix });
       return findings;
     }
-    if (is(err, 'AUTH', 401)) findings.push({ ok: false, what: `Assemblyline at ${url} refused the credentials: ${describe(err)}`, hint: 'check [Assemblyline] User and APIKey (<key name>:<secret>), or the Auth mode' });
+    if (is(err, 'AUTH', 401)) findings.push({ ok: false, what: `Assemblyline at ${url} refused the credentials: ${describe(err)}`, hint: 'check [Assemblyline] User and APIKey (<key name>:<secret>), or Password; a client certificate alone is not an Assemblyline login' });
     else if (is(err, 'AUTH')) findings.push({ ok: false, what: `Assemblyline at ${url} refused the ingest/queue role: ${describe(err)}`, hint: 'the API key needs read and write access (role submission_create)' });
     else findings.push({ ok: false, what: `Assemblyline at ${url} cannot be used: ${describe(err)}`, hint: 'check [Assemblyline] URL, VerifyTLS/CAFile, and that Assemblyline is up' });
     return findings;
@@ -132,6 +133,8 @@ async function checkAssemblyline(config: BridgeConfig, al: AssemblylineClient): 
   } catch (err) {
     findings.push({ ok: false, what: `Assemblyline refuses to show submissions: ${describe(err)}`, hint: 'the API key needs read access (role submission_view)' });
   }
+  // What ingest will meet: roles, submission profile and its restricted parameters, classification, quotas, dry check.
+  for (const f of await checkIngestConfiguration(config, al)) findings.push({ ok: f.ok, what: f.what, hint: f.fix });
   return findings;
 }
 

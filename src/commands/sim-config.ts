@@ -24,6 +24,9 @@ export function renderSimulatorIni(e: SimulatorEndpoints): string {
       NeverDrop: false,
     },
     Bridge: { StateDir: e.stateDir, Concurrency: 4, MaxInFlight: 100, ResultDeadline: 60, QueuePollTime: 0.5 },
+    // The simulated CAPE tags network IOCs in sections with a heuristic of score 0 (level info), as the real one
+    // mostly does: with the default IOCMinVerdict (suspicious) the demo would relate none of them.
+    Report: { IOCMinVerdict: 'info' },
     API: { Listen: '127.0.0.1:8080' },
   };
   for (const [section, keys] of Object.entries(e.overrides ?? {})) {

@@ -284,13 +284,10 @@ function crossCheck(get: Getter, where: Where, mayBeEmpty: (section: string, key
   } else if (auth === 'password') {
     need('User', 'with Auth = password');
     need('Password', 'with Auth = password');
-  } else if (auth === 'certificate') {
-    need('ClientCert', 'with Auth = certificate');
-    need('ClientKey', 'with Auth = certificate');
   }
   const cert = get('Assemblyline', 'ClientCert');
   const key = get('Assemblyline', 'ClientKey');
-  if (auth !== 'certificate' && typeof cert === 'string' && typeof key === 'string' && (cert === '') !== (key === '')) {
+  if (typeof cert === 'string' && typeof key === 'string' && (cert === '') !== (key === '')) {
     const missing = cert === '' ? 'ClientCert' : 'ClientKey';
     problems.push({ ...where('Assemblyline', missing), source: 'not set', message: 'ClientCert and ClientKey go together; set both or neither' });
   }

@@ -196,7 +196,43 @@ export const TAG_KINDS = ['verdict', 'family', 'attack', 'score', 'heuristic'] a
 export const PARENT_RELATIONS = ['EXTRACTED', 'DYNAMIC', 'MEMDUMP', 'DOWNLOADED', 'INFORMATION', 'ROOT'] as const;
 export const STATIC_IOC_TYPES = ['ip', 'domain', 'uri'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export const AUTH_MODES = ['apikey', 'password', 'certificate'] as const;
+export const AUTH_MODES = ['apikey', 'password'] as const;
+
+/** Auth mode; `certificate` was never an Assemblyline login method and gets the fix spelled out. */
+function authMode(text: string): ParseResult {
+  const v = text.toLowerCase();
+  if (v === 'certificate') {
+    return fail(
+      'certificate is not an Assemblyline authentication method (Assemblyline reads X-USER + X-APIKEY or a session, never a client certificate): ' +
+        'set Auth = apikey with APIKey (or password with Password), and keep ClientCert/ClientKey: they are still sent in the TLS handshake to an mTLS proxy',
+    );
+  }
+  return oneOf(AUTH_MODES)(text);
+}
+
+/** Whole number in a range, or empty for "not sent" (0). */
+function optionalInt(min: number, max: number, note = '') {
+  const parseInt = int(min, max, note);
+  return (text: string): ParseResult => (text === '' ? ok(0) : parseInt(text));
+}
+const formatOptionalInt = (v: unknown) => (v === 0 ? '' : String(v));
+
+/** `key=value` pairs separated by commas or new lines; keys are Assemblyline metadata field names. */
+function keyValues(text: string): ParseResult {
+  const out: Record<string, string> = {};
+  for (const item of text.split(/[,\n]/).map((s) => s.trim()).filter((s) => s !== '')) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) return fail(`'${item}' is not key=value`);
+    const key = item.slice(0, eq).trim();
+    if (!/^[A-Za-z0-9_.-]+$/.test(key)) return fail(`metadata key '${key}' may only contain letters, digits and _ . -`);
+    out[key] = item.slice(eq + 1).trim();
+  }
+  return ok(out);
+}
+const formatKeyValues = (v: unknown) => Object.entries(v as Record<string, string>).map(([k, x]) => `${k}=${x}`).join(',');
+/** Summary levels of Assemblyline from which a network IOC is related ([Report] IOCMinVerdict). */
+export const IOC_MIN_VERDICTS = ['info', 'suspicious', 'malicious'] as const;
+export const READ_AUTH_MODES = ['none', 'token'] as const;
 
 // ---- the table -----------------------------------------------------------------------------
 
@@ -239,16 +275,16 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: 'Base URL of Assemblyline, e.g. https://al.example.org' }),
   spec({ section: 'Assemblyline', key: 'User', path: ['assemblyline', 'user'], default: '', parse: str(),
     description: 'Assemblyline user; the same user must ingest and read the notification queue. Required for apikey and password auth' }),
-  spec({ section: 'Assemblyline', key: 'Auth', path: ['assemblyline', 'auth'], default: 'apikey', parse: oneOf(AUTH_MODES),
-    description: 'How to authenticate: apikey (X-USER/X-APIKEY headers), password (session login) or certificate (mTLS)' }),
+  spec({ section: 'Assemblyline', key: 'Auth', path: ['assemblyline', 'auth'], default: 'apikey', parse: authMode,
+    description: 'How to authenticate: apikey (X-USER/X-APIKEY headers) or password (session login). A client certificate is not an authentication method of Assemblyline: see ClientCert' }),
   spec({ section: 'Assemblyline', key: 'APIKey', path: ['assemblyline', 'apiKey'], default: '', secret: true, parse: str({ check: apiKeyShape }),
     description: "API key as '<key name>:<secret>', with read and write access. Required for apikey auth" }),
   spec({ section: 'Assemblyline', key: 'Password', path: ['assemblyline', 'password'], default: '', secret: true, parse: str(),
     description: 'Password for session login. Required for password auth' }),
   spec({ section: 'Assemblyline', key: 'ClientCert', path: ['assemblyline', 'clientCert'], default: '', readableFile: true, parse: str(),
-    description: 'PEM client certificate for mTLS. Required for certificate auth' }),
+    description: 'PEM client certificate sent in the TLS handshake, for an mTLS proxy in front of Assemblyline; used together with apikey or password auth' }),
   spec({ section: 'Assemblyline', key: 'ClientKey', path: ['assemblyline', 'clientKey'], default: '', readableFile: true, parse: str(),
-    description: 'PEM private key of ClientCert. Required for certificate auth' }),
+    description: 'PEM private key of ClientCert' }),
   spec({ section: 'Assemblyline', key: 'VerifyTLS', path: ['assemblyline', 'verifyTls'], default: 'true', parse: bool, format: formatBool,
     description: 'Verify the TLS certificate of Assemblyline' }),
   spec({ section: 'Assemblyline', key: 'CAFile', path: ['assemblyline', 'caFile'], default: '', readableFile: true, parse: str(),
@@ -258,21 +294,29 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
   spec({ section: 'Assemblyline', key: 'NotificationQueue', path: ['assemblyline', 'notificationQueue'], default: 'mass-al-bridge', required: true,
     parse: str({ maxLength: 200, check: notificationQueueProblem }),
     description: "Notification queue the bridge ingests with and reads; one per bridge. No '/', and not starting with even-length upper-case hex + '-'" }),
-  spec({ section: 'Assemblyline', key: 'Priority', path: ['assemblyline', 'priority'], default: '150',
-    parse: int(2, 250, 'Assemblyline always drops priority 1 and caps ingest priority at 250'),
-    description: 'Ingest priority, 2 to 250 (1 is always dropped by Assemblyline; more than 250 is capped)' }),
+  spec({ section: 'Assemblyline', key: 'Priority', path: ['assemblyline', 'priority'], default: '', format: formatOptionalInt,
+    parse: optionalInt(2, 250, 'Assemblyline always drops priority 1 and caps ingest priority at 250'),
+    description: 'Ingest priority, 2 to 250 (empty = not sent: the submission profile or server default decides; 1 is always dropped by Assemblyline; more than 250 is capped)' }),
   spec({ section: 'Assemblyline', key: 'Classification', path: ['assemblyline', 'classification'], default: '', parse: str(),
-    description: 'Classification of submissions (empty = server default)' }),
+    description: "Classification of submissions (empty = not sent: the server default); must be at or below the Assemblyline user's clearance" }),
   spec({ section: 'Assemblyline', key: 'Services', path: ['assemblyline', 'services'], default: '', parse: list(), format: formatList,
     description: 'Comma-separated services or service categories to select (empty = profile or user default)' }),
   spec({ section: 'Assemblyline', key: 'DeepScan', path: ['assemblyline', 'deepScan'], default: 'false', parse: bool, format: formatBool,
-    description: 'Ask services for a deep scan' }),
+    description: 'Ask services for a deep scan (false = not sent)' }),
   spec({ section: 'Assemblyline', key: 'TTL', path: ['assemblyline', 'ttl'], default: '0', parse: int(0, 36500),
     description: 'Days Assemblyline keeps the submission (0 = server default)' }),
-  spec({ section: 'Assemblyline', key: 'NeverDrop', path: ['assemblyline', 'neverDrop'], default: 'true', parse: bool, format: formatBool,
-    description: "Send params.never_drop so the ingester never samples the file out under load ('Skipped')" }),
+  spec({ section: 'Assemblyline', key: 'NeverDrop', path: ['assemblyline', 'neverDrop'], default: 'false', parse: bool, format: formatBool,
+    description: "Send params.never_drop on every ingest so the ingester never samples the file out under load (false = sent only on the re-ingest of a file Assemblyline dropped as 'Skipped')" }),
+  spec({ section: 'Assemblyline', key: 'Metadata', path: ['assemblyline', 'metadata'], default: '', parse: keyValues, format: formatKeyValues,
+    description: 'Metadata sent with every ingest, as key=value pairs separated by commas (for deployments whose metadata scheme requires fields)' }),
+  spec({ section: 'Assemblyline', key: 'BridgeMetadata', path: ['assemblyline', 'bridgeMetadata'], default: 'true', parse: bool, format: formatBool,
+    description: 'Also send the bridge\'s own metadata (mass_scheduled_analysis, mass_sample, bridge_instance, bridge_job, bridge_attempt); turn off where a strict metadata scheme forbids them' }),
+  spec({ section: 'Assemblyline', key: 'HashFirst', path: ['assemblyline', 'hashFirst'], default: 'true', parse: bool, format: formatBool,
+    description: 'Ingest by sha256 first: a file Assemblyline already stores is neither downloaded from MASS nor uploaded; only when Assemblyline does not hold it is the sample downloaded and uploaded' }),
+  spec({ section: 'Assemblyline', key: 'IgnoreCache', path: ['assemblyline', 'ignoreCache'], default: 'false', parse: bool, format: formatBool,
+    description: "Send params.ignore_cache on every ingest: Assemblyline analyses the file again instead of answering from its result cache (after services changed)" }),
   spec({ section: 'Assemblyline', key: 'SubmissionProfile', path: ['assemblyline', 'submissionProfile'], default: '', parse: str(),
-    description: 'Submission profile, e.g. static (empty = none; required by Assemblyline for users without submission_customize)' }),
+    description: 'Submission profile, e.g. static (empty = none; required by Assemblyline for users without submission_customize, who may then not change the parameters the profile restricts)' }),
   spec({ section: 'Assemblyline', key: 'IngestType', path: ['assemblyline', 'ingestType'], default: 'MASS', required: true, parse: str({ maxLength: 100 }),
     description: 'Ingest type recorded on every submission' }),
   spec({ section: 'Assemblyline', key: 'UIURL', path: ['assemblyline', 'uiUrl'], default: '', derivedDefault: 'the URL value', parse: httpUrl,
@@ -347,12 +391,18 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: `Which network.static.* tag types also become samples, a subset of ${STATIC_IOC_TYPES.join(', ')} (empty = none)` }),
   spec({ section: 'Report', key: 'MaxIOCs', path: ['report', 'maxIocs'], default: '200', parse: int(0, 100000),
     description: 'Most IOC samples submitted per report' }),
+  spec({ section: 'Report', key: 'IOCMinVerdict', path: ['report', 'iocMinVerdict'], default: 'suspicious', parse: oneOf(IOC_MIN_VERDICTS),
+    description: `Lowest Assemblyline verdict (${IOC_MIN_VERDICTS.join(', ')}) of a network IOC that becomes a sample with a relation; the report counts the IOCs left out` }),
 
   // [API]
   spec({ section: 'API', key: 'Listen', path: ['api', 'listen'], default: '127.0.0.1:8080', parse: listen,
     description: 'host:port of the status API, metrics and status page' }),
   spec({ section: 'API', key: 'Token', path: ['api', 'token'], default: '', secret: true, parse: str(),
     description: 'Bearer token for the write routes of the status API (empty = write routes off)' }),
+  spec({ section: 'API', key: 'ReadAuth', path: ['api', 'readAuth'], default: 'none', parse: oneOf(READ_AUTH_MODES),
+    description: 'none: read routes (status, jobs, metrics, API docs, status page) are open; token: they need a bearer token, ReadToken or Token. /health and /ready stay open for probes either way' }),
+  spec({ section: 'API', key: 'ReadToken', path: ['api', 'readToken'], default: '', secret: true, parse: str(),
+    description: 'Bearer token that grants the read routes only; setting it turns read auth on (as ReadAuth = token). Token grants reads too' }),
 ];
 
 /** 'Section.Key' with canonical spelling, e.g. 'AssemblylineAnalysis.mass api key'. */

@@ -37,13 +37,13 @@ export interface BridgeConfig {
     url: string;
     /** [Assemblyline] User */
     user: string;
-    /** [Assemblyline] APIKey as name:secret. Secret. Empty when password or certificate auth is used. */
+    /** [Assemblyline] APIKey as name:secret. Secret. Empty when password auth is used. */
     apiKey: string;
     /** [Assemblyline] Password (session login instead of API key). Secret. */
     password: string;
-    /** [Assemblyline] Auth: apikey | password | certificate (default apikey) */
-    auth: 'apikey' | 'password' | 'certificate';
-    /** [Assemblyline] ClientCert / ClientKey: PEM files for mTLS. */
+    /** [Assemblyline] Auth: apikey | password (default apikey) */
+    auth: 'apikey' | 'password';
+    /** [Assemblyline] ClientCert / ClientKey: PEM files of a TLS client certificate (mTLS proxy), with either auth. */
     clientCert: string;
     clientKey: string;
     /** [Assemblyline] VerifyTLS (default true) */
@@ -54,7 +54,7 @@ export interface BridgeConfig {
     timeout: number;
     /** [Assemblyline] NotificationQueue */
     notificationQueue: string;
-    /** [Assemblyline] Priority (2..250; 1 is always dropped by AL) */
+    /** [Assemblyline] Priority (2..250; 0 = not sent; 1 is always dropped by AL) */
     priority: number;
     /** [Assemblyline] Classification (empty = server default) */
     classification: string;
@@ -64,8 +64,16 @@ export interface BridgeConfig {
     deepScan: boolean;
     /** [Assemblyline] TTL days (0 = server default) */
     ttl: number;
-    /** [Assemblyline] NeverDrop */
+    /** [Assemblyline] NeverDrop (false = sent only on the re-ingest of a dropped file) */
     neverDrop: boolean;
+    /** [Assemblyline] HashFirst: ingest by sha256 before downloading and uploading the sample (default true). */
+    hashFirst: boolean;
+    /** [Assemblyline] IgnoreCache: every ingest bypasses AL's result cache (default false). */
+    ignoreCache: boolean;
+    /** [Assemblyline] Metadata: key=value pairs sent with every ingest. */
+    metadata: Record<string, string>;
+    /** [Assemblyline] BridgeMetadata: also send the bridge's own correlation keys (default true). */
+    bridgeMetadata: boolean;
     /** [Assemblyline] SubmissionProfile (empty = none) */
     submissionProfile: string;
     /** [Assemblyline] IngestType, default MASS */
@@ -140,6 +148,8 @@ export interface BridgeConfig {
     staticIocs: Array<'ip' | 'domain' | 'uri'>;
     /** [Report] MaxIOCs per report (default 200) */
     maxIocs: number;
+    /** [Report] IOCMinVerdict: lowest summary level of a network IOC that is related (default suspicious). */
+    iocMinVerdict: 'info' | 'suspicious' | 'malicious';
   };
   api: {
     /** [API] Listen host:port, default 127.0.0.1:8080 */
@@ -148,5 +158,9 @@ export interface BridgeConfig {
     port: number;
     /** [API] Token (bearer for write routes; empty = write routes off). Secret. */
     token: string;
+    /** [API] ReadAuth: none (read routes open, default) | token (read routes need ReadToken or Token). */
+    readAuth: 'none' | 'token';
+    /** [API] ReadToken: bearer for read routes only; set = read auth on. Secret. */
+    readToken: string;
   };
 }

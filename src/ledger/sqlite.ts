@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { assertTransition, canTransition } from '../bridge/states.js';
 import { BridgeError } from '../errors.js';
+import { countWriteErrors } from './write-errors.js';
 import {
   JOB_STATES,
   TERMINAL_STATES,
@@ -434,7 +435,7 @@ export function openLedger(path: string | ':memory:'): Ledger {
     },
   );
 
-  return {
+  return countWriteErrors({
     claim: (input, now) => claimTx(input, now),
     get(id) {
       const row = st.getJob.get(id);
@@ -599,7 +600,7 @@ export function openLedger(path: string | ':memory:'): Ledger {
     close() {
       if (db.open) db.close();
     },
-  };
+  });
 }
 
 function migrate(db: Database.Database): void {

@@ -197,6 +197,8 @@ export interface Ledger {
   prune(before: number): { events: number; messages: number };
   /** Cheap write probe for /ready. */
   isWritable(): boolean;
+  /** Writes that failed since the ledger was opened (massal_ledger_write_errors_total). Optional for fakes. */
+  writeErrors?(): number;
   /** Bytes on disk (db + wal). */
   sizeBytes(): number;
   close(): void;

@@ -6,6 +6,7 @@
 import { cleanText, isRecord, safeStringify, sha256Of, str, truncate } from './json.js';
 import { cmp, normaliseMessage, normaliseSubmission, type NMessage, type NResult, type NSection, type NSubmission, type NTreeNode } from './normalize.js';
 import { normaliseIoc, planRelated, type RelatedStats } from './related.js';
+import { applyIocThreshold, iocLevels, IOC_MIN_VERDICTS, thresholdReport } from './ioc-threshold.js';
 import { chooseSummaryView, summaryFromResults, TAG_GROUPS, type SummaryView } from './summary.js';
 import { makeTag } from './tags.js';
 import type { ErrorReportPlan, MappingInput, MappingOptions, ReportPlan } from './types.js';
@@ -60,6 +61,7 @@ export function defaultMappingOptions(partial?: Partial<MappingOptions>): Mappin
       .filter((s): s is 'ip' | 'domain' | 'uri' => s === 'ip' || s === 'domain' || s === 'uri'),
     maxIocs: count('maxIocs'),
   };
+  if ((IOC_MIN_VERDICTS as readonly unknown[]).includes(p.iocMinVerdict)) out.iocMinVerdict = p.iocMinVerdict as MappingOptions['iocMinVerdict'];
   if (p.verdictThresholds !== undefined) out.verdictThresholds = normaliseThresholds(p.verdictThresholds);
   if (typeof p.maxExtractedSize === 'number' && Number.isFinite(p.maxExtractedSize) && p.maxExtractedSize >= 0) out.maxExtractedSize = Math.floor(p.maxExtractedSize);
   return out;
@@ -135,9 +137,13 @@ function build(a: BuildArgs): ReportPlan {
     const k = /^network\.(?:dynamic|static)\.(ip|domain|uri)$/.exec(t.type)?.[1] as 'ip' | 'domain' | 'uri' | undefined;
     if (k && t.safelisted) safelisted.add(`${k}\u0000${normaliseIoc(k, t.value) ?? t.value.trim()}`);
   }
-  const related = a.withRelated
-    ? planRelated({ sub, alRoot, massRoot: a.massRoot, safelisted, options })
+  // [Report] IOCMinVerdict (ioc-threshold.ts): IOCs are planned without the MaxIOCs cap, thresholded, then capped.
+  const minVerdict = a.withRelated ? options.iocMinVerdict : undefined;
+  const planned = a.withRelated
+    ? planRelated({ sub, alRoot, massRoot: a.massRoot, safelisted, options: minVerdict ? { ...options, maxIocs: Number.MAX_SAFE_INTEGER } : options })
     : { items: [], notes: [], stats: null as RelatedStats | null };
+  const thresholded = minVerdict && planned.stats ? applyIocThreshold({ ...planned, stats: planned.stats }, iocLevels(view.tags), minVerdict, options.maxIocs) : null;
+  const related = thresholded?.plan ?? planned;
   notes.push(...related.notes);
 
   const tags = sampleTags(view, verdict, a.maxScore, options, thresholds, notes);
@@ -166,6 +172,8 @@ function build(a: BuildArgs): ReportPlan {
     al_file_tree: fileTreeReport(sub, sid),
   };
   if (sub.errors.length > 0) jsonReportObjects.al_errors = errorsReport(sub, sid);
+  const summaryRelated = (jsonReportObjects.al_summary as Record<string, unknown>).related;
+  if (thresholded && isRecord(summaryRelated)) summaryRelated.iocs_below_min_verdict = thresholdReport(thresholded.outcome);
 
   // MASS loads additional_metadata with every report list: small, flat values, keys without '.' or '$'
   const MAX_SERVICES = 25;

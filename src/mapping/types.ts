@@ -22,6 +22,11 @@ export interface MappingOptions {
   staticIocs: Array<'ip' | 'domain' | 'uri'>;
   maxIocs: number;
   /**
+   * Added (optional): [Report] IOCMinVerdict. Network IOCs whose summary level is below it become neither samples
+   * nor relations (ioc-threshold.ts); absent = no threshold.
+   */
+  iocMinVerdict?: 'info' | 'suspicious' | 'malicious';
+  /**
    * Added (optional): Assemblyline's submission verdict thresholds (AL config `submission.verdicts`).
    * Default = AL's DEFAULT_VERDICTS: suspicious 300, highly_suspicious 700, malicious 1000.
    */

@@ -389,6 +389,10 @@ export function createMassClient(opts: MassClientOptions): MassClient {
       }
       const res = await send('GET', url, { ...o, notFound: SAMPLE_HIDDEN });
       const length = Number(res.headers['content-length']);
+      // The caller may destroy the body unread (e.g. Assemblyline refused the upload before reading it):
+      // undici then emits RequestAbortedError, which without a listener is an uncaught exception that ends
+      // the process. Readers (pipeline, for await) attach their own listeners and still see every error.
+      res.body.on('error', () => {});
       const download: SampleDownload = { body: res.body };
       if (Number.isFinite(length) && length >= 0 && res.headers['content-length'] !== undefined) download.size = length;
       return download;

@@ -406,7 +406,8 @@ test('errors/*: the simulator answers each constructed error exactly', async (t)
     extraUsers: [
       { user: 'viewer', apiKey: 'viewkey:v', roles: ['submission_view'] },
       { user: 'plain', apiKey: 'plainkey:p', roles: ['submission_view', 'submission_create'] },
-      { user: 'outsider', apiKey: 'outkey:o', groups: ['OTHER'] },
+      // Access to a submission is by classification (assemblyline-ui v4.7.4.stable6): a clearance below its marking.
+      { user: 'outsider', apiKey: 'outkey:o', classification: 'TLP:CLEAR' },
     ],
   });
   const seen = new Set<string>();
@@ -434,14 +435,14 @@ test('errors/*: the simulator answers each constructed error exactly', async (t)
   ]);
   exact('errors/403-missing-role.json', await ingest(d, 'x', {}, { 'X-USER': 'viewer', 'X-APIKEY': 'viewkey:v' }));
 
-  const okIngest = await ingest(d, 'small', { notification_queue: 'q' });
+  const okIngest = await ingest(d, 'small', { notification_queue: 'q', params: { classification: 'TLP:GREEN' } });
   const sid = String((okIngest.json.api_response as Record<string, unknown>).ingest_id);
   await until('the submission', async () => (await call(d.origin, 'GET', `/api/v4/submission/is_completed/${sid}/`, d.key)).json.api_response === true);
   exact('errors/403-submission-not-allowed.json', await call(d.origin, 'GET', `/api/v4/submission/${sid}/`, { 'X-USER': 'outsider', 'X-APIKEY': 'outkey:o' }));
   exact('errors/404-file-download.json', await call(d.origin, 'GET', `/api/v4/file/download/${'0'.repeat(64)}/`, d.key));
   exact('errors/404-ingest-sha256.json', await call(d.origin, 'POST', '/api/v4/ingest/', json, JSON.stringify({ sha256: 'a'.repeat(64), name: 'x' })));
   // a cache-hit ingest_id never becomes a submission
-  const again = await ingest(d, 'small', { notification_queue: 'q' });
+  const again = await ingest(d, 'small', { notification_queue: 'q', params: { classification: 'TLP:GREEN' } });
   const cacheId = String((again.json.api_response as Record<string, unknown>).ingest_id);
   await until('the cache-hit message', () => d.sim.stats().messagesQueued >= 2);
   exact('errors/404-submission.json', await call(d.origin, 'GET', `/api/v4/submission/${cacheId}/`, d.key), (m) => m.replace('7SZCI5JMuWiBYpipAjxPhy', cacheId));

@@ -1,8 +1,9 @@
 /** `npm run demo` as a user runs it, with --exit-when-done: it must settle and print an honest, deterministic summary. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { requireScript, scriptArgs, shQuote } from '../helpers/pty.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const ESC = String.fromCharCode(27);
@@ -95,12 +96,9 @@ test('demo --exit-when-done, output to a pipe: plain progress lines, each once, 
 });
 
 test('demo --exit-when-done on an 80-column terminal: no line wider than the terminal, one progress line redrawn in place', { timeout: 240_000 }, async (t) => {
-  // A pseudo-terminal from util-linux `script` (Debian: package bsdutils/util-linux).
-  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
-  assert.ok(!script.error, 'this test needs `script` from util-linux on PATH (apt-get install bsdutils) to give the demo a pseudo-terminal');
-  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const command = `stty cols 80 rows 24; exec ${[process.execPath, ...DEMO_ARGS].map(quote).join(' ')}`;
-  const { code, out: raw } = await runDemo('script', ['-qfec', command, '/dev/null'], t);
+  requireScript();
+  const command = `stty cols 80 rows 24; exec ${[process.execPath, ...DEMO_ARGS].map(shQuote).join(' ')}`;
+  const { code, out: raw } = await runDemo('script', scriptArgs(command), t);
   assert.equal(code, 0, raw);
   const out = raw.replace(/\r\n/g, '\n');
   // Every redraw of the progress line starts with \r and clears the rest of the line; none wraps.

@@ -1,6 +1,8 @@
 /**
  * A whole flow through the real CLI (`run --config`) at trace log level, then every byte the
- * bridge printed, every status-API answer and the check-config output are searched for the secrets.
+ * bridge printed, every status-API answer, every report and relation on MASS and the check-config
+ * output are searched for the secrets. The flow includes an error report and upstream errors
+ * (a 503 from MASS), so error paths are scanned too.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +21,7 @@ const MASS_INSTANCE_KEY = 'IjMassInstanceSecret42Zq.kPamTopSecretSignature';
 const AL_SECRET = 'AlSecretPart-9f8e7d6c5b4a';
 const AL_APIKEY = `bridgekey:${AL_SECRET}`;
 const API_TOKEN = 'status-api-token-Vx7Qp2Lm';
+const READ_TOKEN = 'status-read-token-Kd3Wn8Rf';
 
 test('no secret appears in logs, status API answers or check-config output', { timeout: 90_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'massal-secrets-'));
@@ -41,7 +44,7 @@ test('no secret appears in logs, status API answers or check-config output', { t
       '[AssemblylineAnalysis]', 'PollTime = 0.2', `UUID = ${mass.instance.uuid}`, `mass api key = ${MASS_INSTANCE_KEY}`,
       '[Assemblyline]', `URL = ${alOrigin}`, 'User = mass-bridge', 'NotificationQueue = secrets-test',
       '[Bridge]', `StateDir = ${join(dir, 'state')}`, 'QueuePollTime = 0.1', 'LogLevel = trace', 'GracePeriod = 5',
-      '[API]', 'Listen = 127.0.0.1:0', `Token = ${API_TOKEN}`, '',
+      '[API]', 'Listen = 127.0.0.1:0', `Token = ${API_TOKEN}`, `ReadToken = ${READ_TOKEN}`, '',
     ].join('\n'),
   );
   const env = { ...process.env, MASSAL_ASSEMBLYLINE_APIKEY_FILE: alKeyFile, NO_PRETTY_LOGS: '1' };
@@ -57,6 +60,12 @@ test('no secret appears in logs, status API answers or check-config output', { t
 
   const apiAddress = await waitFor(() => /"address":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(output)?.[1], { timeoutMs: 30_000, what: 'the status API address in the log' });
 
+  // The bridge's first sample read answers 503 (an upstream error on the way, logged).
+  await fetch(`${massOrigin}/_sim/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ method: 'GET', path_prefix: '/api/sample/', status: 503, times: 1 }),
+  });
   const seeded = await fetch(`${massOrigin}/_sim/samples`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -64,17 +73,27 @@ test('no secret appears in logs, status API answers or check-config output', { t
   });
   assert.equal(seeded.status, 201);
   const sample = (await seeded.json()) as { url: string };
+  // An analysis that ends in an error report (Assemblyline's "File too large" failure).
+  const failing = await fetch(`${massOrigin}/_sim/samples`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ file_name: 'too-large.bin', content_text: `big\nAL-SIM: {"failure": "File too large"}\n` }),
+  });
+  const failed = (await failing.json()) as { url: string };
+  let massState = '';
   await waitFor(
     async () => {
-      const st = (await (await fetch(`${massOrigin}/_sim/state`)).json()) as { reports: Array<{ sample: string }> };
-      return st.reports.some((r) => r.sample === sample.url);
+      massState = await (await fetch(`${massOrigin}/_sim/state`)).text();
+      const st = JSON.parse(massState) as { reports: Array<{ sample: string; error_message: string | null }> };
+      return st.reports.some((r) => r.sample === sample.url) && st.reports.some((r) => r.sample === failed.url && r.error_message);
     },
-    { timeoutMs: 40_000, what: 'the report on MASS' },
+    { timeoutMs: 40_000, what: 'the analysis report and the error report on MASS' },
   );
 
   const bodies: string[] = [];
   const get = async (path: string, init?: RequestInit) => {
-    const res = await fetch(`${apiAddress}${path}`, init);
+    // Reads carry the read token ([API] ReadToken); writes bring their own header.
+    const res = await fetch(`${apiAddress}${path}`, init ?? { headers: { authorization: `Bearer ${READ_TOKEN}` } });
     const text = await res.text();
     bodies.push(`${path} ${res.status} ${JSON.stringify([...res.headers])} ${text}`);
     return { status: res.status, text };
@@ -101,8 +120,11 @@ test('no secret appears in logs, status API answers or check-config output', { t
   assert.match(checkOut, /mass api key = \*+/i, 'check-config shows the key masked');
 
   assert.ok(output.length > 1000, 'the trace-level run logged a real flow');
-  for (const [name, secret] of Object.entries({ MASS_INSTANCE_KEY, AL_SECRET, API_TOKEN })) {
+  assert.ok(bodies.some((b) => b.includes('MASS answered 503')), 'the upstream error reached the status API (and is scanned)');
+  assert.match(output, /Assemblyline refused the file/, 'the error report was logged (and scanned)');
+  for (const [name, secret] of Object.entries({ MASS_INSTANCE_KEY, AL_SECRET, API_TOKEN, READ_TOKEN })) {
     assert.ok(!output.includes(secret), `${name} is not in the bridge output`);
+    assert.ok(!massState.includes(secret), `${name} is not in any report or relation on MASS`);
     for (const b of bodies) assert.ok(!b.includes(secret), `${name} is not in the API answer ${b.slice(0, 40)}`);
     assert.ok(!checkOut.includes(secret), `${name} is not in the check-config output`);
   }

@@ -5,15 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../src/log.js';
 import { createAssemblylineSimulator } from '../../src/simulators/assemblyline/index.js';
 import { createMassSimulator } from '../../src/simulators/mass/index.js';
+import { requireScript, scriptArgs, shQuote } from '../helpers/pty.js';
 import { waitFor } from '../helpers/wait.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
@@ -113,13 +114,11 @@ for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
 }
 
 test('the terminal closes (pseudo-terminal hung up): the bridge exits within GracePeriod, not orphaned', { timeout: 60_000 }, async (t) => {
-  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
-  assert.ok(!script.error, 'this test needs `script` from util-linux on PATH (apt-get install bsdutils) for a pseudo-terminal');
+  requireScript();
   const ini = await setUp(t);
-  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   // `script` gives the bridge a terminal; killing `script` closes it, as closing a terminal window does.
-  const command = `echo PID=$$; exec ${[process.execPath, '--import', 'tsx', CLI, 'run', '--config', ini].map(quote).join(' ')}`;
-  const terminal = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const command = `echo PID=$$; exec ${[process.execPath, '--import', 'tsx', CLI, 'run', '--config', ini].map(shQuote).join(' ')}`;
+  const terminal = spawn('script', scriptArgs(command), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   terminal.stdout.on('data', (d: Buffer) => (out += d.toString()));
   terminal.stderr.resume();
@@ -145,13 +144,11 @@ function alive(pid: number): boolean {
 }
 
 test('`run | tee log` on a terminal, then Ctrl-C: the bridge and the pipeline end within GracePeriod', { timeout: 60_000 }, async (t) => {
-  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
-  assert.ok(!script.error, 'this test needs `script` from util-linux on PATH (apt-get install bsdutils) for a pseudo-terminal');
+  requireScript();
   const ini = await setUp(t);
-  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const bridge = `echo BRIDGE=$$; exec ${[process.execPath, '--import', 'tsx', CLI, 'run', '--config', ini].map(quote).join(' ')}`;
-  const command = `bash -c ${quote(bridge)} | tee ${quote(`${ini}.log`)}`;
-  const terminal = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const bridge = `echo BRIDGE=$$; exec ${[process.execPath, '--import', 'tsx', CLI, 'run', '--config', ini].map(shQuote).join(' ')}`;
+  const command = `bash -c ${shQuote(bridge)} | tee ${shQuote(`${ini}.log`)}`;
+  const terminal = spawn('script', scriptArgs(command), { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   terminal.stdout.on('data', (d: Buffer) => (out += d.toString()));
   terminal.stderr.resume();
@@ -166,4 +163,24 @@ test('`run | tee log` on a terminal, then Ctrl-C: the bridge and the pipeline en
   terminal.stdin.write('\x03');
   const ended = await waitFor(() => !alive(pid), { timeoutMs: GRACE_SECONDS * 1000, intervalMs: 100, what: 'the bridge to end after Ctrl-C' }).catch(() => false);
   assert.ok(ended, `the bridge (pid ${pid}) ended after Ctrl-C`);
+});
+
+test('a fault signal stays fatal: SIGSEGV ends the bridge at once instead of being taken for a shutdown request', { timeout: 60_000 }, async (t) => {
+  const ini = await setUp(t);
+  // A core file, if the system writes one, lands beside the test's configuration (tsx by its resolved path then).
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, 'run', '--config', ini], {
+    env: { ...process.env, NO_PRETTY_LOGS: '1' },
+    cwd: dirname(ini),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr.resume();
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  await firstLine(child);
+  child.stdout.resume();
+  child.kill('SIGSEGV');
+  const exit = await exitWithin(child, GRACE_SECONDS * 1000);
+  assert.ok(exit !== 'still running', 'the bridge ended');
+  assert.equal(exit.signal, 'SIGSEGV', 'ended by the fault signal itself (a JS listener would make a real fault loop for ever)');
 });

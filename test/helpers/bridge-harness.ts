@@ -14,7 +14,7 @@ import type { Ledger } from '../../src/ledger/types.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import { createMassClient } from '../../src/mass/client.js';
 import type { MassClient, MassRelation, MassReport, MassSample } from '../../src/mass/types.js';
-import { createMetrics } from '../../src/metrics.js';
+import { createMetrics, type BridgeMetrics } from '../../src/metrics.js';
 import { createAssemblylineSimulator, type AssemblylineSimulator, type AssemblylineSimulatorOptions } from '../../src/simulators/assemblyline/index.js';
 import { createMassSimulator, type MassSimulator, type MassSimulatorOptions } from '../../src/simulators/mass/index.js';
 
@@ -40,7 +40,8 @@ export function makeConfig(e: Endpoints, overrides: ConfigOverrides = {}): Bridg
     assemblyline: {
       url: e.alUrl, user: e.alUser, apiKey: e.alApiKey, password: '', auth: 'apikey', clientCert: '', clientKey: '', verifyTls: true,
       caFile: '', timeout: 10, notificationQueue: 'mass-bridge-test', priority: 150, classification: '', services: [], deepScan: false,
-      ttl: 0, neverDrop: false, submissionProfile: '', ingestType: 'MASS', uiUrl: e.alUrl, maxConcurrentCalls: 8, maxFileSize: 104857600,
+      ttl: 0, neverDrop: false, hashFirst: true, ignoreCache: false, submissionProfile: '', ingestType: 'MASS', uiUrl: e.alUrl, maxConcurrentCalls: 8, maxFileSize: 104857600,
+      metadata: {}, bridgeMetadata: true,
     },
     bridge: {
       stateDir: e.stateDir, concurrency: 8, maxInFlight: 500, maxFileSize: 104857600, resultDeadline: 5, queuePageSize: 50,
@@ -51,8 +52,10 @@ export function makeConfig(e: Endpoints, overrides: ConfigOverrides = {}): Bridg
       tagKinds: ['verdict', 'family', 'attack', 'score'], maxTags: 50, tagPrefix: 'al:', maxSectionBody: 4096, relatedTlp: 0,
       extractedFiles: true, extractedRelations: ['EXTRACTED', 'DYNAMIC', 'MEMDUMP', 'DOWNLOADED'], maxDepth: 3, maxExtracted: 50,
       maxExtractedSize: 50 * 1024 * 1024, networkIocs: true, staticIocs: [], maxIocs: 200,
+      // The simulated CAPE tags IOCs at info level (its network sections score 0): relate them all here.
+      iocMinVerdict: 'info',
     },
-    api: { listen: '127.0.0.1:0', host: '127.0.0.1', port: 0, token: '' },
+    api: { listen: '127.0.0.1:0', host: '127.0.0.1', port: 0, token: '', readAuth: 'none', readToken: '' },
   };
   for (const [section, values] of Object.entries(overrides)) {
     Object.assign((base as unknown as Record<string, object>)[section], values);
@@ -160,6 +163,8 @@ export interface Harness extends Simulators {
   massClient: MassClient;
   alClient: AssemblylineClient;
   bridge: Bridge;
+  /** The bridge's metrics (what /metrics serves). */
+  metrics: BridgeMetrics;
 }
 
 /** Simulators, then a bridge (not started) with real clients and a file ledger in a temp dir. */
@@ -183,13 +188,14 @@ export async function startHarness(
   const ledger = openLedger(join(config.bridge.stateDir, 'bridge.sqlite'));
   const massClient = createMassClient({ apiRoot: config.global.apiRoot, apiKey: config.mass.apiKey });
   const alClient = createAssemblylineClient({ url: config.assemblyline.url, user: config.assemblyline.user, auth: 'apikey', apiKey: config.assemblyline.apiKey });
+  const metrics = createMetrics({ collectProcessMetrics: false });
   const bridge = createBridge({
     config,
     mass: opts.wrapMass ? opts.wrapMass(massClient) : massClient,
     assemblyline: opts.wrapAl ? opts.wrapAl(alClient) : alClient,
     ledger,
     logger: opts.logger ?? silentLogger(),
-    metrics: createMetrics({ collectProcessMetrics: false }),
+    metrics,
     now: opts.now,
   });
   sims.defer(async () => {
@@ -197,7 +203,7 @@ export async function startHarness(
     await Promise.allSettled([massClient.close(), alClient.close()]);
     ledger.close();
   });
-  return { ...sims, config, ledger, massClient, alClient, bridge };
+  return { ...sims, config, ledger, massClient, alClient, bridge, metrics };
 }
 
 /** Reports on MASS grouped by sample URL. */

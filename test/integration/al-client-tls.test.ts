@@ -92,10 +92,12 @@ test('password login over TLS works end to end', async (t) => {
   await ingestAndRead(al, 'tls-password', 'hello with a session\n');
 });
 
-test('certificate auth (mTLS) works, and the server refuses a client without a certificate', async (t) => {
+test('behind mTLS the client certificate goes with API-key or password auth; without a certificate the handshake fails', async (t) => {
   const { sim, url } = await startSim(t, true);
-  const al = client(t, { url, user: sim.user, auth: 'certificate', clientCert: pki.clientCert, clientKey: pki.clientKey, ca: pki.ca });
-  await ingestAndRead(al, 'tls-mtls', 'hello with a client certificate\n');
+  const withKey = client(t, { url, user: sim.user, auth: 'apikey', apiKey: sim.apiKey, clientCert: pki.clientCert, clientKey: pki.clientKey, ca: pki.ca });
+  await ingestAndRead(withKey, 'tls-mtls', 'hello with a client certificate\n');
+  const withPassword = client(t, { url, user: sim.user, auth: 'password', password: sim.password, clientCert: pki.clientCert, clientKey: pki.clientKey, ca: pki.ca });
+  await ingestAndRead(withPassword, 'tls-mtls-pw', 'hello with a certificate and a session\n');
 
   const noCert = client(t, { url, user: sim.user, auth: 'apikey', apiKey: sim.apiKey, ca: pki.ca });
   await assert.rejects(noCert.getMessages('tls-mtls', 5), (err: unknown) => err instanceof BridgeError && (err.code === 'NETWORK' || err.code === 'AUTH'));

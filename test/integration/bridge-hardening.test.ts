@@ -120,8 +120,14 @@ test('a submission read as failed is re-ingested with ignore_cache; one read as 
   const h = await startHarness(t, {
     config: { bridge: { resultDeadline: 0.3 } },
     wrapAl: (c) =>
-      overrideMethods(c, {
+      overrideMethods(c as Required<AssemblylineClient>, {
         ingest: (original, req: IngestRequest, ro) => (ingests.push(req), original(req, ro)),
+        // Hash-first: a re-ingest of a file Assemblyline holds goes in by sha256 (a 404 is followed by the upload).
+        ingestBySha256: async (original, req, ro) => {
+          const accepted = await original(req, ro);
+          if (accepted) ingests.push({ ...req, body: Buffer.alloc(0) });
+          return accepted;
+        },
         getSubmissionFull: async (original, sid: string, ro) => {
           const full = await original(sid, ro);
           const next = fake[sid]?.shift();

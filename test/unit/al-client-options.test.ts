@@ -10,7 +10,7 @@ function settings(over: Partial<BridgeConfig['assemblyline']>): BridgeConfig['as
   return {
     url: 'https://al.example.org', user: 'mass-bridge', apiKey: 'bridgekey:secret', password: '', auth: 'apikey',
     clientCert: '', clientKey: '', verifyTls: true, caFile: '', timeout: 60, notificationQueue: 'mass-al-bridge',
-    priority: 150, classification: '', services: [], deepScan: false, ttl: 0, neverDrop: true, submissionProfile: '',
+    priority: 150, classification: '', services: [], deepScan: false, ttl: 0, neverDrop: true, submissionProfile: '', metadata: {}, bridgeMetadata: true,
     ingestType: 'MASS', uiUrl: '', maxConcurrentCalls: 8, maxFileSize: 104857600, ...over,
   } as BridgeConfig['assemblyline'];
 }
@@ -19,13 +19,14 @@ test('connection settings become client options with PEM contents and millisecon
   const pki = await makeTlsFixture();
   t.after(() => pki.cleanup());
   const opts = await assemblylineClientOptionsFromConfig(
-    settings({ auth: 'certificate', apiKey: '', caFile: join(pki.dir, 'ca.crt'), clientCert: join(pki.dir, 'client.crt'), clientKey: join(pki.dir, 'client.key'), timeout: 12 }),
+    settings({ auth: 'password', apiKey: '', password: 'pw-secret', caFile: join(pki.dir, 'ca.crt'), clientCert: join(pki.dir, 'client.crt'), clientKey: join(pki.dir, 'client.key'), timeout: 12 }),
   );
   assert.equal(opts.ca, pki.ca);
   assert.equal(opts.clientCert, pki.clientCert);
   assert.equal(opts.clientKey, pki.clientKey);
   assert.equal(opts.timeoutMs, 12_000);
-  assert.equal(opts.auth, 'certificate');
+  assert.equal(opts.auth, 'password', 'the certificate goes with password (or API-key) auth');
+  assert.equal(opts.password, 'pw-secret');
   assert.equal(opts.apiKey, undefined);
 
   const apikey = await assemblylineClientOptionsFromConfig(settings({}));

@@ -268,14 +268,17 @@ test('a failing source stream is reported as a source failure, not as an Assembl
 
 // --- auth modes ---------------------------------------------------------------------------------
 
-test('certificate mode sends X-USER only', async (t) => {
+test('a client certificate is a TLS option: API-key headers are still sent with it; certificate auth is refused with the fix', async (t) => {
   const srv = await startServer(t, (_req, res) => sendFixture(res, 'responses/submission-is-completed.json'));
-  const al = client(t, srv.url, { auth: 'certificate', apiKey: undefined, clientCert: 'CERT', clientKey: 'KEY' });
+  const al = client(t, srv.url, { auth: 'apikey', clientCert: 'CERT', clientKey: 'KEY' });
   assert.equal(await al.isCompleted('4Hc0QBr3BzVoArs3KbVHIW'), true);
   const h = srv.requests[0].headers;
   assert.equal(h['x-user'], 'mass-bridge');
-  assert.equal(h['x-apikey'], undefined);
-  assert.equal(h.cookie, undefined);
+  assert.ok(h['x-apikey'], 'the API key goes with the certificate');
+  assert.throws(
+    () => createAssemblylineClient({ url: 'https://al', user: 'u', auth: 'certificate' as 'apikey', clientCert: 'C', clientKey: 'K' }),
+    (e: unknown) => e instanceof BridgeError && e.code === 'CONFIG_INVALID' && /no certificate authentication/.test(e.message) && /Auth = apikey/.test(e.message),
+  );
 });
 
 /** A session-login AL: v3 probe 404, login sets cookies, every API call checks cookie + XSRF + User-Agent. */
@@ -679,6 +682,5 @@ test('verifyTls:false calls onInsecure once; bad options are CONFIG_INVALID', as
   assert.equal(warned, 1);
   assert.throws(() => createAssemblylineClient({ url: 'https://al', user: 'u', auth: 'apikey' }), (e: unknown) => e instanceof BridgeError && e.code === 'CONFIG_INVALID');
   assert.throws(() => createAssemblylineClient({ url: 'https://al', user: 'u', auth: 'password' }), (e: unknown) => e instanceof BridgeError && e.code === 'CONFIG_INVALID');
-  assert.throws(() => createAssemblylineClient({ url: 'https://al', user: 'u', auth: 'certificate' }), (e: unknown) => e instanceof BridgeError && e.code === 'CONFIG_INVALID');
   assert.throws(() => createAssemblylineClient({ url: 'ftp://al', user: 'u', auth: 'apikey', apiKey: 'a:b' }), (e: unknown) => e instanceof BridgeError && e.code === 'CONFIG_INVALID');
 });

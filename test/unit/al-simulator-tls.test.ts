@@ -23,7 +23,7 @@ function makePki(dir: string): Record<string, string> {
   return { ca: read('ca.crt'), serverKey: read('server.key'), serverCert: read('server.crt'), clientKey: read('client.key'), clientCert: read('client.crt') };
 }
 
-test('HTTPS with mTLS: a verified client certificate whose CN is the X-USER authenticates without a key', async (t) => {
+test('HTTPS with mTLS: the certificate is a TLS-layer requirement; AL itself still needs an API key or a session (assemblyline-ui v4.7.4.stable6 api/base.py reads no certificate)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'al-sim-tls-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const pki = makePki(dir);
@@ -34,13 +34,19 @@ test('HTTPS with mTLS: a verified client certificate whose CN is the X-USER auth
   const agent = new Agent({ connect: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey } });
   t.after(() => agent.close());
 
-  const asUser = await request(`${origin}/api/`, { dispatcher: agent, headers: { 'X-USER': 'mass-bridge' } });
-  assert.equal(asUser.statusCode, 200);
-  assert.deepEqual((await asUser.body.json() as Record<string, unknown>).api_response, ['v4']);
+  // X-USER alone, even with a verified certificate whose CN is the user, is not authentication for AL.
+  const certOnly = await request(`${origin}/api/v4/ingest/get_message_list/q/?page_size=0`, { dispatcher: agent, headers: { 'X-USER': 'mass-bridge' } });
+  assert.equal(certOnly.statusCode, 401);
+  assert.equal((await certOnly.body.json() as Record<string, unknown>).api_error_message, 'Session not found');
 
-  const otherUser = await request(`${origin}/api/`, { dispatcher: agent, headers: { 'X-USER': 'someone-else' } });
-  assert.equal(otherUser.statusCode, 401);
-  await otherUser.body.dump();
+  const withKey = await request(`${origin}/api/v4/ingest/get_message_list/q/?page_size=0`, { dispatcher: agent, headers: { 'X-USER': sim.user, 'X-APIKEY': sim.apiKey } });
+  assert.equal(withKey.statusCode, 200);
+  await withKey.body.dump();
+
+  // Without a client certificate the TLS handshake itself fails.
+  const noCert = new Agent({ connect: { ca: pki.ca } });
+  t.after(() => noCert.close());
+  await assert.rejects(request(`${origin}/api/`, { dispatcher: noCert, headers: { 'X-USER': sim.user, 'X-APIKEY': sim.apiKey } }));
 
   const login = await request(`${origin}/api/v4/auth/login/`, {
     dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: sim.user, apikey: sim.apiKey }),

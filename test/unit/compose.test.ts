@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,8 @@ interface Compose {
 const compose = parse(readFileSync(root('docker-compose.yml'), 'utf8')) as Compose;
 const { bridge, simulators } = compose.services;
 const demo = compose.services['bridge-demo'];
+/** The services running this repository's image; prometheus and grafana (demo monitoring) use upstream images. */
+const OWN = ['bridge', 'bridge-demo', 'simulators'];
 
 function environment(s: Service): Record<string, string> {
   if (!s.environment) return {};
@@ -67,11 +69,11 @@ function tempDir(t: TestContext): string {
 }
 
 test('compose defines the bridge and a demo profile with simulators and a bridge using their config', () => {
-  assert.deepEqual(Object.keys(compose.services).sort(), ['bridge', 'bridge-demo', 'simulators']);
+  assert.deepEqual(Object.keys(compose.services).sort(), ['bridge', 'bridge-demo', 'grafana', 'prometheus', 'simulators']);
   assert.equal(bridge.profiles, undefined, 'the production bridge starts without a profile');
   assert.deepEqual(simulators.profiles, ['demo']);
   assert.deepEqual(demo.profiles, ['demo']);
-  for (const s of Object.values(compose.services)) assert.ok(s.build, 'every service builds the image from this repository');
+  for (const s of OWN.map((n) => compose.services[n])) assert.ok(s.build, 'every service of the bridge builds the image from this repository');
 
   assert.equal(simulators.command![0], 'simulate');
   const written = simulators.command![simulators.command!.indexOf('--write-config') + 1];
@@ -86,7 +88,7 @@ test('compose defines the bridge and a demo profile with simulators and a bridge
 });
 
 test('every service has a node-based healthcheck; the bridges check /ready', () => {
-  for (const [name, s] of Object.entries(compose.services)) {
+  for (const [name, s] of Object.entries(compose.services).filter(([n]) => OWN.includes(n))) {
     assert.ok(s.healthcheck, `${name} has a healthcheck`);
     assert.deepEqual(s.healthcheck.test.slice(0, 3), ['CMD', 'node', '-e'], `${name} checks with node (no curl in slim)`);
   }
@@ -188,4 +190,33 @@ test('docker-compose.yml validates against the Compose schema and lint rules (dc
     assert.fail(`dclint rejected docker-compose.yml (exit ${err.code}):\n${err.stdout ?? ''}${err.stderr ?? ''}`);
   });
   assert.doesNotMatch(`${stdout}${stderr}`, /error/i);
+});
+
+test('demo monitoring: Prometheus scrapes bridge-demo with the alert rules, Grafana gets the dashboard; pinned images, read-only mounts', () => {
+  const { prometheus, grafana } = compose.services;
+  for (const [name, s] of [['prometheus', prometheus], ['grafana', grafana]] as const) {
+    assert.deepEqual(s.profiles, ['demo'], `${name} is part of the demo profile only`);
+    assert.match(s.image ?? '', /^[a-z/]+:v?\d+\.\d+\.\d+$/, `${name} image is pinned to a release`);
+    assert.equal(s.build, undefined);
+    assert.deepEqual(s.healthcheck?.test.slice(0, 2), ['CMD', 'wget'], `${name} has a healthcheck (busybox wget in its image)`);
+    for (const v of (s.volumes ?? []).map(String)) {
+      const [source, , mode] = v.split(':');
+      assert.equal(mode, 'ro', `${name} mounts ${v} read-only`);
+      assert.ok(existsSync(root(source.replace(/^\.\//, ''))), `${name} mounts ${source}, which exists in the repository`);
+    }
+  }
+  assert.ok(prometheus.volumes!.map(String).includes('./deploy/prometheus:/etc/prometheus:ro'));
+  const prom = parse(readFileSync(root('deploy/prometheus/prometheus.yml'), 'utf8')) as {
+    rule_files: string[];
+    scrape_configs: Array<{ metrics_path: string; static_configs: Array<{ targets: string[] }> }>;
+  };
+  assert.deepEqual(prom.rule_files, ['alerts.yml']);
+  const listen = environment(demo).MASSAL_API_LISTEN.split(':')[1];
+  assert.deepEqual(prom.scrape_configs[0].static_configs[0].targets, [`bridge-demo:${listen}`]);
+  assert.equal(prom.scrape_configs[0].metrics_path, '/metrics');
+  const datasources = parse(readFileSync(root('deploy/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as { datasources: Array<{ url: string; type: string }> };
+  assert.deepEqual(datasources.datasources.map((d) => [d.type, d.url]), [['prometheus', 'http://prometheus:9090']]);
+  const providers = parse(readFileSync(root('deploy/grafana/provisioning/dashboards/mass-al-bridge.yml'), 'utf8')) as { providers: Array<{ options: { path: string } }> };
+  const dashboardMount = grafana.volumes!.map(String).find((v) => v.startsWith('./deploy/grafana/mass-al-bridge.json:'))!;
+  assert.ok(dashboardMount.split(':')[1].startsWith(`${providers.providers[0].options.path}/`), 'the dashboard is mounted where the provider reads');
 });

@@ -26,6 +26,7 @@ const SECRETS = {
   al: 'kx9q:Vb3Hq7Zw1Jp5',
   password: 'Wq9;Zx#7"Kv',
   token: 'Tz4Rk8Pw2Mx6',
+  readToken: 'Hn5Gd3Ls9Vc1',
 };
 
 function tempDir(t: TestContext): string {
@@ -60,6 +61,7 @@ Password = ${SECRETS.password}
 Services = Extract, PDFId
 [API]
 Token = ${SECRETS.token}
+ReadToken = ${SECRETS.readToken}
 `,
   );
   const keyFile = join(dir, 'al_key');
@@ -87,6 +89,7 @@ test('describeConfig masks every secret and names the source of every value on t
   assert.equal(entry(out, 'APIKey').line, `; APIKey = ${MASK}`);
   assert.equal(entry(out, 'Password').line, `; Password = ${MASK}`);
   assert.equal(entry(out, 'Token').line, `; Token = ${MASK}`);
+  assert.equal(entry(out, 'ReadToken').line, `; ReadToken = ${MASK}`);
   assert.deepEqual(entry(out, 'Concurrency'), { line: 'Concurrency = 6', source: 'env MASSAL_BRIDGE_CONCURRENCY' });
   assert.deepEqual(entry(out, 'Priority'), { line: 'Priority = 99', source: 'cli' });
   assert.equal(entry(out, 'Services').line, 'Services = Extract,PDFId');
@@ -104,7 +107,7 @@ test('check-config prints a configuration that check-config accepts, with the sa
   const file = fullConfigFile(t);
   const dir = join(file, '..');
   const secretEnv: Record<string, string> = {};
-  for (const [name, value] of Object.entries({ MASSAL_ASSEMBLYLINEANALYSIS_MASS_API_KEY: SECRETS.mass, MASSAL_ASSEMBLYLINE_PASSWORD: SECRETS.password, MASSAL_API_TOKEN: SECRETS.token, MASSAL_ASSEMBLYLINE_APIKEY: SECRETS.al })) {
+  for (const [name, value] of Object.entries({ MASSAL_ASSEMBLYLINEANALYSIS_MASS_API_KEY: SECRETS.mass, MASSAL_ASSEMBLYLINE_PASSWORD: SECRETS.password, MASSAL_API_TOKEN: SECRETS.token, MASSAL_API_READTOKEN: SECRETS.readToken, MASSAL_ASSEMBLYLINE_APIKEY: SECRETS.al })) {
     writeFileSync(join(dir, name), value);
     secretEnv[`${name}_FILE`] = join(dir, name);
   }

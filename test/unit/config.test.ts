@@ -76,8 +76,10 @@ test('a minimal file loads with the documented defaults and derived values', (t)
   assert.equal(config.assemblyline.auth, 'apikey');
   assert.equal(config.assemblyline.apiKey, AL_KEY);
   assert.equal(config.assemblyline.verifyTls, true);
-  assert.equal(config.assemblyline.priority, 150);
-  assert.equal(config.assemblyline.neverDrop, true);
+  assert.equal(config.assemblyline.priority, 0, 'Priority is not sent unless configured (a profile may restrict it)');
+  assert.equal(config.assemblyline.neverDrop, false);
+  assert.deepEqual(config.assemblyline.metadata, {});
+  assert.equal(config.assemblyline.bridgeMetadata, true);
   assert.deepEqual(config.assemblyline.services, []);
   assert.equal(config.assemblyline.uiUrl, 'https://al.example.org');
   assert.equal(config.assemblyline.maxConcurrentCalls, 8);
@@ -86,7 +88,7 @@ test('a minimal file loads with the documented defaults and derived values', (t)
   assert.deepEqual(config.report.tagKinds, ['verdict', 'family', 'attack', 'score', 'heuristic']);
   assert.deepEqual(config.report.extractedRelations, ['EXTRACTED', 'DYNAMIC', 'MEMDUMP', 'DOWNLOADED']);
   assert.deepEqual(config.report.staticIocs, []);
-  assert.deepEqual(config.api, { listen: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, token: '' });
+  assert.deepEqual(config.api, { listen: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, token: '', readAuth: 'none', readToken: '' });
   assert.equal(sources['GLOBAL.ServerURL'], `file ${file}:2`);
   assert.equal(sources['Assemblyline.Priority'], 'default');
   assert.equal(sources['Assemblyline.UIURL'], 'derived');
@@ -120,14 +122,14 @@ Poll Time = 7
 url = https://al.example.org
 user = bridge
 apikey = ${AL_KEY}
-never-drop = no
+never-drop = yes
 `,
   );
   const { config } = loadConfig({ file, env: {} });
   assert.equal(config.global.serverUrl, 'http://mass.example.org/');
   assert.equal(config.mass.apiKey, MASS_KEY);
   assert.equal(config.mass.pollTime, 7);
-  assert.equal(config.assemblyline.neverDrop, false);
+  assert.equal(config.assemblyline.neverDrop, true);
 });
 
 test('values keep ;, # and quotes; continuation lines extend a value', (t) => {
@@ -208,7 +210,7 @@ test('secrets can be read from *_FILE; only the trailing newline is removed', (t
   assert.equal(config.api.token, ' tok en ');
   assert.equal(config.assemblyline.password, 'pw');
   assert.equal(sources['Assemblyline.APIKey'], `env MASSAL_ASSEMBLYLINE_APIKEY_FILE (${files.al})`);
-  assert.deepEqual([...SECRET_KEYS].sort(), ['API.Token', 'Assemblyline.APIKey', 'Assemblyline.Password', 'AssemblylineAnalysis.mass api key']);
+  assert.deepEqual([...SECRET_KEYS].sort(), ['API.ReadToken', 'API.Token', 'Assemblyline.APIKey', 'Assemblyline.Password', 'AssemblylineAnalysis.mass api key']);
 });
 
 test('*_FILE problems: both forms set, missing file, empty file; non-secrets have no _FILE form', (t) => {
@@ -274,13 +276,13 @@ const INVALID: Case[] = [
   { name: 'MASS Timeout zero', changes: { AssemblylineAnalysis: { Timeout: '0' } }, key: 'AssemblylineAnalysis.Timeout', message: /between 1 and 3600/ },
   { name: 'AL URL missing', changes: { Assemblyline: { URL: null } }, key: 'Assemblyline.URL', message: /required/ },
   { name: 'UIURL not a URL', changes: { Assemblyline: { UIURL: 'al-ui' } }, key: 'Assemblyline.UIURL', message: /absolute/ },
-  { name: 'Auth unknown', changes: { Assemblyline: { Auth: 'oauth' } }, key: 'Assemblyline.Auth', message: /one of apikey, password, certificate/ },
+  { name: 'Auth unknown', changes: { Assemblyline: { Auth: 'oauth' } }, key: 'Assemblyline.Auth', message: /one of apikey, password/ },
+  { name: 'Auth certificate (removed)', changes: { Assemblyline: { Auth: 'certificate' } }, key: 'Assemblyline.Auth', message: /not an Assemblyline authentication method.*set Auth = apikey.*keep ClientCert\/ClientKey/ },
+  { name: 'Metadata not key=value', changes: { Assemblyline: { Metadata: 'sensor' } }, key: 'Assemblyline.Metadata', message: /'sensor' is not key=value/ },
   { name: 'User missing for apikey', changes: { Assemblyline: { User: null } }, key: 'Assemblyline.User', message: /required with Auth = apikey/ },
   { name: 'APIKey missing for apikey', changes: { Assemblyline: { APIKey: null } }, key: 'Assemblyline.APIKey', message: /required with Auth = apikey.*MASSAL_ASSEMBLYLINE_APIKEY_FILE/ },
   { name: 'APIKey not name:secret', changes: { Assemblyline: { APIKey: 'JustTheSecretPart' } }, key: 'Assemblyline.APIKey', message: /<key name>:<secret>/ },
   { name: 'Password missing for password auth', changes: { Assemblyline: { Auth: 'password', APIKey: null } }, key: 'Assemblyline.Password', message: /required with Auth = password/ },
-  { name: 'certificate without cert', changes: { Assemblyline: { Auth: 'certificate' } }, key: 'Assemblyline.ClientCert', message: /required with Auth = certificate/ },
-  { name: 'certificate without key', changes: { Assemblyline: { Auth: 'certificate' } }, key: 'Assemblyline.ClientKey', message: /required with Auth = certificate/ },
   { name: 'ClientCert without ClientKey', changes: { Assemblyline: { ClientCert: '/etc/hostname' } }, key: 'Assemblyline.ClientKey', message: /go together/ },
   { name: 'CAFile missing', changes: { Assemblyline: { CAFile: '/nonexistent/ca.pem' } }, key: 'Assemblyline.CAFile', message: /'\/nonexistent\/ca.pem' does not exist/ },
   { name: 'CAFile a directory', changes: { Assemblyline: { CAFile: '/' } }, key: 'Assemblyline.CAFile', message: /is not a file/ },
@@ -291,7 +293,6 @@ const INVALID: Case[] = [
   { name: 'Priority 1', changes: { Assemblyline: { Priority: '1' } }, key: 'Assemblyline.Priority', message: /between 2 and 250 \(Assemblyline always drops priority 1/ },
   { name: 'Priority above 250', changes: { Assemblyline: { Priority: '251' } }, key: 'Assemblyline.Priority', message: /between 2 and 250/ },
   { name: 'Priority not a number', changes: { Assemblyline: { Priority: 'high' } }, key: 'Assemblyline.Priority', message: /whole number \(got 'high'\)/ },
-  { name: 'Priority empty', changes: { Assemblyline: { Priority: '' } }, key: 'Assemblyline.Priority', message: /is empty; must be a whole number/ },
   { name: 'TTL negative', changes: { Assemblyline: { TTL: '-1' } }, key: 'Assemblyline.TTL', message: /between 0 and/ },
   { name: 'MaxConcurrentCalls zero', changes: { Assemblyline: { MaxConcurrentCalls: '0' } }, key: 'Assemblyline.MaxConcurrentCalls', message: /between 1/ },
   { name: 'Concurrency zero', changes: { Bridge: { Concurrency: '0' } }, key: 'Bridge.Concurrency', message: /between 1 and 256/ },
@@ -372,7 +373,7 @@ test('secrets never appear in problems or in the error message', (t) => {
 test('unknown keys, sections and variables are warnings that name the closest known key', (t) => {
   const file = writeIni(t, withKeys({ Assemblyline: { Priorty: '100' }, Bridge: { Priority: '3' }, Assemblyine: { URL: 'x' }, Bridge2: {} }));
   const { config, warnings } = loadConfig({ file, env: { MASSAL_ASSEMBLYLINE_PRIORTY: '5', MASSAL_SOMETHING_ELSE_ENTIRELY: 'x' } });
-  assert.equal(config.assemblyline.priority, 150);
+  assert.equal(config.assemblyline.priority, 0);
   const byKey = new Map(warnings.map((w) => [w.key, w]));
   assert.equal(byKey.get('Assemblyline.Priorty')!.suggestion, '[Assemblyline] Priority');
   assert.match(byKey.get('Assemblyline.Priorty')!.message, /unknown key 'Priorty' in \[Assemblyline\] is ignored; did you mean \[Assemblyline\] Priority\?/);
@@ -413,17 +414,20 @@ test('questionable but valid values give warnings', (t) => {
   assert.match(warnings.find((w) => w.key === 'AssemblylineAnalysis.UUID')!.message, /not shaped like a uuid/);
 });
 
-test('certificate auth with readable files loads without user or API key', (t) => {
+test('a client certificate combines with API-key auth; Metadata and BridgeMetadata load', (t) => {
   const dir = tempDir(t);
   mkdirSync(join(dir, 'tls'));
   const cert = join(dir, 'tls', 'client.pem');
   const key = join(dir, 'tls', 'client.key');
   writeFileSync(cert, 'CERT');
   writeFileSync(key, 'KEY');
-  const file = writeIni(t, withKeys({ Assemblyline: { Auth: 'certificate', User: null, APIKey: null, ClientCert: cert, ClientKey: key, CAFile: cert } }));
+  const file = writeIni(t, withKeys({ Assemblyline: { ClientCert: cert, ClientKey: key, CAFile: cert, Metadata: 'sensor = mass, case=42', BridgeMetadata: 'false' } }));
   const { config } = loadConfig({ file, env: {} });
-  assert.equal(config.assemblyline.auth, 'certificate');
+  assert.equal(config.assemblyline.auth, 'apikey');
   assert.equal(config.assemblyline.clientKey, key);
+  assert.deepEqual(config.assemblyline.metadata, { sensor: 'mass', case: '42' });
+  assert.equal(config.assemblyline.bridgeMetadata, false);
+  assert.equal(config.assemblyline.priority, 0, 'Priority is not sent unless configured');
 });
 
 test('register mode: missing secrets and keys named optional are allowed', (t) => {

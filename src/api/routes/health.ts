@@ -4,7 +4,7 @@ import { HealthResponse, ReadyResponse } from '../schemas/status.js';
 
 const REFUSAL_WINDOW_MS = 15 * 60_000;
 
-/** Readiness: ledger writable, MASS polled within 2 × PollTime, Assemblyline answered within the window. */
+/** Readiness: ledger writable, MASS polled within 2 × PollTime, Assemblyline answered within the window and accepts ingests, no refused call. */
 export function readiness(ctx: ApiContext) {
   const now = ctx.now();
   const status = ctx.control.status();
@@ -36,6 +36,8 @@ export function readiness(ctx: ApiContext) {
       reasons.push(`${name} refuses ${operation} (${r.code}) since ${Math.round((now - r.at) / 1000)}s: ${r.message}; jobs that need it wait`);
     }
   }
+  // Assemblyline answers, but refuses what every ingest sends: not ready until the configuration is fixed.
+  if (status.ingestBlocked) reasons.push(`${status.ingestBlocked.reason}; fix: ${status.ingestBlocked.fix}`);
   return { ready: reasons.length === 0, checks: { ledger, mass, assemblyline }, reasons };
 }
 

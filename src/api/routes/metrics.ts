@@ -1,11 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { oldestJobAges } from '../oldest-jobs.js';
 import type { ApiContext } from '../context.js';
 
 /** Copies the ledger and bridge status into the gauges, so each scrape sees current numbers. */
 export function refreshGauges(ctx: ApiContext): void {
   const { ledger, control, metrics } = ctx;
-  metrics.setLedgerGauges({ byState: ledger.countByState(), inFlight: ledger.inFlight(), ledgerBytes: ledger.sizeBytes() });
+  metrics.setLedgerGauges({ byState: ledger.countByState(), inFlight: ledger.inFlight(), ledgerBytes: ledger.sizeBytes(), writeErrors: ledger.writeErrors?.() });
+  metrics.setOldestJobAges?.(oldestJobAges(ledger, ctx.now()));
   const status = control.status();
   const oldest = ledger.oldestInFlightCreatedAt();
   metrics.setStatusGauges?.({

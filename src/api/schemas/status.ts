@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { CountsByState, IsoTime, Nullable, shared } from './common.js';
+import { CountsByState, IsoTime, JobStateSchema, Nullable, shared } from './common.js';
 
 export const HealthResponse = Type.Object({ status: Type.Literal('ok') }, { description: 'The process serves HTTP' });
 
@@ -47,12 +47,12 @@ export const StatusResponse = Type.Object({
   oldestInFlightAgeSeconds: Nullable(Type.Number({ minimum: 0 })),
   oldestPerState: Type.Array(
     Type.Object({
-      state: Type.String({ description: 'An unfinished job state (held included)' }),
+      state: JobStateSchema,
       jobId: Type.String({ description: 'The job that has been in this state longest' }),
       ageSeconds: Type.Number({ minimum: 0, description: 'How long it has been in the state' }),
       budgetSeconds: Nullable(Type.Number({ minimum: 0, description: "The state's age budget: a job longer in the state is moved on by the reconciler (null: no age budget, e.g. held)" })),
     }),
-    { description: 'The oldest job per unfinished state, with its age' },
+    { description: 'For each unfinished state that holds jobs, in pipeline order: the job longest in it, how long, and the state\'s age budget' },
   ),
 }, { description: 'What the bridge is doing' });
 

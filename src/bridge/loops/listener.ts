@@ -12,7 +12,10 @@ export async function listenTick(ctx: BridgeContext): Promise<void> {
     let messages: Awaited<ReturnType<typeof ctx.al.getMessages>>;
     try {
       messages = await ctx.al.getMessages(queue, b.queuePageSize);
+      ctx.gate.onApiOk();
     } catch (err) {
+      // The daily API quota stops claiming and ingesting (ingest-gate.ts).
+      ctx.gate.onApiError(err, ctx.now());
       // No answer or a reset connection: Assemblyline may have popped messages we never saw.
       uncertainRead(ctx, 'the notification-queue read failed');
       throw err;

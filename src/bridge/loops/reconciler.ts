@@ -3,6 +3,7 @@ import { isTransient } from '../../errors.js';
 import type { Job } from '../../ledger/types.js';
 import type { BridgeContext } from '../context.js';
 import { decideDeadline, decideOverAge, decideUncertainRead, type DeadlineLookup } from '../decide.js';
+import { reconcileQuery } from '../ingest-request.js';
 import { budgetOf } from '../states.js';
 import { onStepError } from './worker.js';
 
@@ -109,7 +110,10 @@ export async function lookupSubmission(ctx: BridgeContext, job: Job): Promise<De
     if (sub) return sub.state === 'submitted' ? { kind: 'running' } : { kind: 'completed', sid: sub.sid };
   }
   try {
-    const found = await ctx.al.searchSubmissions(`metadata.bridge_job:"${job.id}"`, { fl: 'sid,state', rows: 10, sort: 'times.submitted desc' }, { signal });
+    // By the ingest_id Assemblyline sets itself, else by the bridge's own metadata (when it is sent).
+    const query = reconcileQuery(ctx.config.assemblyline, job);
+    if (query === null) return { kind: 'missing' };
+    const found = await ctx.al.searchSubmissions(query, { fl: 'sid,state', rows: 10, sort: 'times.submitted desc' }, { signal });
     const items = found.items as Array<{ sid?: unknown; state?: unknown }>;
     const done = items.find((i) => i.state === 'completed' && typeof i.sid === 'string');
     if (done) return { kind: 'completed', sid: String(done.sid) };

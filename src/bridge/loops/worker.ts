@@ -14,7 +14,9 @@ export async function workerTick(ctx: BridgeContext): Promise<void> {
   if (ctx.stopping) return;
   const free = ctx.queue.concurrency - ctx.queue.pending - ctx.queue.size;
   if (free <= 0) return;
-  const due = ctx.ledger.due([...WORK_STATES], ctx.now(), free + ctx.active.size);
+  // While the ingest gate holds every ingest, ingesting jobs are not picked (no hold written per job).
+  const gateShut = ctx.gate.blocksIngest(ctx.now(), ctx.inAnalysis());
+  const due = ctx.ledger.due(gateShut ? WORK_STATES.filter((s) => s !== 'ingesting') : [...WORK_STATES], ctx.now(), free + ctx.active.size);
   let started = 0;
   for (const job of due) {
     if (started >= free) break;

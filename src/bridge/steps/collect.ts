@@ -1,6 +1,7 @@
 /** Steps `collecting`/`relating`/`reporting` (analysis report): read results, relate, then report. */
 import type { SubmissionFull } from '../../assemblyline/types.js';
 import type { Job } from '../../ledger/types.js';
+import { withClassification } from '../../mapping/classification.js';
 import { mapOwnSampleReport, mapSubmissionToReport } from '../../mapping/index.js';
 import type { ReportPlan } from '../../mapping/types.js';
 import type { ReportSubmission } from '../../mass/types.js';
@@ -29,6 +30,13 @@ export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
   }
   const full = await ctx.retry(() => ctx.al.getSubmissionFull(sid, { signal: ctx.signal }));
   if (!full) {
+    // A dead cached sid already replaced by another job's re-ingest: read the replacement instead.
+    const replacement = ctx.replacements.replacementFor(sid, ctx.now());
+    if (replacement) {
+      ctx.apply(job, { patch: { sid: replacement, cacheHit: true, notBefore: ctx.now() }, event: { type: 'replacement-sid', message: `submission ${sid} is gone; using its replacement ${replacement}`, data: { sid, replacement } } });
+      return;
+    }
+    if (!job.echoOf) ctx.replacements.noteGone(job.id, sid);
     ctx.apply(job, decideResultsMissing(job, ctx.policy, ctx.now()));
     return;
   }
@@ -37,6 +45,7 @@ export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
     ctx.apply(job, unusable);
     return;
   }
+  ctx.replacements.noteCollected(job.id, sid, ctx.now());
   const nowIso = new Date(ctx.now()).toISOString();
   let plan: ReportPlan;
   if (job.echoOf) {
@@ -57,7 +66,7 @@ export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
     });
   }
   if (job.state === 'relating') {
-    await relateStep(ctx, job, plan);
+    await relateStep(ctx, job, plan, full);
     job = ctx.apply(job, { patch: { state: 'reporting' }, event: { type: 'related', data: { related: ctx.ledger.relatedSamples(job.id).length } } });
   }
   // The report says what MASS holds: related, skipped (with why) and renamed items, from the ledger.
@@ -70,7 +79,8 @@ export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
   const report: ReportSubmission = {
     analysisDate: new Date(ctx.now()),
     tags: plan.tags,
-    additionalMetadata: withMarker(ctx, final.additionalMetadata, job),
+    // The classification Assemblyline gave the results, under assemblyline.classification.
+    additionalMetadata: withClassification(withMarker(ctx, final.additionalMetadata, job), full),
     jsonReportObjects: final.jsonReportObjects,
   };
   await sendReport(ctx, job, report, lookedUp && job.state === 'reporting');

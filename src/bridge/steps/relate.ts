@@ -1,7 +1,9 @@
 /** Step `relating`: create the related samples (extracted files, IOCs) and sample relations on MASS. */
+import type { SubmissionFull } from '../../assemblyline/types.js';
 import { BridgeError, isTransient, toBridgeError } from '../../errors.js';
 import type { Job } from '../../ledger/types.js';
 import { massSafeFileName, relationTarget, sanitizeTag } from '../../mapping/index.js';
+import { derivedTlp } from '../../mapping/classification.js';
 import type { RelatedItem, ReportPlan } from '../../mapping/types.js';
 import { sameMassUrl } from '../../mass/client.js';
 import type { MassRelation, MassSample, RelationKind } from '../../mass/types.js';
@@ -17,10 +19,9 @@ import { RELATING_EVENTS, relationKey } from '../outcome.js';
  * that item after SAME_FAILURE_LIMIT tries; a permanent refusal skips it at once. Skips are recorded with
  * the reason, and the report lists them (outcome.ts).
  */
-export async function relateStep(ctx: BridgeContext, job: Job, plan: ReportPlan): Promise<void> {
+export async function relateStep(ctx: BridgeContext, job: Job, plan: ReportPlan, full: SubmissionFull): Promise<void> {
   const sid = job.sid ?? '';
   const prefix = ctx.config.report.tagPrefix;
-  const tlpLevel = ctx.config.report.relatedTlp;
   const samples = new Map(ctx.ledger.relatedSamples(job.id).map((r) => [r.key, r]));
   const relations = new Set(ctx.ledger.relations(job.id).map((r) => r.key));
   const history = ctx.ledger.events(job.id);
@@ -35,6 +36,20 @@ export async function relateStep(ctx: BridgeContext, job: Job, plan: ReportPlan)
     ctx.ledger.appendEvent(job.id, { type, code, message: reason, data: { key: item.key } }, ctx.now());
     ctx.jobLog(job).warn({ key: item.key, reason }, 'related item skipped');
   };
+
+  // Derived samples never get a wider TLP than the results they come from; a marking with no TLP equivalent
+  // creates none (each item is skipped with the reason, which the report lists).
+  const derived = derivedTlp(full, ctx.config.report.relatedTlp);
+  if (!derived.ok) {
+    for (const item of plan.related) {
+      if (given.has(item.key) || samples.has(item.key)) continue;
+      given.add(item.key);
+      ctx.ledger.appendEvent(job.id, { type: RELATING_EVENTS.skipped, code: 'CLASSIFICATION', message: derived.note, data: { key: item.key, classification: derived.classification } }, ctx.now());
+    }
+    ctx.jobLog(job).warn({ classification: derived.classification }, derived.note);
+    return;
+  }
+  const tlpLevel = derived.tlpLevel;
 
   for (const item of plan.related) {
     if (given.has(item.key) && !samples.has(item.key)) continue;

@@ -6,11 +6,16 @@ import type { MassReport, ReportSubmission } from '../../mass/types.js';
 import { VERSION } from '../../version.js';
 import { REPORT_MARKER_KEY, type BridgeContext } from '../context.js';
 import { decideReportSent } from '../decide.js';
+import { ingestWayOf } from '../hash-first.js';
 
-/** The report's additional_metadata with our marker (job id and bridge instance) under `assemblyline`. */
+/**
+ * The report's additional_metadata with our marker (job id and bridge instance) under `assemblyline`, and
+ * `ingest_via` (sha256 or upload) once the job was ingested.
+ */
 export function withMarker(ctx: BridgeContext, metadata: Record<string, unknown>, job: Job): Record<string, unknown> {
   const al = metadata.assemblyline && typeof metadata.assemblyline === 'object' ? (metadata.assemblyline as Record<string, unknown>) : {};
-  return { ...metadata, assemblyline: { ...al, [REPORT_MARKER_KEY]: job.id, bridge_instance: ctx.config.bridge.instanceName } };
+  const ingestVia = ingestWayOf(ctx.ledger.events(job.id));
+  return { ...metadata, assemblyline: { ...al, [REPORT_MARKER_KEY]: job.id, bridge_instance: ctx.config.bridge.instanceName, ...(ingestVia ? { ingest_via: ingestVia } : {}) } };
 }
 
 /** Sends the job's error report (errorCode/errorMessage) unless an earlier attempt is already on MASS. */

@@ -127,6 +127,8 @@ export interface AnalysisInput {
   started: number;
   completed: number;
   ttlDays: number;
+  /** The submission's classification: the classification of its results unless a scenario sets one. */
+  classification: string;
   resolveScenario: (sha256: string, content: Buffer, nested?: Scenario) => Scenario;
 }
 
@@ -146,6 +148,8 @@ export function analyse(input: AnalysisInput): AnalysisOutcome {
     const t0 = input.started + Math.floor((span * step) / (step + 2));
     step++;
     const built = buildServiceResults(file, task.name, task.scenario, t0, input.completed, expiry);
+    // Results carry the submission's classification, or the one the file's scenario sets (a service marking its result).
+    for (const r of built.results) r.classification = task.scenario.classification ?? input.classification;
     let fileScore = 0;
     for (const r of built.results) {
       store.results.set(r.key, r);

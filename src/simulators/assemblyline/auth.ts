@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
+import type { SimQuotas } from './policy.js';
 
 export interface SimUser {
   name: string;
@@ -8,8 +8,12 @@ export interface SimUser {
   password: string;
   /** Roles the user (and the API key's ACL) grants. */
   roles: string[];
-  /** Submissions are visible to users sharing one of their groups (stand-in for AL's access control). */
+  /** Groups stamped on the user's submissions (access to results is by classification only, as upstream). */
   groups: string[];
+  /** The user's clearance in the simulator's classification engine. */
+  classification: string;
+  /** Quotas of this user (0/absent = unlimited). */
+  quotas: SimQuotas;
 }
 
 export interface Session {
@@ -51,7 +55,7 @@ export class SessionAuth {
   private readonly sessions = new Map<string, Session>();
   private readonly secret = randomBytes(32);
 
-  constructor(private readonly users: Map<string, SimUser>, private readonly now: () => number, private readonly tlsClientCertAuth: boolean) {}
+  constructor(private readonly users: Map<string, SimUser>, private readonly now: () => number) {}
 
   private sign(payload: string): string {
     return createHmac('sha256', this.secret).update(payload).digest('base64url');
@@ -105,15 +109,7 @@ export class SessionAuth {
       if (!user || !safeEqual(user.apiKey, xKey)) return { ok: false, status: 401, message: 'Invalid user or APIKey' };
       return { ok: true, user, session: null };
     }
-    // Stand-in for AL's certificate auth behind a TLS proxy: a verified client cert whose CN is the X-USER.
-    if (xUser && !xKey && this.tlsClientCertAuth) {
-      const socket = req.raw.socket as TLSSocket;
-      if (socket.authorized && typeof socket.getPeerCertificate === 'function') {
-        const cn = socket.getPeerCertificate().subject?.CN;
-        const user = this.users.get(xUser);
-        if (user && cn === xUser) return { ok: true, user, session: null };
-      }
-    }
+    // A client certificate (mTLS proxy in front of AL) is checked by the TLS layer only: AL reads no certificate.
     // One header alone falls back to cookie auth, as upstream does.
     const cookies = parseCookies(req.headers.cookie);
     const sid = this.readCookie(cookies.session);

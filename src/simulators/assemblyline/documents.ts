@@ -29,10 +29,10 @@ function renderTags(tags: TagRecord[]): Record<string, unknown>[] {
   return tags.map((t) => ({ type: t.type, value: t.value, short_type: t.type.split('.').pop(), safelisted: t.safelisted }));
 }
 
-function renderSection(s: SectionRecord): Record<string, unknown> {
+function renderSection(s: SectionRecord, classification: string): Record<string, unknown> {
   return {
     title_text: s.title_text, body: s.body, body_format: s.body_format, body_config: s.body_config, depth: s.depth,
-    classification: CLASSIFICATION, auto_collapse: s.auto_collapse, promote_to: null, heuristic: s.heuristic, tags: renderTags(s.tags),
+    classification, auto_collapse: s.auto_collapse, promote_to: null, heuristic: s.heuristic, tags: renderTags(s.tags),
   };
 }
 
@@ -42,13 +42,14 @@ export function resultScore(r: ResultRecord): number {
 
 /** A Result document; `.e` keys are synthesised with the read time, as AL's create_empty_result_from_key does. */
 export function renderResult(store: SimStore, r: ResultRecord, now: number): Record<string, unknown> {
+  const classification = r.classification ?? CLASSIFICATION;
   const fileRef = (f: { name: string; sha256: string; description: string; parent_relation: string }): Record<string, unknown> => ({
-    ...f, classification: CLASSIFICATION, is_section_image: false, allow_dynamic_recursion: false,
+    ...f, classification, is_section_image: false, allow_dynamic_recursion: false,
   });
   if (r.empty) {
     const read = isoMicro(now);
     return {
-      archive_ts: null, classification: CLASSIFICATION, created: read, drop_file: false, expiry_ts: isoMicro(now + 5 * DAY), from_archive: false, partial: false,
+      archive_ts: null, classification, created: read, drop_file: false, expiry_ts: isoMicro(now + 5 * DAY), from_archive: false, partial: false,
       response: {
         extracted: [], milestones: { service_completed: read, service_started: read }, service_context: null, service_debug_info: null,
         service_name: r.service, service_tool_version: null, service_version: r.version.replace(/\./g, '_'), supplementary: [],
@@ -58,13 +59,13 @@ export function renderResult(store: SimStore, r: ResultRecord, now: number): Rec
   }
   const file = store.files.get(r.sha256);
   return {
-    archive_ts: null, classification: CLASSIFICATION, created: isoMicro(r.completed), drop_file: false, expiry_ts: isoMicro(r.expiry), from_archive: false, partial: false,
+    archive_ts: null, classification, created: isoMicro(r.completed), drop_file: false, expiry_ts: isoMicro(r.expiry), from_archive: false, partial: false,
     response: {
       extracted: r.extracted.map(fileRef), milestones: { service_completed: isoMicro(r.completed), service_started: isoMicro(r.started) },
       service_context: null, service_debug_info: null, service_name: r.service, service_tool_version: r.toolVersion, service_version: r.version,
       supplementary: r.supplementary.map(fileRef),
     },
-    result: { score: resultScore(r), sections: r.sections.map(renderSection) },
+    result: { score: resultScore(r), sections: r.sections.map((sec) => renderSection(sec, classification)) },
     sha256: r.sha256, size: file?.size ?? null, type: file?.type ?? null,
   };
 }
@@ -103,7 +104,7 @@ export function renderSubmission(store: SimStore, sub: SubmissionRecord): Record
   const times: Record<string, string> = { submitted: isoMicro(sub.submitted) };
   if (sub.completed !== null) times.completed = isoMicro(sub.completed);
   return {
-    archive_ts: null, archived: false, classification: CLASSIFICATION, error_count: sub.errorKeys.length, errors: [...sub.errorKeys],
+    archive_ts: null, archived: false, classification: String(sub.params.classification ?? CLASSIFICATION), error_count: sub.errorKeys.length, errors: [...sub.errorKeys],
     expiry_ts: isoMicro(sub.expiry), file_count: sub.fileShas.length, files: sub.files.map((f) => ({ ...f })), from_archive: false,
     max_score: maxScore(store, sub), metadata: { ...sub.metadata }, params: structuredClone(sub.params), results: [...sub.resultKeys],
     scan_key: sub.scanKey, sid: sub.sid, state: sub.state, times, to_be_deleted: false, tracing_events: [],
@@ -142,11 +143,14 @@ export function buildTree(store: SimStore, sub: SubmissionRecord, fullTree = fal
         if (!n.children[kid.sha256].name.includes(kid.name)) n.children[kid.sha256].name.push(kid.name);
         continue;
       }
-      if (depth + 1 > TREE_DEPTH || (!fullTree && shown.has(kid.sha256))) {
+      if (!fullTree && shown.has(kid.sha256)) {
         n.truncated = true;
         continue;
       }
       shown.add(kid.sha256);
+      // Past the maximum depth a child is dropped without marking `truncated` (assemblyline-base v4.7.4.stable9
+      // datastore/helper.py get_or_create_file_tree: process_file returns at lvl >= max_depth + 1).
+      if (depth + 1 > TREE_DEPTH) continue;
       n.children[kid.sha256] = node(kid.sha256, [kid.name], depth + 1);
     }
     return n;
@@ -179,7 +183,7 @@ export function renderFull(store: SimStore, sub: SubmissionRecord, now: number, 
 }
 
 export function renderTree(store: SimStore, sub: SubmissionRecord): Record<string, unknown> {
-  return { classification: CLASSIFICATION, filtered: false, partial: sub.state !== 'completed', supplementary: [...sub.supplementaryShas], tree: buildTree(store, sub) };
+  return { classification: String(sub.params.classification ?? CLASSIFICATION), filtered: false, partial: sub.state !== 'completed', supplementary: [...sub.supplementaryShas], tree: buildTree(store, sub) };
 }
 
 interface TagSummary {
@@ -209,7 +213,7 @@ function summarise(results: ResultRecord[]): TagSummary {
       if (h) {
         const bucket = (out.heuristics[level] ??= []);
         pushUnique(bucket, [h.heur_id, h.name], (x) => x[0] === h.heur_id);
-        (out.heuristic_sections[h.heur_id] ??= []).push(renderSection(s));
+        (out.heuristic_sections[h.heur_id] ??= []).push(renderSection(s, r.classification ?? CLASSIFICATION));
         pushUnique((out.heuristic_name_map[h.name] ??= []), h.heur_id, (x) => x === h.heur_id);
         for (const a of h.attack) {
           link(r.sha256, `attack_pattern__${a.attack_id}`);

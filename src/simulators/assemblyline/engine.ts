@@ -14,6 +14,8 @@ export interface EngineOptions {
   analysisDelayMs: number;
   maxFileSize: number;
   logger: Logger;
+  /** Called once per ingest when it reaches its end (completed, cache hit, failed): frees the async quota slot. */
+  onFinished?: (ingest: IngestRecord) => void;
 }
 
 /** The ingester + dispatcher: turns queued ingests into submissions and notification messages on timers. */
@@ -36,6 +38,9 @@ export class AnalysisEngine {
     const relevant = {
       sha256: ingest.sha256, classification: p.classification, deep_scan: p.deep_scan, ignore_filtering: p.ignore_filtering,
       ignore_recursion_prevention: p.ignore_recursion_prevention, services: p.services, service_spec: p.service_spec,
+      // The 4.7 ingester's scan key covers ignore_cache too (assemblyline-rust v4.7.4.stable9, assemblyline-models/src/datastore/submission.rs `get_hashing_keys`):
+      // a re-ingest with ignore_cache caches its result under its own key, the ordinary key keeps the old sid.
+      ignore_cache: p.ignore_cache,
     };
     return `${md5Hex(JSON.stringify(relevant))}v0`;
   }
@@ -72,8 +77,10 @@ export class AnalysisEngine {
     const s = ingest.scenario;
     const failureApplies = s.failure !== undefined && (s.failure_times === undefined || nth <= s.failure_times);
     // Upstream order (ingester `ingest`): size check before the cache key is stamped, then cache, then drop.
-    if (failureApplies && s.failure?.startsWith('File too large')) {
+    // never_drop also suppresses this drop (assemblyline-rust v4.7.4.stable9, assemblyline-server/src/ingester/mod.rs).
+    if (failureApplies && s.failure?.startsWith('File too large') && !ingest.params.never_drop) {
       ingest.outcome = 'failed';
+      this.opts.onFinished?.(ingest);
       this.notify(ingest, { sid: ingest.ingestId, score: null, failure: `File too large (${ingest.size} > ${this.opts.maxFileSize})`, scanKey: null }, true);
       return;
     }
@@ -97,6 +104,7 @@ export class AnalysisEngine {
     // params.never_drop disables the ingester's drop decision (priority <= 1 and sampling).
     if (drop && !ingest.params.never_drop) {
       ingest.outcome = 'failed';
+      this.opts.onFinished?.(ingest);
       this.notify(ingest, { sid: ingest.ingestId, score: null, failure: 'Skipped', scanKey }, true);
       return;
     }
@@ -134,7 +142,7 @@ export class AnalysisEngine {
     const now = this.opts.now();
     const outcome = analyse({
       store, rootSha256: ingest.sha256, rootName: ingest.name, rootScenario: ingest.scenario, started: sub.submitted, completed: now,
-      ttlDays: Number(ingest.params.ttl ?? 30), resolveScenario: (sha, content, nested) => this.resolveScenario(sha, content, nested),
+      ttlDays: Number(ingest.params.ttl ?? 30), classification: String(ingest.params.classification ?? 'TLP:CLEAR'), resolveScenario: (sha, content, nested) => this.resolveScenario(sha, content, nested),
     });
     sub.resultKeys = outcome.resultKeys;
     sub.errorKeys = outcome.errorKeys;
@@ -153,6 +161,7 @@ export class AnalysisEngine {
   /** Successful outcomes (fresh or cached): threshold and scripted silent loss apply. */
   private completion(ingest: IngestRecord, m: MessageFacts): void {
     const { store } = this.opts;
+    this.opts.onFinished?.(ingest);
     const n = (store.notificationsBySha256[ingest.sha256] = (store.notificationsBySha256[ingest.sha256] ?? 0) + 1);
     if (ingest.threshold !== null && (m.score ?? 0) < ingest.threshold) return;
     const lose = ingest.scenario.lose_notification_times ?? 0;

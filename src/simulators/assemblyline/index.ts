@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { silentLogger } from '../../log.js';
 import { ALL_ROLES, SessionAuth, type SimUser } from './auth.js';
+import { ClassificationEngine, DEFAULT_CLASSIFICATION_LEVELS, QuotaTracker, type SimMetadataScheme, type SimProfile, type SimQuotas } from './policy.js';
 import { AnalysisEngine, cleanupQueues } from './engine.js';
 import { sendEnvelope } from './envelope.js';
 import { handleApi, type ApiContext, type FaultRule } from './routes.js';
@@ -12,6 +13,7 @@ import { isRecord } from './util.js';
 
 export { encodeCart, decodeCart, isCart } from './cart.js';
 export type { Scenario } from './scenario.js';
+export type { SimMetadataScheme, SimProfile, SimQuotas } from './policy.js';
 
 export interface AssemblylineSimulatorOptions {
   user?: string;
@@ -26,7 +28,23 @@ export interface AssemblylineSimulatorOptions {
   version?: string;
   logger?: Logger;
   /** Extra AL users (e.g. to show that queues are per user, or a user without `submission_customize`). */
-  extraUsers?: { user: string; apiKey?: string; password?: string; roles?: string[]; groups?: string[] }[];
+  extraUsers?: { user: string; apiKey?: string; password?: string; roles?: string[]; groups?: string[]; classification?: string; quotas?: SimQuotas }[];
+  /** Roles of the main user (default: all, including `submission_customize`). */
+  roles?: string[];
+  /** Clearance of the main user (default: the highest level of the classification engine). */
+  userClassification?: string;
+  /** Quotas of the main user (default: none). */
+  quotas?: SimQuotas;
+  /** Submission profiles (default: the four stock profiles, without restrictions). */
+  profiles?: SimProfile[];
+  /** The ingest metadata validation scheme (default: none). */
+  metadataScheme?: SimMetadataScheme;
+  /** Classification levels, lowest first (default: TLP:CLEAR .. TLP:RED). */
+  classificationLevels?: string[];
+  /** `submission.max_dtl` in days (default 0 = no cap). */
+  maxDtl?: number;
+  /** `submission.dtl` in days (default 30). */
+  dtl?: number;
 }
 
 export interface AssemblylineSimulator {
@@ -37,6 +55,8 @@ export interface AssemblylineSimulator {
   readonly apiKey: string;
   readonly password: string;
   stats(): { ingests: number; ingestsBySha256: Record<string, number>; submissions: number; messagesQueued: number; messagesLost: number };
+  /** Today's quota counters of a user (API calls counted toward the daily quota, submissions, async slots in use). */
+  usage(user?: string): { api: number; submissions: number; async: number };
   runQueueCleanup(): number;
 }
 
@@ -53,21 +73,34 @@ export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOpt
   const maxFileSize = opts.maxFileSize ?? 104_857_600;
   const version = opts.version ?? '4.7.4.stable6';
 
+  const classification = new ClassificationEngine(opts.classificationLevels ?? DEFAULT_CLASSIFICATION_LEVELS);
+  const top = classification.levels[classification.levels.length - 1];
   const users = new Map<string, SimUser>();
-  users.set(userName, { name: userName, apiKey, password, roles: [...ALL_ROLES], groups: ['USERS'] });
+  users.set(userName, {
+    name: userName, apiKey, password, roles: [...(opts.roles ?? ALL_ROLES)], groups: ['USERS'], classification: opts.userClassification ?? top, quotas: opts.quotas ?? {},
+  });
   for (const extra of opts.extraUsers ?? []) {
     users.set(extra.user, {
       name: extra.user, apiKey: extra.apiKey ?? `key:${randomBytes(16).toString('hex')}`, password: extra.password ?? randomBytes(16).toString('hex'),
-      roles: extra.roles ?? [...ALL_ROLES], groups: extra.groups ?? ['USERS'],
+      roles: extra.roles ?? [...ALL_ROLES], groups: extra.groups ?? ['USERS'], classification: extra.classification ?? top, quotas: extra.quotas ?? {},
     });
   }
+  const quotas = new QuotaTracker(now);
   const store = new SimStore();
-  const engine = new AnalysisEngine({ store, now, analysisDelayMs: opts.analysisDelayMs ?? 300, maxFileSize, logger });
+  const engine = new AnalysisEngine({
+    store, now, analysisDelayMs: opts.analysisDelayMs ?? 300, maxFileSize, logger,
+    // ASYNC_SUBMISSION_TRACKER: the slot is released when the submission finishes, whatever its outcome.
+    onFinished: (ingest) => {
+      const u = users.get(ingest.user);
+      if (u) quotas.endSubmission(u.name, u.quotas);
+    },
+  });
   const requestCert = opts.https?.requestCert === true;
-  const auth = new SessionAuth(users, now, requestCert);
+  const auth = new SessionAuth(users, now);
   const ctx: ApiContext = {
     store, engine, auth, now, version, maxFileSize, rawDownloadAllowed: opts.rawDownloadAllowed ?? true,
     concurrentQuota: opts.concurrentQuota ?? 10, secure: opts.https !== undefined, faults: [], inflight: new Map(), logger,
+    classification, quotas, profiles: opts.profiles ?? null, metadataScheme: opts.metadataScheme, maxDtl: opts.maxDtl ?? 0, dtl: opts.dtl ?? 30,
   };
 
   const app = (opts.https
@@ -140,6 +173,21 @@ export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOpt
     return { now: new Date(now()).toISOString() };
   });
   app.post('/_sim/cleanup', async () => ({ deleted: cleanupQueues(store, now()) }));
+  // A message left in the legacy shared key `nq-<name>` (written by ingesters before 4.7.4).
+  app.post('/_sim/legacy-queue/:name', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const message = control(jsonBody(req.body));
+    const list = store.queues.get(`nq-${name}`) ?? [];
+    list.push({ message, notifyTime: new Date(now()).toISOString(), ingestTime: null });
+    store.queues.set(`nq-${name}`, list);
+    return reply.code(201).send({ queued: list.length });
+  });
+  // A submission expired or deleted while its cache entry lives on (the stale window of ingest's cache).
+  app.delete('/_sim/submissions/:sid', async (req, reply) => {
+    const { sid } = req.params as { sid: string };
+    if (!store.submissions.delete(sid)) return reply.code(404).send({ error: `no submission ${sid}` });
+    return { deleted: sid };
+  });
   app.post('/_sim/sessions/purge', async () => {
     auth.purgeSessions();
     return { purged: true };
@@ -178,6 +226,7 @@ export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOpt
       await app.close();
     },
     stats,
+    usage: (user) => quotas.usage(user ?? userName),
     runQueueCleanup: () => cleanupQueues(store, now()),
   };
 }

@@ -12,6 +12,7 @@ import { boundaryOf, parseMultipart } from './multipart.js';
 import { matches, parseQuery, project, SearchQueryError } from './search.js';
 import { queueKey, type IngestRecord, type SimStore, type SubmissionParams, type SubmissionRecord } from './store.js';
 import { base62Id, isoMicro, isRecord } from './util.js';
+import { metadataError, restrictedParamError, type ClassificationEngine, type QuotaTracker, type SimMetadataScheme, type SimProfile } from './policy.js';
 import { encryptedZip } from './zip.js';
 
 export interface FaultRule {
@@ -36,6 +37,14 @@ export interface ApiContext {
   faults: FaultRule[];
   inflight: Map<string, number>;
   logger: Logger;
+  classification: ClassificationEngine;
+  quotas: QuotaTracker;
+  /** Configured submission profiles; null = the four stock profiles without restrictions. */
+  profiles: SimProfile[] | null;
+  metadataScheme: SimMetadataScheme | undefined;
+  /** `submission.max_dtl` days (0 = no cap) and `submission.dtl` days. */
+  maxDtl: number;
+  dtl: number;
 }
 
 interface Call {
@@ -55,6 +64,8 @@ interface RouteDef {
   pattern: string[];
   auth: boolean;
   role?: string;
+  /** `count_toward_quota` of `@api_login`: false only for ingest. */
+  counted: boolean;
   handler: Handler;
 }
 
@@ -75,8 +86,8 @@ function split(path: string): string[] {
 }
 
 const ROUTES: RouteDef[] = [];
-function route(method: 'GET' | 'POST', path: string, handler: Handler, opts: { auth?: boolean; role?: string } = {}): void {
-  ROUTES.push({ method, pattern: split(path), auth: opts.auth ?? true, role: opts.role, handler });
+function route(method: 'GET' | 'POST', path: string, handler: Handler, opts: { auth?: boolean; role?: string; counted?: boolean } = {}): void {
+  ROUTES.push({ method, pattern: split(path), auth: opts.auth ?? true, role: opts.role, counted: opts.counted ?? true, handler });
 }
 
 function matchRoute(def: RouteDef, segments: string[]): Record<string, string> | null {
@@ -144,7 +155,7 @@ export async function handleApi(ctx: ApiContext, req: FastifyRequest, reply: Fas
     return sendEnvelope(reply, ctx.version, 404, '', `Api does not exist (${path})`);
   }
   const { def, params } = found;
-  let user: SimUser = { name: '', apiKey: '', password: '', roles: [], groups: [] };
+  let user: SimUser = { name: '', apiKey: '', password: '', roles: [], groups: [], classification: '', quotas: {} };
   if (def.auth) {
     const outcome = ctx.auth.authenticate(req);
     if (!outcome.ok) {
@@ -172,6 +183,9 @@ export async function handleApi(ctx: ApiContext, req: FastifyRequest, reply: Fas
     };
     reply.raw.once('close', release);
     reply.raw.once('finish', release);
+    // Daily API quota (api/base.py): every call counts except the ones marked count_toward_quota=False (ingest).
+    const daily = def.counted ? ctx.quotas.countApiCall(user.name, user.quotas.dailyApiCalls) : null;
+    if (daily) return sendEnvelope(reply, ctx.version, 503, '', daily);
   }
   const fault = takeFault(ctx, method, rawPath);
   if (fault) {
@@ -242,9 +256,9 @@ function flattenMetadata(input: unknown, prefix = '', out: Record<string, string
   return out;
 }
 
-function defaultParams(): Record<string, unknown> {
+function defaultParams(ctx: ApiContext): Record<string, unknown> {
   return {
-    auto_archive: false, classification: 'TLP:CLEAR', deep_scan: false, delete_after_archive: false, description: null, generate_alert: false,
+    auto_archive: false, classification: ctx.classification.unrestricted, deep_scan: false, delete_after_archive: false, description: null, generate_alert: false,
     groups: ['USERS'], ignore_cache: false, ignore_filtering: false, ignore_recursion_prevention: false, ignore_size: false, malicious: false,
     max_extracted: 100, max_supplementary: 100, never_drop: false, priority: 1000, psid: null, quota_item: false, service_spec: {},
     services: { selected: [...DEFAULT_SERVICES] }, submitter: '', trace: false, ttl: 30, type: 'INGEST', use_archive_alternate_dtl: false,
@@ -255,6 +269,8 @@ interface IngestSource {
   content: Buffer;
   name: string;
   isUrl: boolean;
+  /** A hash the server does not have: the 404 text, raised after the parameter checks. */
+  missing?: string;
 }
 
 function ingestSource(ctx: ApiContext, call: Call): { options: Record<string, unknown>; source: IngestSource } {
@@ -294,7 +310,8 @@ function ingestSource(ctx: ApiContext, call: Call): { options: Record<string, un
       const wanted = options[hashType];
       if (typeof wanted !== 'string' || !wanted) continue;
       const file = [...ctx.store.files.values()].find((f) => f[hashType] === wanted.toLowerCase() && !f.isSupplementary);
-      if (!file) throw new ApiError(404, `${hashType.toUpperCase()} does not exist in Assemblyline and no external sources are available.`, {});
+      // The lookup fails only after the profile and parameter checks (init_submission order).
+      if (!file) return { options, source: { content: Buffer.alloc(0), name: wanted, isUrl: false, missing: `${hashType.toUpperCase()} does not exist in Assemblyline and no external sources are available.` } };
       return { options, source: { content: file.content, name: wanted, isUrl: false } };
     }
     if (typeof options.url === 'string' && options.url) {
@@ -314,17 +331,32 @@ function ingestSource(ctx: ApiContext, call: Call): { options: Record<string, un
 }
 
 route('POST', '/api/v4/ingest/', (ctx, call) => {
+  // api/v4/ingest.py: the daily and async submission quotas are taken before anything is read, and given back
+  // when the ingest is refused afterwards.
+  const quotaError = ctx.quotas.beginSubmission(call.user.name, call.user.quotas);
+  if (quotaError) throw new ApiError(503, quotaError, '');
+  try {
+    return ingest(ctx, call);
+  } catch (err) {
+    ctx.quotas.cancelSubmission(call.user.name, call.user.quotas);
+    throw err;
+  }
+}, { role: 'submission_create', counted: false });
+
+function ingest(ctx: ApiContext, call: Call): FastifyReply {
   const { options, source } = ingestSource(ctx, call);
   let content = source.content;
   let cartName: string | null = null;
   let cartMetadata: Record<string, unknown> = {};
-  if (content.length === 0) throw new ApiError(400, 'File empty.', {});
+  let cartClassification: string | null = null;
+  if (content.length === 0 && !source.missing) throw new ApiError(400, 'File empty.', {});
   if (isCart(content)) {
     // CaRT uploads are unpacked: the inner file is analysed, named from the CaRT header.
     try {
       const decoded = decodeCart(content);
       content = decoded.content;
       cartName = typeof decoded.header.name === 'string' ? decoded.header.name : null;
+      cartClassification = typeof decoded.header.classification === 'string' ? decoded.header.classification : null;
       cartMetadata = Object.fromEntries(Object.entries(decoded.header).filter(([k]) => k !== 'name' && k !== 'classification'));
     } catch {
       throw new ApiError(400, 'Invalid CaRT file.', {});
@@ -340,13 +372,24 @@ route('POST', '/api/v4/ingest/', (ctx, call) => {
   if (threshold !== undefined && threshold !== null && !Number.isInteger(threshold)) {
     throw new ApiError(400, 'notification_threshold should be and int', {});
   }
-  const profile = options.submission_profile;
-  if (profile !== undefined && profile !== null && !PROFILES.includes(String(profile))) {
-    throw new ApiError(400, `Submission profile '${String(profile)}' does not exist`, {});
+  // helper/submission.py `update_submission_parameters` + `apply_changes_to_profile`.
+  const customize = call.user.roles.includes('submission_customize');
+  const profiles = ctx.profiles ?? PROFILES.map((name): SimProfile => ({ name, displayName: name, params: {}, restrictedParams: {} }));
+  const profileName = options.submission_profile;
+  let profile: SimProfile | undefined;
+  if (profileName !== undefined) {
+    profile = profiles.find((p) => p.name === String(profileName));
+    // A user with submission_customize naming an unknown profile gets the defaults: the name is ignored.
+    if (!profile && !customize) throw new ApiError(400, `Submission profile '${String(profileName)}' does not exist`, {});
+  } else if (!customize) {
+    throw new ApiError(400, `You must specify a submission profile. One of: [${profiles.map((p) => `'${p.name}'`).join(', ')}]`, {});
   }
-  if ((profile === undefined || profile === null) && !call.user.roles.includes('submission_customize')) {
-    throw new ApiError(400, `You must specify a submission profile. One of: [${PROFILES.map((p) => `'${p}'`).join(', ')}]`, {});
+  const defaults = defaultParams(ctx);
+  if (profile && !customize) {
+    const refused = restrictedParamError(profile, reqParams, defaults);
+    if (refused) throw new ApiError(400, refused, {});
   }
+  if (source.missing) throw new ApiError(404, source.missing, {});
   if (options.metadata !== undefined && options.metadata !== null && !isRecord(options.metadata)) {
     throw new ApiError(400, 'Invalid metadata: metadata must be a dictionary', {});
   }
@@ -357,7 +400,21 @@ route('POST', '/api/v4/ingest/', (ctx, call) => {
   const file = storeFile(ctx.store, content, name, now);
   const finalName = name || file.sha256;
 
-  const params = { ...defaultParams(), ...reqParams } as SubmissionParams;
+  const params = { ...defaults, ...(profile?.params ?? {}), ...reqParams } as SubmissionParams;
+  if (typeof params.classification !== 'string' || !ctx.classification.isValid(params.classification)) {
+    throw new ApiError(400, `Classification level '${String(params.classification).toUpperCase()}' was not found in your classification definition.`, {});
+  }
+  params.classification = ctx.classification.normalise(params.classification);
+  // init_submission: a classification in the CaRT header raises the submission's (max_classification).
+  if (cartClassification !== null && cartClassification !== params.classification) {
+    if (!ctx.classification.isValid(cartClassification)) {
+      throw new ApiError(400, `The classification found inside the cart file cannot be merged with the classification the file was submitted as: Classification level '${cartClassification.toUpperCase()}' was not found in your classification definition.`, {});
+    }
+    params.classification = ctx.classification.max(cartClassification, String(params.classification));
+  }
+  if (!ctx.classification.isAccessible(call.user.classification, String(params.classification))) {
+    throw new ApiError(400, "You cannot start a submission with higher classification then you're allowed to see", {});
+  }
   const requestedServices = isRecord(reqParams.services) ? reqParams.services : {};
   const services: Record<string, unknown> = { selected: [...DEFAULT_SERVICES] };
   for (const k of ['selected', 'excluded', 'rescan', 'resubmit']) {
@@ -366,7 +423,7 @@ route('POST', '/api/v4/ingest/', (ctx, call) => {
   }
   params.services = services;
   // Server-side overrides (ASSEMBLYLINE.md §3.3); a top-level generate_alert is not read.
-  params.priority = Math.min(Number.isFinite(Number(reqParams.priority)) ? Number(reqParams.priority) : 1000, INGEST_MAX_PRIORITY);
+  params.priority = Math.min(Number.isFinite(Number(params.priority)) ? Number(params.priority) : 1000, INGEST_MAX_PRIORITY);
   params.max_extracted = 100;
   params.max_supplementary = 100;
   params.type = typeof reqParams.type === 'string' && reqParams.type ? reqParams.type : ingestType;
@@ -376,13 +433,17 @@ route('POST', '/api/v4/ingest/', (ctx, call) => {
   params.description = `[${params.type}] ${description}`;
   params.submitter = call.user.name;
   params.groups = [...call.user.groups];
-  params.ttl = Number.isInteger(reqParams.ttl) ? reqParams.ttl : 30;
+  params.ttl = Number.isInteger(params.ttl) ? (params.ttl as number) : ctx.dtl;
+  // config.submission.max_dtl caps the ttl (0 = the maximum).
+  if (ctx.maxDtl > 0) params.ttl = params.ttl !== 0 ? Math.min(params.ttl as number, ctx.maxDtl) : ctx.maxDtl;
   for (const k of ['deep_scan', 'ignore_cache', 'ignore_recursion_prevention', 'ignore_filtering', 'ignore_size', 'never_drop', 'generate_alert']) {
     params[k] = params[k] === true;
   }
-  const metadata = {
-    ...flattenMetadata(cartMetadata), ...flattenMetadata(options.metadata ?? {}), ingest_id: ingestId, type: ingestType, ts: isoMicro(now),
-  };
+  const submitted = { ...flattenMetadata(cartMetadata), ...flattenMetadata(options.metadata ?? {}) };
+  // assemblyline-base datastore/helper.py `check_metadata`, scheme ingest._default + ingest[type].
+  const metaRefused = metadataError(ctx.metadataScheme, String(params.type), submitted);
+  if (metaRefused) throw new ApiError(400, metaRefused, {});
+  const metadata = { ...submitted, ingest_id: ingestId, type: ingestType, ts: isoMicro(now) };
   const queue = typeof options.notification_queue === 'string' && options.notification_queue ? options.notification_queue : null;
   const ingest: IngestRecord = {
     ingestId, user: call.user.name, sha256: file.sha256, name: finalName, size: file.size, queue,
@@ -392,11 +453,52 @@ route('POST', '/api/v4/ingest/', (ctx, call) => {
   ctx.store.ingests.set(ingestId, ingest);
   ctx.engine.submit(ingest);
   return ok(ctx, call, { ingest_id: ingestId });
-}, { role: 'submission_create' });
+}
+
+// --- the user ---------------------------------------------------------------------------------
+
+// api/v4/user.py `who_am_i` (the fields the bridge reads): roles, clearance, quotas, and the submission
+// profiles the user may use with their `restricted_params` (name and classification popped, as upstream).
+route('GET', '/api/v4/user/whoami/', (ctx, call) => {
+  const u = call.user;
+  const profiles: Record<string, unknown> = {};
+  for (const p of ctx.profiles ?? PROFILES.map((name): SimProfile => ({ name, displayName: name, params: {}, restrictedParams: {} }))) {
+    const services = p.excludedServices?.length ? { services: { excluded: p.excludedServices } } : {};
+    profiles[p.name] = { display_name: p.displayName, params: { ...p.params, ...services }, restricted_params: p.restrictedParams };
+  }
+  return ok(ctx, call, {
+    username: u.name, name: u.name, roles: [...u.roles], type: ['custom'], classification: u.classification, groups: [...u.groups], is_active: true,
+    is_admin: u.roles.includes('administration'), api_daily_quota: u.quotas.dailyApiCalls ?? 0, submission_daily_quota: u.quotas.dailySubmissions ?? 0,
+    c12nDef: { levels: ctx.classification.levels.map((l, i) => ({ lvl: i + 1, name: l, short_name: l })) },
+    configuration: { submission: { dtl: ctx.dtl, max_dtl: ctx.maxDtl, max_file_size: ctx.maxFileSize, profiles }, system: { version: ctx.version } },
+  });
+});
 
 // --- notification queues --------------------------------------------------------------------
 
+/**
+ * 4.7.4 readers pop the legacy queue key shared by all users (`nq-<name>`) first, for names that cannot be
+ * taken for a per-user key (assemblyline-ui v4.7.4.stable6 api/v4/ingest.py `is_safe_queue_name`).
+ */
+function isSafeQueueName(name: string): boolean {
+  const dash = name.indexOf('-');
+  if (dash <= 0) return true;
+  const head = name.slice(0, dash);
+  return !(head.length % 2 === 0 && /^[0-9A-F]+$/.test(head));
+}
+
+function popLegacy(ctx: ApiContext, name: string, max: number): Record<string, unknown>[] {
+  if (!isSafeQueueName(name) || max === 0) return [];
+  const list = ctx.store.queues.get(`nq-${name}`);
+  if (!list) return [];
+  const popped = list.splice(0, max < 0 ? list.length : max);
+  if (list.length === 0) ctx.store.queues.delete(`nq-${name}`);
+  return popped.map((m) => m.message);
+}
+
 route('GET', '/api/v4/ingest/get_message/:nq/', (ctx, call) => {
+  const legacy = popLegacy(ctx, call.params.nq, 1);
+  if (legacy.length > 0) return ok(ctx, call, legacy[0]);
   const key = queueKey(call.user.name, call.params.nq);
   const list = ctx.store.queues.get(key);
   const item = list?.shift();
@@ -412,12 +514,13 @@ route('GET', '/api/v4/ingest/get_message_list/:nq/', (ctx, call) => {
     if (!/^\s*[+-]?\d+\s*$/.test(raw)) throw new Error(`invalid literal for int(): ${raw}`);
     pageSize = Number.parseInt(raw, 10);
   }
+  const legacy = popLegacy(ctx, call.params.nq, pageSize);
   const key = queueKey(call.user.name, call.params.nq);
   const list = ctx.store.queues.get(key) ?? [];
-  const take = pageSize < 0 ? list.length : Math.min(pageSize, list.length);
-  const popped = list.splice(0, take);
+  const room = pageSize < 0 ? list.length : pageSize - legacy.length;
+  const popped = list.splice(0, Math.min(room, list.length));
   if (list.length === 0) ctx.store.queues.delete(key);
-  return ok(ctx, call, popped.map((m) => m.message));
+  return ok(ctx, call, [...legacy, ...popped.map((m) => m.message)]);
 }, { role: 'submission_create' });
 
 // --- submissions ----------------------------------------------------------------------------
@@ -425,8 +528,8 @@ route('GET', '/api/v4/ingest/get_message_list/:nq/', (ctx, call) => {
 function submissionOr404(ctx: ApiContext, sid: string, user: SimUser, hideForbidden = false): SubmissionRecord {
   const sub = ctx.store.submissions.get(sid);
   if (!sub) throw new ApiError(404, `Submission ID ${sid} does not exists.`, '');
-  const groups = Array.isArray(sub.params.groups) ? (sub.params.groups as string[]) : [];
-  if (!groups.some((g) => user.groups.includes(g))) {
+  // Access to submissions and results is by classification only (no group check).
+  if (!ctx.classification.isAccessible(user.classification, String(sub.params.classification ?? ''))) {
     // is_completed answers 404 for a submission the caller may not see; the other endpoints 403.
     if (hideForbidden) throw new ApiError(404, `Submission ID ${sid} does not exists.`, '');
     throw new ApiError(403, 'You are not allowed to view the data of this submission', '');
@@ -506,7 +609,7 @@ function searchSubmissions(ctx: ApiContext, call: Call, opts: Record<string, unk
   let offset = Math.max(0, Number.parseInt(String(opts.offset ?? '0'), 10) || 0);
   if (deep !== null) offset = deep === '*' ? 0 : Number.parseInt(Buffer.from(deep, 'base64url').toString('utf8'), 10) || 0;
   const docs = [...ctx.store.submissions.values()]
-    .filter((s) => Array.isArray(s.params.groups) && (s.params.groups as string[]).some((g) => call.user.groups.includes(g)))
+    .filter((s) => ctx.classification.isAccessible(call.user.classification, String(s.params.classification ?? '')))
     .sort((a, b) => b.submitted - a.submitted)
     .map((s) => renderSubmission(ctx.store, s))
     .filter((d) => matches(d, terms ?? []));

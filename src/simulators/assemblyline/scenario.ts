@@ -13,6 +13,8 @@ export interface Scenario {
   failure_times?: number;
   lose_notification_times?: number;
   delay_ms?: number;
+  /** Classification the services give this file's results (e.g. TLP:RED); default: the submission's. */
+  classification?: string;
 }
 export interface ExtractedSpec {
   name: string;
@@ -57,6 +59,7 @@ export function validateScenario(input: unknown): Scenario {
   if (!isRecord(input)) throw new Error('scenario must be an object');
   const s = input as Scenario;
   if (s.score !== undefined && typeof s.score !== 'number') throw new Error('score must be a number');
+  if (s.classification !== undefined && typeof s.classification !== 'string') throw new Error('classification must be a string');
   for (const key of ['families', 'attack', 'extracted', 'supplementary', 'iocs', 'service_errors'] as const) {
     if (s[key] !== undefined && !Array.isArray(s[key])) throw new Error(`${key} must be a list`);
   }

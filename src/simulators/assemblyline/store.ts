@@ -68,6 +68,8 @@ export interface ResultRecord {
   sections: SectionRecord[];
   extracted: FileRef[];
   supplementary: FileRef[];
+  /** The result's classification (default: the unrestricted level). */
+  classification?: string;
 }
 
 export interface ErrorRecord {
