@@ -62,7 +62,7 @@ export const STATE_TABLE: Readonly<Record<JobState, StateRule>> = {
     onSpent: 'error-report',
   },
   ingesting: {
-    meaning: 'the sample is streamed from MASS into Assemblyline (attempt n)',
+    meaning: 'the sample is ingested into Assemblyline (by sha256, or streamed from MASS), attempt n; held here while the ingest gate is shut',
     owner: 'worker',
     next: ['waiting', 'collecting', 'reporting'],
     budget: { attempts: 'maxAttempts', age: 'outage' },

@@ -47,7 +47,8 @@ export async function ingestStep(ctx: BridgeContext, job: Job): Promise<void> {
   };
   let ingestId: string;
   let via: IngestWay;
-  let gated = false;
+  // The refusal the ingest gate took over (the job waits for the gate instead of failing).
+  let gated: unknown;
   try {
     ({ ingestId, via } = await ctx.retry(async () => {
       try {
@@ -61,7 +62,7 @@ export async function ingestStep(ctx: BridgeContext, job: Job): Promise<void> {
       } catch (err) {
         // A refusal every ingest would get is not retried here (no new MASS download per retry).
         if (ctx.gate.onIngestError(err, ctx.now(), ownParams(al, job), job.id)) {
-          gated = true;
+          gated = err;
           throw new BridgeError('UPSTREAM_HTTP', (err as Error).message, { upstream: 'assemblyline', cause: err, transient: false });
         }
         throw err;
@@ -71,9 +72,12 @@ export async function ingestStep(ctx: BridgeContext, job: Job): Promise<void> {
     const now = ctx.now();
     ctx.gate.release();
     // The job keeps its state and its attempt; it waits for the gate instead of failing.
-    if (gated) {
+    if (gated !== undefined) {
       const until = ctx.gate.holdUntil(now) ?? now + 1000;
-      ctx.apply(job, { patch: { attempts: attempt - 1, notBefore: until }, event: { type: 'ingest-held', code: 'AL_REFUSED', message: ctx.gate.reason ?? (err as Error).message } });
+      const reason = ctx.gate.reason ?? (err as Error).message;
+      // lastError: should the refusal outlast the state's age budget, the error report names it.
+      const patch = { attempts: attempt - 1, notBefore: until, lastError: reason, lastErrorCode: gated instanceof BridgeError ? gated.code : 'UPSTREAM_HTTP' };
+      ctx.apply(job, { patch, event: { type: 'ingest-held', code: 'AL_REFUSED', message: reason } });
       if (ctx.gate.refusal) ctx.log.error({ reason: ctx.gate.reason, fix: ctx.gate.fix }, 'Assemblyline refuses every ingest; claiming stopped until it accepts one');
       return;
     }
