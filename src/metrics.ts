@@ -27,7 +27,7 @@ export interface BridgeMetrics {
    */
   setStatusGauges?(input: StatusGaugesInput): void;
   /**
-   * Called before each scrape: seconds since claim of the oldest job in each unfinished state (0 when none).
+   * Called before each scrape: seconds the job longest in each unfinished state has been in it (0 when none).
    * Optional so hand-written fakes of this interface stay valid; createMetrics implements it.
    */
   setOldestJobAges?(ages: Record<string, number>): void;
@@ -103,7 +103,7 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
   });
   const oldestByState = new Gauge({
     name: 'massal_oldest_job_age_seconds',
-    help: 'Seconds since the oldest job now in this unfinished state was claimed (0 when none)',
+    help: 'Seconds the job longest in this unfinished state has been in it (0 when none)',
     labelNames: ['state'] as const,
     registers: [registry],
   });

@@ -80,7 +80,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <section id="oldest-section">
     <h2>Oldest job per state</h2>
     <table>
-      <thead><tr><th>State</th><th>Job</th><th>Age</th></tr></thead>
+      <thead><tr><th>State</th><th>Job</th><th>In state</th><th>Budget</th></tr></thead>
       <tbody id="oldest"></tbody>
     </table>
   </section>
@@ -255,14 +255,15 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 
     var oldest = document.getElementById('oldest');
     oldest.replaceChildren();
-    (s.oldestJobs || []).forEach(function (o) {
+    (s.oldestPerState || []).forEach(function (o) {
       oldest.append(el('tr', { 'data-oldest': o.state }, [
         el('th', {}, [o.state]),
-        el('td', {}, [el('a', { href: 'api/v1/jobs/' + encodeURIComponent(o.id) }, [o.id])]),
+        el('td', {}, [el('a', { href: 'api/v1/jobs/' + encodeURIComponent(o.jobId) }, [o.jobId])]),
         el('td', { class: 'num' }, [duration(o.ageSeconds)]),
+        el('td', { class: 'num muted' }, [o.budgetSeconds === null ? '–' : duration(o.budgetSeconds)]),
       ]));
     });
-    if (!s.oldestJobs || s.oldestJobs.length === 0) oldest.append(el('tr', {}, [el('td', { colspan: '3', class: 'muted' }, ['No unfinished jobs.'])]));
+    if (!s.oldestPerState || s.oldestPerState.length === 0) oldest.append(el('tr', {}, [el('td', { colspan: '4', class: 'muted' }, ['No unfinished jobs.'])]));
   }
 
   function renderChart(t) {

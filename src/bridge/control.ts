@@ -9,6 +9,11 @@ export interface UpstreamHealth {
   lastError: string | null;
   lastErrorCode: string | null;
   consecutiveFailures: number;
+  /**
+   * Calls the upstream refuses for a reason an operator must fix (credentials 401/403, a daily quota), by
+   * operation (e.g. `submit_ip`), until that operation succeeds again. Jobs needing them wait; /ready says why.
+   */
+  refusals?: Record<string, { code: string; message: string; at: number }>;
 }
 
 export interface BridgeStatus {
@@ -22,6 +27,8 @@ export interface BridgeStatus {
   massApiRoot: string;
   assemblylineUiUrl: string;
   instanceUuid: string;
+  /** Each state's age budget in ms (null = none): a job longer in the state is moved on by the reconciler. */
+  stateBudgetsMs?: Record<string, number | null>;
   /** Set while Assemblyline refuses every ingest (configuration or daily quota): claiming is stopped until it is fixed. */
   ingestBlocked?: { reason: string; fix: string; since: number } | null;
 }

@@ -5,8 +5,9 @@
  */
 import type { ErrorCode } from '../errors.js';
 import { BridgeError, isTransient } from '../errors.js';
-import type { Job, JobPatch, JobState, NewEvent } from '../ledger/types.js';
+import type { Job, JobPatch, NewEvent } from '../ledger/types.js';
 import type { MassSample } from '../mass/types.js';
+import { AL_MAX_IN_FLIGHT_MS, STATE_TABLE } from './states.js';
 
 export interface Transition {
   patch: JobPatch;
@@ -21,13 +22,11 @@ export interface Policy {
   /** min(Bridge MaxFileSize, Assemblyline MaxFileSize) */
   maxFileSize: number;
   reanalyseOwnSamples: boolean;
+  /** [Bridge] OutageBudget in ms (default 12 h): how long transient failures of one step are waited out. */
+  outageMs?: number;
 }
 
-/** States the worker drives; `waiting` belongs to the listener and the reconciler. */
-export const WORK_STATES: readonly JobState[] = ['claimed', 'fetching', 'ingesting', 'collecting', 'relating', 'reporting'];
-
-/** AL 4.7 ingester: a job still running after 2 days is dropped silently, so waiting longer is pointless. */
-export const AL_MAX_IN_FLIGHT_MS = 2 * 24 * 3600 * 1000;
+export { WORK_STATES, AL_MAX_IN_FLIGHT_MS } from './states.js';
 
 /**
  * Exponential backoff with "equal jitter": half the step is fixed, half random, so retries of
@@ -249,49 +248,152 @@ export function decideDeadline(job: Job, lookup: DeadlineLookup, policy: Policy,
 }
 
 /** Codes that say "the bridge or its credentials need attention": wait and retry, never burn the sample with an error report. */
-const WAIT_CODES = new Set<string>(['AUTH', 'QUOTA_DAILY', 'LEDGER', 'CONFIG_INVALID']);
+export const WAIT_CODES = new Set<string>(['AUTH', 'QUOTA_DAILY', 'LEDGER', 'CONFIG_INVALID']);
 
 export type StepErrorDecision = { kind: 'checkpoint' } | { kind: 'apply'; transition: Transition };
 
-/** Consecutive MASS 500s on one report before it counts as rejected (analysis report → error report → held). */
-export const MASS_REPORT_500_LIMIT = 5;
+const UPSTREAM_NAME = { mass: 'MASS', assemblyline: 'Assemblyline' } as const;
+
+/** Who refused what: "MASS answered HTTP 400 to POST /api/…: <message>" (the message names the call too). */
+export function refusal(err: unknown): string {
+  if (!(err instanceof BridgeError)) return `the bridge failed: ${err instanceof Error ? err.message : String(err)}`;
+  const who = err.upstream ? UPSTREAM_NAME[err.upstream] : 'the bridge';
+  const what = err.method && err.path && !err.message.includes(err.path) ? ` to ${err.method} ${err.path}` : '';
+  const how = err.status ? `HTTP ${err.status}` : err.code;
+  return `${who} answered ${how}${what}: ${err.message}`;
+}
+
+const hours = (ms: number): string => (ms >= 3_600_000 ? `${+(ms / 3_600_000).toFixed(1)} h` : `${Math.round(ms / 1000)} s`);
+
+/**
+ * A state's budget is spent (the failures lasted longer than [Bridge] OutageBudget, or the same request
+ * failed the same way too often): what STATE_TABLE says happens, with a reason naming the upstream.
+ */
+export function decideBudgetSpent(job: Job, why: string, now: number, code: string): Transition {
+  const rule = STATE_TABLE[job.state];
+  switch (rule?.onSpent) {
+    case 'skip-items':
+      return {
+        patch: { state: 'reporting', notBefore: now, lastError: why, lastErrorCode: code },
+        event: { type: 'related-budget-spent', code, message: `not related on MASS: ${why}`, data: { from: job.state } },
+      };
+    case 'held':
+      return {
+        patch: { state: 'held', lastError: why, lastErrorCode: code },
+        event: { type: 'held', code, message: why, data: { from: job.state } },
+      };
+    case 'error-report': {
+      const t = errorReport(code, why, now, { step: job.state });
+      return { patch: { ...t.patch, lastError: why, lastErrorCode: code }, event: t.event };
+    }
+    default:
+      return { patch: { lastError: why, lastErrorCode: code }, event: { type: 'budget-spent', code, message: why } };
+  }
+}
 
 /**
  * A step failed after its in-step retries. Transient (or operator-fixable) → stay in the state with
- * notBefore = now + backoff; permanent → error report; a report that cannot be sent → held.
+ * notBefore = now + backoff, until the state's budget is spent (decideBudgetSpent); permanent → error
+ * report naming who refused what; an analysis report MASS refuses for good → error report saying so;
+ * an error report MASS refuses → held.
  */
 export function decideStepError(job: Job, err: unknown, policy: Policy, now: number, random: () => number): StepErrorDecision {
   const code = err instanceof BridgeError ? err.code : 'INTERNAL';
   const message = err instanceof Error ? err.message : String(err);
   if (code === 'ABORTED') return { kind: 'checkpoint' };
-  // MASS answers 500 where its handler crashes (MASS.md §10): after a few of them on the same report
-  // (the marker search having found nothing), the report itself is the problem, not the moment.
-  const reportCrashes =
-    job.state === 'reporting' && err instanceof BridgeError && err.upstream === 'mass' && err.status === 500 && (job.stepFailures ?? 0) + 1 >= MASS_REPORT_500_LIMIT;
-  if (!reportCrashes && (isTransient(err) || WAIT_CODES.has(code))) {
+  const upstream = err instanceof BridgeError ? err.upstream : undefined;
+  if (isTransient(err) || WAIT_CODES.has(code)) {
+    // MaxAttempts bounds the ingest step too: a sample whose download always breaks, or that Assemblyline
+    // always refuses, ends with an error report. An Assemblyline outage (no answer, 5xx) is waited out instead.
+    const alOutage = upstream === 'assemblyline' && (code === 'NETWORK' || code === 'TIMEOUT' || WAIT_CODES.has(code) || (err as BridgeError).status === 503);
+    if (job.state === 'ingesting' && job.attempts >= policy.maxAttempts && !alOutage) {
+      return { kind: 'apply', transition: decideBudgetSpent(job, `all ${job.attempts} ingest attempts failed; the last: ${refusal(err)}`, now, code) };
+    }
+    const outageMs = policy.outageMs ?? 12 * 3_600_000;
+    const since = job.stateSince ?? job.updatedAt;
+    if (now - since >= outageMs) {
+      return { kind: 'apply', transition: decideBudgetSpent(job, `${refusal(err)} (still failing after ${hours(now - since)}, OutageBudget ${hours(outageMs)})`, now, code) };
+    }
     const failures = (job.stepFailures ?? 0) + 1;
     const delay = backoffMs(failures, policy.retryBaseMs, policy.retryMaxMs, random);
     return {
       kind: 'apply',
       transition: {
         patch: { stepFailures: failures, notBefore: now + delay, lastError: message, lastErrorCode: code },
-        event: { type: 'retry-later', code, message, data: { delayMs: delay, failures } },
+        event: { type: 'retry-later', code, message, data: { delayMs: delay, failures, upstream: upstream ?? null } },
       },
     };
   }
   if (job.state === 'reporting') {
     if (!job.errorCode) {
-      const t = errorReport('INTERNAL', `the analysis report was rejected by MASS: ${message}`, now);
-      return { kind: 'apply', transition: { patch: { ...t.patch, lastError: message, lastErrorCode: code }, event: { ...t.event, data: { rejected: code } } } };
+      // Only a permanent refusal of this exact report changes what is reported, and the text says so.
+      const why = `MASS refused the analysis report: ${refusal(err)}`;
+      const t = errorReport(code, why, now, { rejected: code });
+      return { kind: 'apply', transition: { patch: { ...t.patch, lastError: message, lastErrorCode: code }, event: t.event } };
     }
     return {
       kind: 'apply',
       transition: {
         patch: { state: 'held', lastError: message, lastErrorCode: code },
-        event: { type: 'held', code, message: `error report rejected by MASS: ${message}`, data: { from: job.state } },
+        event: { type: 'held', code, message: `error report refused by MASS: ${refusal(err)}`, data: { from: job.state } },
       },
     };
   }
-  const t = errorReport(code, message, now, { step: job.state });
+  const t = errorReport(code, refusal(err), now, { step: job.state });
   return { kind: 'apply', transition: { patch: { ...t.patch, lastError: message, lastErrorCode: code }, event: t.event } };
+}
+
+/**
+ * A notification-queue read whose outcome is uncertain (no answer, connection reset, the popped batch not
+ * stored) may have lost this job's message: a completed submission is collected now instead of after the
+ * deadline; anything else leaves the job waiting. Returns null when nothing changes.
+ */
+export function decideUncertainRead(job: Job, lookup: DeadlineLookup, now: number): Transition | null {
+  if (job.state !== 'waiting' || lookup.kind !== 'completed') return null;
+  return {
+    patch: { state: 'collecting', sid: lookup.sid, cacheHit: lookup.sid !== job.ingestId, notBefore: now, deadline: null, stepFailures: 0 },
+    event: { type: 'reconciled', message: `a notification-queue read may have lost the message; submission ${lookup.sid} found completed`, data: { sid: lookup.sid, early: true } },
+  };
+}
+
+/**
+ * The reconciler found a job longer in its state than the state's age budget (states.ts): the reason
+ * names the state and both durations; what happens is the table's `onSpent`.
+ */
+export function decideOverAge(job: Job, ageMs: number, budgetMs: number, now: number): Transition {
+  const code = job.state === 'waiting' ? 'RESULT_DEADLINE' : (job.lastErrorCode ?? 'INTERNAL');
+  const last = job.lastError ? `; last error: ${job.lastError}` : '';
+  return decideBudgetSpent(job, `in state ${job.state} for ${hours(ageMs)}, longer than its budget of ${hours(budgetMs)}${last}`, now, code);
+}
+
+/** An ingest step failed after its retries: a 404 of the MASS download or an AL 413 end the job at once; null = decideStepError. */
+export function decideIngestError(err: unknown, now: number): Transition | null {
+  if (err instanceof BridgeError && err.code === 'NOT_FOUND' && err.upstream === 'mass') {
+    return errorReport('SAMPLE_INVISIBLE', 'sample download answered 404 (TLP above 0, or deleted)', now);
+  }
+  if (err instanceof BridgeError && err.upstream === 'assemblyline' && err.status === 413) {
+    return errorReport('AL_FILE_TOO_LARGE', `Assemblyline refused the upload as too large: ${err.message}`, now);
+  }
+  return null;
+}
+
+export type ReportOutcome = 'sent' | 'found' | 'stored' | 'consumed' | 'gone';
+
+/**
+ * How a report attempt ended → the job's final state and the `report-sent` event. `foundError`: the report
+ * found on MASS by its marker is an error report (null when none was found).
+ */
+export function decideReportSent(job: Job, kind: ReportOutcome, foundError: boolean | null, url: string | null): Transition {
+  const state = foundError === null ? (job.errorCode ? 'failed' : 'done') : foundError ? 'failed' : 'done';
+  const message = {
+    sent: 'report accepted by MASS',
+    found: 'report found on MASS by its marker (an earlier answer was lost)',
+    stored: 'report accepted by MASS (answered 2xx without a report)',
+    consumed: 'scheduled analysis already consumed on MASS (an earlier report was accepted)',
+    gone: 'scheduled analysis no longer exists on MASS (consumed elsewhere or deleted by an admin); no report was stored by this bridge',
+  }[kind];
+  return {
+    patch: { state, massReportUrl: url, notBefore: 0, stepFailures: 0 },
+    event: { type: 'report-sent', message, code: kind === 'gone' ? 'NOT_FOUND' : null, data: { outcome: kind, error: state === 'failed' } },
+  };
 }

@@ -25,7 +25,8 @@ export function ingestParams(al: BridgeConfig['assemblyline'], job: IngestJobFac
   if (al.priority > 0) params.priority = al.priority;
   if (al.deepScan) params.deep_scan = true;
   if (al.neverDrop || (job.neverDrop === true && !withheld.has('never_drop'))) params.never_drop = true;
-  if (job.ignoreCache === true && !withheld.has('ignore_cache')) params.ignore_cache = true;
+  // [Assemblyline] IgnoreCache: configured, so always sent; otherwise only on the re-ingests that need it.
+  if (al.ignoreCache || (job.ignoreCache === true && !withheld.has('ignore_cache'))) params.ignore_cache = true;
   if (al.classification) params.classification = al.classification;
   if (al.ttl > 0) params.ttl = al.ttl;
   if (al.services.length > 0) params.services = { selected: [...al.services] };
@@ -36,7 +37,7 @@ export function ingestParams(al: BridgeConfig['assemblyline'], job: IngestJobFac
 export function ownParams(al: BridgeConfig['assemblyline'], job: IngestJobFacts): string[] {
   const own: string[] = [];
   if (!al.neverDrop && job.neverDrop === true) own.push('never_drop');
-  if (job.ignoreCache === true) own.push('ignore_cache');
+  if (!al.ignoreCache && job.ignoreCache === true) own.push('ignore_cache');
   return own;
 }
 

@@ -56,6 +56,15 @@ function countsAsFailure(err: unknown): boolean {
   return isTransient(err) || err.code === 'AUTH' || err.code === 'QUOTA_DAILY' || (err.code === 'CONFIG_INVALID' && err.upstream !== undefined);
 }
 
+/**
+ * Request options may carry `sourceFailed(): boolean` (see IngestSource in steps/ingest.ts): true when the
+ * body being uploaded failed on its side, so the upload's failure does not count against this upstream.
+ */
+function sourceFailed(args: unknown[]): boolean {
+  const last = args.at(-1) as { sourceFailed?: unknown } | undefined;
+  return typeof last === 'object' && last !== null && typeof last.sourceFailed === 'function' && (last.sourceFailed as () => unknown)() === true;
+}
+
 export function instrument<T extends object>(
   client: T,
   target: UpstreamTarget,
@@ -75,11 +84,17 @@ export function instrument<T extends object>(
           metrics?.upstreamRequest(target, operation, 'ok', (performance.now() - started) / 1000);
           health.lastSuccessAt = clock();
           health.consecutiveFailures = 0;
+          if (health.refusals?.[operation]) delete health.refusals[operation];
           return result;
         } catch (err) {
           metrics?.upstreamRequest(target, operation, 'error', (performance.now() - started) / 1000);
-          if (countsAsFailure(err)) {
+          if (sourceFailed(args)) {
+            // The data we were sending broke (e.g. a MASS download feeding an Assemblyline upload): not this upstream's fault.
+          } else if (countsAsFailure(err)) {
             recordFailure(health, err, clock());
+            if (err instanceof BridgeError && (err.code === 'AUTH' || err.code === 'QUOTA_DAILY')) {
+              health.refusals = { ...health.refusals, [operation]: { code: err.code, message: err.message, at: clock() } };
+            }
           } else if (err instanceof BridgeError && err.code === 'NOT_FOUND') {
             health.lastSuccessAt = clock();
             health.consecutiveFailures = 0;

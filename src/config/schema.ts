@@ -349,6 +349,8 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: 'Longest backoff delay in seconds' }),
   spec({ section: 'Bridge', key: 'StepRetries', path: ['bridge', 'stepRetries'], default: '5', parse: int(1, 1000),
     description: 'Attempts of one upstream call that fails transiently before the step fails' }),
+  spec({ section: 'Bridge', key: 'OutageBudget', path: ['bridge', 'outageBudget'], default: '43200', parse: seconds(1, 30 * 86400),
+    description: 'Seconds a job waits in one state, with backoff, for an upstream that is down, answers 5xx or refuses the credentials or a quota; then the job ends with an error report naming that upstream, a related item still missing is skipped with a note, and a report that cannot be delivered goes to held for an operator. Waiting never changes what is reported' }),
   spec({ section: 'Bridge', key: 'GracePeriod', path: ['bridge', 'gracePeriod'], default: '30', parse: seconds(0, 3600),
     description: 'Seconds to finish work after SIGTERM before exiting' }),
   spec({ section: 'Bridge', key: 'RetainDays', path: ['bridge', 'retainDays'], default: '90', parse: int(0, 36500),

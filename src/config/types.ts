@@ -108,6 +108,8 @@ export interface BridgeConfig {
     retryMaxDelay: number;
     /** [Bridge] StepRetries: attempts of one transient-failing upstream call. */
     stepRetries: number;
+    /** [Bridge] OutageBudget seconds: how long a step waits with backoff for an upstream that is down or refuses the credentials. */
+    outageBudget: number;
     /** [Bridge] GracePeriod seconds for SIGTERM. */
     gracePeriod: number;
     /** [Bridge] RetainDays: the event history of finished jobs and processed notifications are deleted after this many days (0 = keep for ever). */

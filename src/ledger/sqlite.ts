@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
+import { assertTransition, canTransition } from '../bridge/states.js';
 import { BridgeError } from '../errors.js';
 import { countWriteErrors } from './write-errors.js';
 import {
@@ -153,6 +154,12 @@ export const MIGRATIONS: readonly string[] = [
     BEGIN SELECT RAISE(ABORT, 'job_events is append-only while its job is unfinished'); END;
   CREATE INDEX messages_processed_at ON messages(processed_at) WHERE processed_at IS NOT NULL;
   `,
+  // v4: when the job entered its current state (budgets by age, the oldest job per state in the status API).
+  `
+  ALTER TABLE jobs ADD COLUMN state_since INTEGER;
+  UPDATE jobs SET state_since = updated_at;
+  CREATE INDEX jobs_state_since ON jobs(state, state_since);
+  `,
 ];
 
 interface JobRow {
@@ -184,6 +191,7 @@ interface JobRow {
   never_drop: number;
   step_failures: number;
   echo_of: string | null;
+  state_since: number | null;
 }
 
 /** Job field → column, for patches. Booleans are stored as 0/1. */
@@ -214,6 +222,7 @@ const COLUMNS: Record<keyof JobPatch, string> = {
   neverDrop: 'never_drop',
   stepFailures: 'step_failures',
   echoOf: 'echo_of',
+  stateSince: 'state_since',
 };
 
 function rowToJob(r: JobRow): Job {
@@ -246,6 +255,7 @@ function rowToJob(r: JobRow): Job {
     neverDrop: r.never_drop === 1,
     stepFailures: r.step_failures,
     echoOf: r.echo_of,
+    stateSince: r.state_since ?? r.updated_at,
   };
 }
 
@@ -298,6 +308,9 @@ export function openLedger(path: string | ':memory:'): Ledger {
       `INSERT INTO jobs (id, scheduled_analysis_url, sample_url, state, created_at, updated_at, not_before)
        VALUES (?, ?, ?, 'claimed', ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
     ),
+    oldestPerState: db.prepare<[], { state: string; id: string; since: number }>(
+      `SELECT state, id, MIN(COALESCE(state_since, updated_at)) AS since FROM jobs WHERE state NOT IN (${TERMINAL_SQL}) GROUP BY state`,
+    ),
     getJob: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
     insertEvent: db.prepare(
       'INSERT INTO job_events (job_id, at, type, state, message, code, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -342,6 +355,7 @@ export function openLedger(path: string | ':memory:'): Ledger {
        ON CONFLICT(sha256) DO UPDATE SET mass_sample_url = excluded.mass_sample_url
        WHERE own_samples.mass_sample_url = '' AND excluded.mass_sample_url <> ''`,
     ),
+    forgetOwn: db.prepare<[string, string]>("DELETE FROM own_samples WHERE sha256 = ? AND job_id = ? AND mass_sample_url = ''"),
     own: db.prepare<[string], { job_id: string; sid: string; parent_sha256: string; mass_sample_url: string }>(
       'SELECT * FROM own_samples WHERE sha256 = ?',
     ),
@@ -378,6 +392,7 @@ export function openLedger(path: string | ':memory:'): Ledger {
 
   const claimTx = db.transaction((input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number) => {
     const info = st.insertJob.run(input.id, input.scheduledAnalysisUrl, input.sampleUrl, now, now, now);
+    if (info.changes === 1) db.prepare('UPDATE jobs SET state_since = ? WHERE id = ?').run(now, input.id);
     const created = info.changes === 1;
     if (created) appendEventRaw(input.id, 'claimed', { type: 'claimed', data: { sampleUrl: input.sampleUrl } }, now);
     return { job: getOrThrow(input.id), created };
@@ -385,7 +400,12 @@ export function openLedger(path: string | ':memory:'): Ledger {
 
   const updateTx = db.transaction((id: string, patch: JobPatch, event: NewEvent, now: number) => {
     const current = getOrThrow(id);
+    // The state table (bridge/states.ts) is the only authority on which transitions exist.
+    if (patch.state !== undefined && (patch.state !== current.state || !canTransition(current.state, patch.state))) {
+      assertTransition(id, current.state, patch.state);
+    }
     const full: JobPatch = { ...patch, updatedAt: now };
+    if (patch.state !== undefined && patch.state !== current.state) full.stateSince = now;
     if (full.state && TERMINAL_STATES.includes(full.state) && full.finishedAt === undefined && current.finishedAt === null) {
       full.finishedAt = now;
     }
@@ -493,6 +513,9 @@ export function openLedger(path: string | ':memory:'): Ledger {
     },
     inFlight: () => st.inFlight.get()?.n ?? 0,
     oldestInFlightCreatedAt: () => st.oldest.get()?.t ?? null,
+    oldestPerState() {
+      return st.oldestPerState.all().map((r) => ({ state: r.state as JobState, jobId: r.id, since: r.since }));
+    },
     finishedSince(from) {
       return st.finishedSince.all(from).map((r) => ({ state: r.state as JobState, finishedAt: r.finished_at, createdAt: r.created_at }));
     },
@@ -538,6 +561,9 @@ export function openLedger(path: string | ':memory:'): Ledger {
     },
     recordOwnSample(sha256, origin, now) {
       st.insertOwn.run(sha256.toLowerCase(), origin.jobId, origin.sid, origin.parentSha256, origin.massSampleUrl, now);
+    },
+    forgetOwnSample(sha256, jobId) {
+      st.forgetOwn.run(sha256.toLowerCase(), jobId);
     },
     ownSample(sha256) {
       const r = st.own.get(sha256.toLowerCase());

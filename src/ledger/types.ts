@@ -76,6 +76,8 @@ export interface Job {
   stepFailures?: number;
   /** Echo-back: the job id whose extraction created this sample; answered from that job's submission. */
   echoOf?: string | null;
+  /** When the job entered its current state (ms); budgets by age and the status API read it. */
+  stateSince?: number;
 }
 
 export interface JobEvent {
@@ -153,7 +155,10 @@ export interface Ledger {
   /** Inserts the job in state `claimed` unless it exists; returns the job and whether it was new. Atomic. */
   claim(input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number): { job: Job; created: boolean };
   get(id: string): Job | undefined;
-  /** Applies the patch and appends the event in one transaction; returns the updated job. */
+  /**
+   * Applies the patch and appends the event in one transaction; returns the updated job. A state change the
+   * state table (bridge/states.ts) does not allow is refused with TransitionRefused and nothing is written.
+   */
   update(id: string, patch: JobPatch, event: NewEvent, now: number): Job;
   appendEvent(id: string, event: NewEvent, now: number): void;
   events(id: string): JobEvent[];
@@ -165,6 +170,8 @@ export interface Ledger {
   /** Non-terminal, non-held jobs. */
   inFlight(): number;
   oldestInFlightCreatedAt(): number | null;
+  /** For each unfinished state that has jobs: the job that has been in it longest, and since when (ms). */
+  oldestPerState(): Array<{ state: JobState; jobId: string; since: number }>;
   /** Finished (done/failed) with finishedAt in [from, now]. */
   finishedSince(from: number): Array<{ state: JobState; finishedAt: number; createdAt: number }>;
   /** Persists popped messages in one transaction, before any of them is acted on. */
@@ -179,6 +186,8 @@ export interface Ledger {
   findRelation(kind: string, sampleUrl: string, otherUrl: string): RelationRecord | undefined;
   /** Files the bridge itself submitted to MASS: sha256 → where it came from (echo-back detection). */
   recordOwnSample(sha256: string, origin: { jobId: string; sid: string; parentSha256: string; massSampleUrl: string }, now: number): void;
+  /** Deletes the own-sample row of `sha256` written by `jobId` before an upload that made no MASS sample (URL still ''). */
+  forgetOwnSample(sha256: string, jobId: string): void;
   ownSample(sha256: string): { jobId: string; sid: string; parentSha256: string; massSampleUrl: string } | undefined;
   /**
    * Deletes the event history of jobs that finished (done/failed) before `before` and the notifications

@@ -13,4 +13,5 @@ export {
 export { sanitizeTag, MASS_TAG_PATTERN } from './tags.js';
 export { verdictForScore, scoreBucket, DEFAULT_VERDICT_THRESHOLDS } from './verdict.js';
 export { normaliseIoc, normaliseDomain, isAbsoluteUrl, relationTarget } from './related.js';
+export { massSafeFileName } from './names.js';
 export type * from './types.js';

@@ -174,6 +174,12 @@ export function createMassClient(opts: MassClientOptions): MassClient {
     return isAbsoluteUrl(idOrUrl) ? resolve(idOrUrl) : resolve(`${kind}/${encodeURIComponent(idOrUrl)}/`);
   }
 
+  /** Answer excerpts go to logs and the status API: the API key never does (a debug error page may echo headers). */
+  function scrub(text: string): string {
+    const key = opts.apiKey ?? '';
+    return key.length >= 4 ? text.split(key).join('[redacted]') : text;
+  }
+
   function mapNetworkError(err: unknown, method: string, path: string, signal?: AbortSignal): BridgeError {
     if (err instanceof BridgeError) return err;
     if (signal?.aborted || isAbortError(err)) {
@@ -193,7 +199,7 @@ export function createMassClient(opts: MassClientOptions): MassClient {
     try {
       text = await readLimited(res.body, ERROR_BODY_LIMIT);
     } catch {}
-    const body = excerpt(text);
+    const body = scrub(excerpt(text));
     const status = res.statusCode;
     const common = { upstream: 'mass' as const, status, body, method, path };
     if (status === 403) {
@@ -254,7 +260,7 @@ export function createMassClient(opts: MassClientOptions): MassClient {
         cause: err,
         upstream: 'mass',
         status: res.statusCode,
-        body: excerpt(text),
+        body: scrub(excerpt(text)),
         method,
         path,
       });

@@ -137,7 +137,7 @@ test('first paint shows the data embedded by the server, even when the page cann
   const ledger = createFakeLedger();
   seedTypicalJobs(ledger, now);
   // A file name that tries to close the embedding script element.
-  ledger.seed({ id: 'sa-evil', state: 'held', createdAt: now - 60 * 60_000, updatedAt: now - 60_000, fileName: '</script><script>window.pwned=1</script>.exe', lastError: 'x', lastErrorCode: 'UPSTREAM_HTTP' });
+  ledger.seed({ id: 'sa-evil', state: 'held', createdAt: now - 90 * 60_000, stateSince: now - 60 * 60_000, updatedAt: now - 60_000, fileName: '</script><script>window.pwned=1</script>.exe', lastError: 'x', lastErrorCode: 'UPSTREAM_HTTP' });
   const control = createFakeControl(ledger);
   const app = await buildApi({ ledger, control, metrics: createMetrics({ collectProcessMetrics: false }), version: '1.2.3' });
   t.after(() => app.close());

@@ -52,6 +52,10 @@ export function createFakeControl(ledger: Ledger, opts: { now?: () => number; st
       const job = ledger.get(id);
       if (!job) throw new BridgeError('NOT_FOUND', `job ${id} not found`);
       if (job.state === 'done' || job.state === 'failed') throw new BridgeError('INTERNAL', `job ${id} is already ${job.state}`);
+      // Like the bridge: an error report is planned (reporting), then accepted by MASS (failed).
+      if (job.state !== 'reporting') {
+        ledger.update(id, { state: 'reporting', errorCode: 'ABANDONED', errorMessage: reason }, { type: 'error-report-planned', code: 'ABANDONED', message: reason }, now());
+      }
       return ledger.update(
         id,
         { state: 'failed', errorCode: 'ABANDONED', errorMessage: reason },

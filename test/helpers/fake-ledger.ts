@@ -16,6 +16,7 @@ import type {
   StoredMessage,
 } from '../../src/ledger/types.js';
 import { JOB_STATES, TERMINAL_STATES } from '../../src/ledger/types.js';
+import { assertTransition } from '../../src/bridge/states.js';
 
 export interface FakeLedger extends Ledger {
   /** Test hook: make isWritable() answer false. */
@@ -119,6 +120,9 @@ export function createFakeLedger(): FakeLedger {
     },
     update(id, patch: JobPatch, event, now) {
       const job = mustGet(id);
+      // Same contract as the SQLite ledger: the state table decides which transitions exist.
+      if (patch.state !== undefined) assertTransition(id, job.state, patch.state);
+      if (patch.state !== undefined && patch.state !== job.state) job.stateSince = now;
       Object.assign(job, patch, { updatedAt: now });
       if (patch.state && isTerminal(patch.state) && patch.finishedAt === undefined) job.finishedAt = now;
       push(job, event, now);
@@ -175,6 +179,16 @@ export function createFakeLedger(): FakeLedger {
       }
       return oldest;
     },
+    oldestPerState() {
+      const out = new Map<JobState, { state: JobState; jobId: string; since: number }>();
+      for (const j of jobs.values()) {
+        if (isTerminal(j.state)) continue;
+        const since = j.stateSince ?? j.updatedAt;
+        const best = out.get(j.state);
+        if (!best || since < best.since) out.set(j.state, { state: j.state, jobId: j.id, since });
+      }
+      return [...out.values()];
+    },
     finishedSince(from) {
       return [...jobs.values()]
         .filter((j) => isTerminal(j.state) && j.finishedAt !== null && j.finishedAt >= from)
@@ -211,7 +225,13 @@ export function createFakeLedger(): FakeLedger {
       return r ? { ...r } : undefined;
     },
     recordOwnSample(sha256, origin) {
-      own.set(sha256, { ...origin });
+      const o = own.get(sha256);
+      if (o && !(o.massSampleUrl === '' && origin.massSampleUrl !== '')) return;
+      own.set(sha256, o ? { ...o, massSampleUrl: origin.massSampleUrl } : { ...origin });
+    },
+    forgetOwnSample(sha256, jobId) {
+      const o = own.get(sha256);
+      if (o && o.jobId === jobId && o.massSampleUrl === '') own.delete(sha256);
     },
     ownSample(sha256) {
       return own.get(sha256);

@@ -69,6 +69,7 @@ test('GET /ready is 503 before the first poll', async (t) => {
 test('GET /api/v1/status reports counts, throughput windows, upstream health and the oldest in-flight job', async (t) => {
   const { app, control } = await setup(t);
   control.state.upstreams.assemblyline = { lastSuccessAt: NOW - 60_000, lastErrorAt: NOW - 5000, lastError: 'Assemblyline answered 503', lastErrorCode: 'UPSTREAM_HTTP', consecutiveFailures: 3 };
+  control.state.stateBudgetsMs = { waiting: 24 * 3_600_000, held: null };
   const res = await app.inject('/api/v1/status');
   assert.equal(res.statusCode, 200);
   const s = res.json();
@@ -81,6 +82,12 @@ test('GET /api/v1/status reports counts, throughput windows, upstream health and
   assert.deepEqual(s.throughput.last5m, { done: 2, failed: 1, perMinute: 3 / 5 });
   assert.deepEqual(s.throughput.last60m, { done: 24, failed: 3, perMinute: 27 / 60 });
   assert.equal(s.oldestInFlightAgeSeconds, 540);
+  // The oldest job per unfinished state, with how long it has been in that state and the state's budget.
+  const byState = Object.fromEntries((s.oldestPerState as Array<{ state: string }>).map((o) => [o.state, o]));
+  assert.deepEqual(Object.keys(byState).sort(), ['claimed', 'collecting', 'held', 'ingesting', 'reporting', 'waiting']);
+  assert.deepEqual(byState.held, { state: 'held', jobId: 'sa-held-28', ageSeconds: 900, budgetSeconds: null });
+  assert.equal((byState.waiting as unknown as { budgetSeconds: number }).budgetSeconds, 86_400);
+  assert.equal((byState.waiting as unknown as { ageSeconds: number }).ageSeconds, 10);
   assert.equal(s.upstreams.mass.ok, true);
   assert.equal(s.upstreams.assemblyline.ok, false);
   assert.equal(s.upstreams.assemblyline.lastError, 'Assemblyline answered 503');

@@ -11,7 +11,6 @@ import {
   decideSample,
   decideStepError,
   decideSubmissionState,
-  MASS_REPORT_500_LIMIT,
   parseNotification,
   type Policy,
 } from '../../src/bridge/decide.js';
@@ -174,15 +173,44 @@ test('submission states: completed is used, submitted waits with the sid kept, f
   assert.equal(decideSubmissionState(job({ state: 'collecting', sid: 'P', echoOf: 'parent' }), 'failed', policy, NOW)?.patch.echoOf, null);
 });
 
-test('MASS 500 on a report retries a few times, then the analysis report counts as rejected (error report), then held', () => {
-  const crash = () => new BridgeError('UPSTREAM_HTTP', 'MASS answered 500', { status: 500, upstream: 'mass' });
+test('MASS 500s on a report are waited out and never change the report; only a permanent refusal does, and says who refused what', () => {
+  const crash = () => new BridgeError('UPSTREAM_HTTP', 'POST /api/scheduled_analysis/1/submit_report/: MASS answered 500', { status: 500, upstream: 'mass' });
   const early = decideStepError(job({ state: 'reporting', stepFailures: 0 }), crash(), policy, NOW, half);
   assert.equal(early.kind === 'apply' && early.transition.event.type, 'retry-later', 'a first 500 is retried');
-  const last = decideStepError(job({ state: 'reporting', stepFailures: MASS_REPORT_500_LIMIT - 1 }), crash(), policy, NOW, half);
-  assert.equal(last.kind === 'apply' && last.transition.patch.state, 'reporting');
-  assert.equal(last.kind === 'apply' && typeof last.transition.patch.errorCode, 'string', 'the analysis report is replaced by an error report');
-  const errorReportToo = decideStepError(job({ state: 'reporting', errorCode: 'INTERNAL', stepFailures: MASS_REPORT_500_LIMIT - 1 }), crash(), policy, NOW, half);
-  assert.equal(errorReportToo.kind === 'apply' && errorReportToo.transition.patch.state, 'held');
+  const fifteenth = decideStepError(job({ state: 'reporting', stepFailures: 14, stateSince: NOW - 60_000 }), crash(), policy, NOW, half);
+  assert.equal(fifteenth.kind === 'apply' && fifteenth.transition.event.type, 'retry-later', 'the 15th 500 is still waited out');
+  assert.equal(fifteenth.kind === 'apply' && fifteenth.transition.patch.errorCode, undefined, 'the analysis report is kept');
+  const refused = decideStepError(job({ state: 'reporting' }), new BridgeError('UPSTREAM_HTTP', 'POST /api/x/submit_report/: MASS answered 400: bad field', { status: 400, upstream: 'mass' }), policy, NOW, half);
+  assert.equal(refused.kind === 'apply' && refused.transition.patch.state, 'reporting');
+  assert.match(refused.kind === 'apply' ? String(refused.transition.patch.errorMessage) : '', /^MASS refused the analysis report: MASS answered HTTP 400/);
+  const errorReportRefused = decideStepError(job({ state: 'reporting', errorCode: 'INTERNAL' }), new BridgeError('UPSTREAM_HTTP', 'bad', { status: 400, upstream: 'mass' }), policy, NOW, half);
+  assert.equal(errorReportRefused.kind === 'apply' && errorReportRefused.transition.patch.state, 'held');
   const collecting = decideStepError(job({ state: 'collecting', stepFailures: 10 }), crash(), policy, NOW, half);
   assert.equal(collecting.kind === 'apply' && collecting.transition.event.type, 'retry-later', 'outside reporting a 500 stays transient');
+});
+
+test('budgets: an outage longer than OutageBudget ends each state as its table row says; MaxAttempts bounds the ingest step', () => {
+  const outage = () => new BridgeError('NETWORK', 'connect ECONNREFUSED', { upstream: 'mass' });
+  const budget = { ...policy, outageMs: 3_600_000 };
+  const old = NOW - 3_600_000;
+  const within = decideStepError(job({ state: 'reporting', stateSince: NOW - 3_599_000 }), outage(), budget, NOW, half);
+  assert.equal(within.kind === 'apply' && within.transition.event.type, 'retry-later');
+  const reporting = decideStepError(job({ state: 'reporting', stateSince: old }), outage(), budget, NOW, half);
+  assert.equal(reporting.kind === 'apply' && reporting.transition.patch.state, 'held', 'a report that cannot be delivered is held');
+  assert.match(reporting.kind === 'apply' ? String(reporting.transition.event.message) : '', /MASS answered NETWORK.*OutageBudget 1 h/);
+  const relating = decideStepError(job({ state: 'relating', stateSince: old }), outage(), budget, NOW, half);
+  assert.equal(relating.kind === 'apply' && relating.transition.patch.state, 'reporting', 'relating: the rest is skipped, the report goes out');
+  assert.equal(relating.kind === 'apply' && relating.transition.patch.errorCode, undefined, 'still the analysis report');
+  const fetching = decideStepError(job({ state: 'claimed', stateSince: old }), outage(), budget, NOW, half);
+  assert.equal(fetching.kind === 'apply' && fetching.transition.patch.errorCode, 'NETWORK');
+  assert.match(fetching.kind === 'apply' ? String(fetching.transition.patch.errorMessage) : '', /^MASS answered/);
+  const auth = decideStepError(job({ state: 'relating', stateSince: NOW - 1000 }), new BridgeError('AUTH', 'MASS refused (403)', { upstream: 'mass', status: 403 }), budget, NOW, half);
+  assert.equal(auth.kind === 'apply' && auth.transition.event.type, 'retry-later', 'a 403 while relating waits');
+  const broken = () => new BridgeError('NETWORK', 'the MASS download of the sample broke', { upstream: 'mass' });
+  assert.equal(decideStepError(job({ state: 'ingesting', attempts: 2 }), broken(), budget, NOW, half).kind === 'apply', true);
+  const spent = decideStepError(job({ state: 'ingesting', attempts: 3 }), broken(), budget, NOW, half);
+  assert.equal(spent.kind === 'apply' && spent.transition.patch.state, 'reporting', 'MaxAttempts ingest attempts end with an error report');
+  assert.match(spent.kind === 'apply' ? String(spent.transition.patch.errorMessage) : '', /all 3 ingest attempts failed; the last: MASS answered NETWORK/);
+  const alDown = decideStepError(job({ state: 'ingesting', attempts: 5 }), new BridgeError('NETWORK', 'ECONNREFUSED', { upstream: 'assemblyline' }), budget, NOW, half);
+  assert.equal(alDown.kind === 'apply' && alDown.transition.event.type, 'retry-later', 'an Assemblyline outage is waited out, whatever the attempts');
 });

@@ -2,7 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../context.js';
 import { HealthResponse, ReadyResponse } from '../schemas/status.js';
 
-/** Readiness: ledger writable, MASS polled within 2 × PollTime, Assemblyline answered within the window and accepts ingests. */
+const REFUSAL_WINDOW_MS = 15 * 60_000;
+
+/** Readiness: ledger writable, MASS polled within 2 × PollTime, Assemblyline answered within the window and accepts ingests, no refused call. */
 export function readiness(ctx: ApiContext) {
   const now = ctx.now();
   const status = ctx.control.status();
@@ -25,6 +27,14 @@ export function readiness(ctx: ApiContext) {
     const last = alLast === null ? 'Assemblyline has not answered yet' : `Assemblyline last answered ${Math.round((now - alLast) / 1000)}s ago`;
     const why = status.upstreams.assemblyline.lastError ? ` (last error: ${status.upstreams.assemblyline.lastError})` : '';
     reasons.push(`${last}, window ${Math.round(ctx.readyAssemblylineWindowMs / 1000)}s${why}`);
+  }
+  // A call refused for credentials or a quota keeps the jobs that need it waiting: not ready, and why.
+  for (const [name, health] of [['MASS', status.upstreams.mass], ['Assemblyline', status.upstreams.assemblyline]] as const) {
+    for (const [operation, r] of Object.entries(health.refusals ?? {})) {
+      // Waiting jobs retry at least every RetryMaxDelay; a refusal not seen again for 15 minutes is no longer reported.
+      if (now - r.at > REFUSAL_WINDOW_MS) continue;
+      reasons.push(`${name} refuses ${operation} (${r.code}) since ${Math.round((now - r.at) / 1000)}s: ${r.message}; jobs that need it wait`);
+    }
   }
   // Assemblyline answers, but refuses what every ingest sends: not ready until the configuration is fixed.
   if (status.ingestBlocked) reasons.push(`${status.ingestBlocked.reason}; fix: ${status.ingestBlocked.fix}`);

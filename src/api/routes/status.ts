@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../context.js';
 import { commonErrors } from '../schemas/common.js';
 import { StatusResponse, ThroughputQuery, ThroughputResponse } from '../schemas/status.js';
-import { oldestJobs } from '../oldest-jobs.js';
+import { oldestPerState } from '../oldest-jobs.js';
 import { iso, isoOrNull, upstreamView } from '../views.js';
 
 const MINUTE = 60_000;
@@ -43,7 +43,7 @@ export const statusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
         inFlight: ctx.ledger.inFlight(),
         throughput: { last5m: window(5), last60m: window(60) },
         oldestInFlightAgeSeconds: oldest === null ? null : Math.max(0, (now - oldest) / 1000),
-        oldestJobs: oldestJobs(ctx.ledger, now).map((o) => ({ ...o, createdAt: iso(o.createdAt) })),
+        oldestPerState: oldestPerState(ctx.ledger, now, status.stateBudgetsMs),
       };
     },
   );

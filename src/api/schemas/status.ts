@@ -45,9 +45,14 @@ export const StatusResponse = Type.Object({
   inFlight: Type.Integer({ minimum: 0 }),
   throughput: Type.Object({ last5m: Window, last60m: Window }),
   oldestInFlightAgeSeconds: Nullable(Type.Number({ minimum: 0 })),
-  oldestJobs: Type.Array(
-    Type.Object({ state: JobStateSchema, id: Type.String(), createdAt: IsoTime, ageSeconds: Type.Number({ minimum: 0 }) }),
-    { description: 'For each unfinished state that holds jobs: the job claimed first and its age in seconds (pipeline order)' },
+  oldestPerState: Type.Array(
+    Type.Object({
+      state: JobStateSchema,
+      jobId: Type.String({ description: 'The job that has been in this state longest' }),
+      ageSeconds: Type.Number({ minimum: 0, description: 'How long it has been in the state' }),
+      budgetSeconds: Nullable(Type.Number({ minimum: 0, description: "The state's age budget: a job longer in the state is moved on by the reconciler (null: no age budget, e.g. held)" })),
+    }),
+    { description: 'For each unfinished state that holds jobs, in pipeline order: the job longest in it, how long, and the state\'s age budget' },
   ),
 }, { description: 'What the bridge is doing' });
 

@@ -1,0 +1,80 @@
+/** The worker loop: drives every due job in a work state through its steps, Concurrency at a time. */
+import { toBridgeError } from '../../errors.js';
+import type { Job } from '../../ledger/types.js';
+import type { BridgeContext } from '../context.js';
+import { decideStepError } from '../decide.js';
+import { WORK_STATES } from '../states.js';
+import { collectStep } from '../steps/collect.js';
+import { fetchStep } from '../steps/fetch.js';
+import { ingestStep } from '../steps/ingest.js';
+import { sendErrorReport } from '../steps/report.js';
+
+/** Starts a driver for each due, unlocked job while the queue has room. */
+export async function workerTick(ctx: BridgeContext): Promise<void> {
+  if (ctx.stopping) return;
+  const free = ctx.queue.concurrency - ctx.queue.pending - ctx.queue.size;
+  if (free <= 0) return;
+  // While the ingest gate holds every ingest, ingesting jobs are not picked (no hold written per job).
+  const gateShut = ctx.gate.blocksIngest(ctx.now(), ctx.inAnalysis());
+  const due = ctx.ledger.due(gateShut ? WORK_STATES.filter((s) => s !== 'ingesting') : [...WORK_STATES], ctx.now(), free + ctx.active.size);
+  let started = 0;
+  for (const job of due) {
+    if (started >= free) break;
+    if (!ctx.lock(job.id)) continue;
+    started++;
+    void ctx.queue
+      .add(() => drive(ctx, job.id))
+      .catch((err: unknown) => ctx.log.error({ err, job: job.id }, 'job driver crashed'))
+      .finally(() => {
+        ctx.unlock(job.id);
+        ctx.loops.worker.wake();
+      });
+  }
+}
+
+/** Runs consecutive steps of one job while it stays due (the caller holds the job's lock). */
+async function drive(ctx: BridgeContext, id: string): Promise<void> {
+  for (let i = 0; i < 16 && !ctx.stopping; i++) {
+    const job = ctx.ledger.get(id);
+    if (!job || !WORK_STATES.includes(job.state) || job.notBefore > ctx.now()) return;
+    try {
+      await runStep(ctx, job);
+    } catch (err) {
+      onStepError(ctx, id, err);
+      return;
+    }
+    const after = ctx.ledger.get(id);
+    if (!after || (after.updatedAt === job.updatedAt && after.state === job.state)) return;
+  }
+}
+
+/** A step failed after its in-step retries: decideStepError says wait, error-report or hold. */
+export function onStepError(ctx: BridgeContext, id: string, err: unknown): void {
+  const job = ctx.ledger.get(id);
+  if (!job) return;
+  const e = ctx.signal.aborted ? ctx.aborted(err) : toBridgeError(err);
+  const d = decideStepError(job, e, ctx.policy, ctx.now(), ctx.random);
+  if (d.kind === 'checkpoint') {
+    ctx.jobLog(job).info({ state: job.state }, 'step interrupted by shutdown; resumes after restart');
+    return;
+  }
+  ctx.apply(job, d.transition);
+}
+
+/** The step of the job's state. */
+export async function runStep(ctx: BridgeContext, job: Job): Promise<void> {
+  switch (job.state) {
+    case 'claimed':
+    case 'fetching':
+      return fetchStep(ctx, job);
+    case 'ingesting':
+      return ingestStep(ctx, job);
+    case 'collecting':
+    case 'relating':
+      return collectStep(ctx, job);
+    case 'reporting':
+      return job.errorCode ? sendErrorReport(ctx, job) : collectStep(ctx, job);
+    default:
+      return;
+  }
+}
