@@ -13,6 +13,9 @@ import { envInt, fmtNum, fmtRatio, type BenchOutcome, type Say } from './lib.js'
 /** Commits per ledger op: claim (job + claimed event), update (row + event), appendEvent (autocommit). */
 const COMMITS_PER_OP = 3;
 
+/** Regression guard: a ledger op (3 commits) runs at least at this fraction of a raw INSERT (0.15× measured when set). */
+const MIN_RATIO = 0.1;
+
 export async function benchLedger(say: Say): Promise<BenchOutcome> {
   const n = envInt('BENCH_LEDGER_N', 10_000);
   const dir = await mkdtemp(join(tmpdir(), 'mass-al-bridge-bench-ledger-'));
@@ -63,7 +66,7 @@ export async function benchLedger(say: Say): Promise<BenchOutcome> {
     say(`ledger: check: ${n} raw rows, ${c.fetching} jobs in state fetching, 3 events on a job: ${ok ? 'OK' : 'FAILED'}`);
     return {
       ok,
-      rows: [{ bench: `ledger: ${n} ops (SQLite WAL)`, baseline: `raw INSERT ${fmtNum(rawOps, 0)}/s`, measured: `claim+upd+event ${fmtNum(ledgerOps, 0)}/s`, ratio: fmtRatio(ratio) }],
+      rows: [{ bench: `ledger: ${n} ops (SQLite WAL)`, baseline: `raw INSERT ${fmtNum(rawOps, 0)}/s`, measured: `claim+upd+event ${fmtNum(ledgerOps, 0)}/s`, ratio: fmtRatio(ratio), target: `≥ ${fmtRatio(MIN_RATIO)}`, met: ratio >= MIN_RATIO }],
     };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -13,6 +13,10 @@ export interface TableRow {
   baseline: string;
   measured: string;
   ratio: string;
+  /** The target the bench must meet, in words (e.g. `≥ 0.80×`). */
+  target: string;
+  /** Whether the target was met; a missed target makes the run exit 1. */
+  met: boolean;
 }
 
 export interface BenchOutcome {
@@ -22,6 +26,9 @@ export interface BenchOutcome {
 }
 
 export type Say = (line?: string) => void;
+
+/** `--quick`: small sizes for a regression check (memory bound and the null-bridge ratio), about half a minute. */
+export const QUICK = process.argv.includes('--quick');
 
 export function envInt(name: string, fallback: number, min = 1): number {
   const raw = process.env[name];

@@ -1,11 +1,16 @@
 /**
- * `npm run bench [-- memory pipeline mapping ledger hash-first]`: runs the named benchmarks (all by default), each
- * against a baseline measured in the same run, and prints a table of ratios at the end.
- * Exits 1 when a benchmark's correctness check fails or it throws; 2 when BENCH_MAX_MS (default 300 s) passes.
- * Sizes: BENCH_FILE_MB (256), BENCH_PIPELINE_N (200), BENCH_MAPPING_N (2000), BENCH_LEDGER_N (10000).
+ * `npm run bench [-- [--quick] [--record] memory pipeline mapping ledger hash-first]`: runs the named benchmarks (all by
+ * default; memory and pipeline with --quick), each against a baseline measured in the same run, and prints a
+ * table of ratios and targets at the end.
+ * Exits 1 when a target is missed, a benchmark's correctness check fails or it throws; 2 when BENCH_MAX_MS
+ * (default 300 s) passes. `--record` appends the table with the machine to docs/benchmarks.md.
+ * Sizes: BENCH_FILE_MB (256; 32 with --quick), BENCH_PIPELINE_N (200; 50 with --quick), BENCH_MAPPING_N (2000),
+ * BENCH_LEDGER_N (10000).
  */
-import { cpus } from 'node:os';
-import { killChildren, type BenchOutcome, type Say, type TableRow } from './lib.js';
+import { appendFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { QUICK, REPO_ROOT, killChildren, type BenchOutcome, type Say, type TableRow } from './lib.js';
 import { benchHashFirst } from './hash-first.js';
 import { benchLedger } from './ledger.js';
 import { benchMapping } from './mapping.js';
@@ -23,21 +28,25 @@ const BENCHES: Record<string, (say: Say) => Promise<BenchOutcome>> = {
 const say: Say = (line = '') => void process.stdout.write(`${line}\n`);
 
 function table(rows: TableRow[]): string[] {
-  const head: TableRow = { bench: 'benchmark', baseline: 'baseline', measured: 'measured', ratio: 'ratio' };
-  const all = [head, ...rows];
-  const w = (k: keyof TableRow) => Math.max(...all.map((r) => r[k].length));
-  const line = (r: TableRow) => `${r.bench.padEnd(w('bench'))}  ${r.baseline.padEnd(w('baseline'))}  ${r.measured.padEnd(w('measured'))}  ${r.ratio.padStart(w('ratio'))}`;
-  return [line(head), '-'.repeat(line(head).length), ...rows.map(line)];
+  type Cells = Record<'bench' | 'baseline' | 'measured' | 'ratio' | 'target' | 'met', string>;
+  const head: Cells = { bench: 'benchmark', baseline: 'baseline', measured: 'measured', ratio: 'ratio', target: 'target', met: 'met' };
+  const all: Cells[] = [head, ...rows.map((r) => ({ ...r, met: r.target === '-' ? '' : r.met ? 'yes' : 'MISSED' }))];
+  const w = (k: keyof Cells) => Math.max(...all.map((r) => r[k].length));
+  const line = (r: Cells) =>
+    `${r.bench.padEnd(w('bench'))}  ${r.baseline.padEnd(w('baseline'))}  ${r.measured.padEnd(w('measured'))}  ${r.ratio.padStart(w('ratio'))}  ${r.target.padEnd(w('target'))}  ${r.met}`.trimEnd();
+  return [line(head), '-'.repeat(line(head).length), ...all.slice(1).map(line)];
 }
 
 async function main(): Promise<number> {
-  const names = process.argv.slice(2);
+  const flags = new Set(['--quick', '--record']);
+  const names = process.argv.slice(2).filter((a) => !flags.has(a));
   const unknown = names.filter((n) => !(n in BENCHES));
   if (unknown.length > 0) {
     say(`unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(BENCHES).join(', ')}`);
     return 64;
   }
-  const selected = names.length > 0 ? Object.keys(BENCHES).filter((k) => names.includes(k)) : Object.keys(BENCHES);
+  const defaults = QUICK ? ['memory', 'pipeline'] : Object.keys(BENCHES);
+  const selected = Object.keys(BENCHES).filter((k) => (names.length > 0 ? names : defaults).includes(k));
   const maxMs = Number(process.env.BENCH_MAX_MS ?? 300_000);
   const watchdog = setTimeout(() => {
     say(`bench: BENCH_MAX_MS (${maxMs} ms) passed; stopping`);
@@ -46,7 +55,8 @@ async function main(): Promise<number> {
   }, maxMs);
   watchdog.unref();
 
-  say(`mass-al-bridge benchmarks: ${selected.join(', ')} (node ${process.version}, ${cpus().length} CPUs, loopback only)`);
+  const machine = `node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadavg()[0].toFixed(1)} at start`;
+  say(`mass-al-bridge benchmarks${QUICK ? ' (--quick)' : ''}: ${selected.join(', ')} (${machine}, loopback only)`);
   const started = performance.now();
   const rows: TableRow[] = [];
   const failed: string[] = [];
@@ -59,16 +69,36 @@ async function main(): Promise<number> {
       if (!outcome.ok) failed.push(`${name} (check failed)`);
     } catch (err) {
       say(`${name}: ERROR ${err instanceof Error ? err.message : String(err)}`);
-      rows.push({ bench: name, baseline: '-', measured: 'error', ratio: 'n/a' });
+      rows.push({ bench: name, baseline: '-', measured: 'error', ratio: 'n/a', target: '-', met: false });
       failed.push(`${name} (error)`);
     }
     say(`${name}: took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   clearTimeout(watchdog);
+  for (const r of rows) if (r.target !== '-' && !r.met) failed.push(`${r.bench} (target ${r.target} missed)`);
   say();
-  for (const l of table(rows)) say(l);
+  const lines = table(rows);
+  for (const l of lines) say(l);
   say();
-  say(`total ${((performance.now() - started) / 1000).toFixed(1)} s; ${failed.length === 0 ? 'all checks passed' : `FAILED: ${failed.join(', ')}`}`);
+  const verdict = failed.length === 0 ? 'all checks passed, all targets met' : `FAILED: ${failed.join(', ')}`;
+  const total = `total ${((performance.now() - started) / 1000).toFixed(1)} s`;
+  say(`${total}; ${verdict}`);
+  if (process.argv.includes('--record')) {
+    const args = process.argv.slice(2).join(' ');
+    const entry = [
+      '',
+      `### ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: \`npm run bench${args ? ` -- ${args}` : ''}\``,
+      '',
+      `Machine: ${machine}. ${total}; ${verdict}.`,
+      '',
+      '```',
+      ...lines,
+      '```',
+      '',
+    ];
+    appendFileSync(join(REPO_ROOT, 'docs', 'benchmarks.md'), entry.join('\n'));
+    say('appended to docs/benchmarks.md');
+  }
   return failed.length === 0 ? 0 : 1;
 }
 

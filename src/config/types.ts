@@ -100,6 +100,8 @@ export interface BridgeConfig {
     queuePageSize: number;
     /** [Bridge] QueuePollTime seconds between notification-queue reads when idle. */
     queuePollTime: number;
+    /** [Bridge] QueueReadsPerMinute: sustained notification-queue read budget (bursts of a sixth of it); absent = 120. */
+    queueReadsPerMinute?: number;
     /** [Bridge] MaxAttempts: ingest attempts (Skipped, lost notification, cache gone) before an error report. */
     maxAttempts: number;
     /** [Bridge] RetryBaseDelay seconds for exponential backoff (p-retry minTimeout). */

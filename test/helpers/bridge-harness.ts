@@ -45,7 +45,7 @@ export function makeConfig(e: Endpoints, overrides: ConfigOverrides = {}): Bridg
     },
     bridge: {
       stateDir: e.stateDir, concurrency: 8, maxInFlight: 500, maxFileSize: 104857600, resultDeadline: 5, queuePageSize: 50,
-      queuePollTime: 0.05, maxAttempts: 3, retryBaseDelay: 0.02, retryMaxDelay: 0.2, stepRetries: 3, outageBudget: 3600, gracePeriod: 5,
+      queuePollTime: 0.05, queueReadsPerMinute: 60_000, maxAttempts: 3, retryBaseDelay: 0.02, retryMaxDelay: 0.2, stepRetries: 3, outageBudget: 3600, gracePeriod: 5,
       reanalyseOwnSamples: false, retainDays: 90, instanceName: 'test-bridge', logLevel: 'silent',
     },
     report: {

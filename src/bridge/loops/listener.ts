@@ -1,13 +1,96 @@
-/** The listener loop: reads the notification queue, stores each batch, then acts on the stored messages. */
-import type { BridgeContext } from '../context.js';
+/**
+ * The listener loop: reads the notification queue, stores each batch, then acts on the stored messages. The
+ * reads are paced by poll-pacing.ts: at once while messages come, backing off while jobs wait, QueuePollTime
+ * when nothing waits, within the [Bridge] QueueReadsPerMinute budget.
+ */
+import type { BridgeContext, JobUpdate } from '../context.js';
 import { decideNotification, parseNotification } from '../decide.js';
+import {
+  DEFAULT_QUEUE_READS_PER_MINUTE, FIRST_BACKOFF_MS, initialPacing, nextQueueRead, readAllowedIn,
+  type QueuePacingConfig, type QueuePacingState,
+} from '../poll-pacing.js';
 
-/** One destructive queue read (stored before it is acted on), then every unprocessed stored message. */
+/** Per bridge: the pacing state and the timer that wakes the listener before its QueuePollTime interval. */
+interface Pacer {
+  state: QueuePacingState;
+  timer: ReturnType<typeof setTimeout> | null;
+  /** When the timer fires (ms, ctx.now()). */
+  timerAt: number;
+  /** Reads made (for tests and the status of the loop). */
+  reads: number;
+}
+
+const pacers = new WeakMap<BridgeContext, Pacer>();
+
+function pacingConfig(ctx: BridgeContext): QueuePacingConfig {
+  const b = ctx.config.bridge;
+  return { queuePollTimeMs: b.queuePollTime * 1000, readsPerMinute: b.queueReadsPerMinute ?? DEFAULT_QUEUE_READS_PER_MINUTE };
+}
+
+function pacerOf(ctx: BridgeContext): Pacer {
+  let p = pacers.get(ctx);
+  if (!p) {
+    const pacer: Pacer = { state: initialPacing(pacingConfig(ctx), ctx.now()), timer: null, timerAt: 0, reads: 0 };
+    p = pacer;
+    pacers.set(ctx, pacer);
+    // A job that starts waiting while the listener sleeps QueuePollTime: look for its notification soon.
+    ctx.events.on('job', (u: JobUpdate) => {
+      if (u.job.state !== 'waiting' || ctx.stopping) return;
+      pacer.state = { ...pacer.state, backoffMs: 0 };
+      wakeIn(ctx, pacer, FIRST_BACKOFF_MS);
+    });
+  }
+  return p;
+}
+
+/** Wakes the listener in `ms` unless an earlier wake is already set (the loop's own interval is QueuePollTime). */
+function wakeIn(ctx: BridgeContext, p: Pacer, ms: number): void {
+  if (ms >= ctx.config.bridge.queuePollTime * 1000 && p.timer === null) return;
+  const at = ctx.now() + ms;
+  if (p.timer !== null) {
+    if (p.timerAt <= at) return;
+    clearTimeout(p.timer);
+  }
+  p.timerAt = at;
+  p.timer = setTimeout(() => {
+    p.timer = null;
+    ctx.loops.listener.wake();
+  }, Math.max(0, ms));
+  p.timer.unref?.();
+}
+
+/** Queue reads this bridge made so far (a cost paced by [Bridge] QueueReadsPerMinute). */
+export function queueReads(ctx: BridgeContext): number {
+  return pacers.get(ctx)?.reads ?? 0;
+}
+
+/**
+ * One destructive queue read (stored before it is acted on) if the budget allows it now, then every unprocessed
+ * stored message; then the wake-up for the next read.
+ */
 export async function listenTick(ctx: BridgeContext): Promise<void> {
   const b = ctx.config.bridge;
   const queue = ctx.config.assemblyline.notificationQueue;
+  const pacer = pacerOf(ctx);
+  const cfg = pacingConfig(ctx);
+  if (pacer.timer !== null) {
+    clearTimeout(pacer.timer);
+    pacer.timer = null;
+  }
   let popped = 0;
+  const allowedIn = readAllowedIn(pacer.state, ctx.now(), cfg);
+  if (allowedIn > 0 && !ctx.stopping) {
+    // Woken before the budget has a read: act on stored messages, read when it has one.
+    processMessages(ctx);
+    wakeIn(ctx, pacer, allowedIn);
+    return;
+  }
+  const before = pacer.state;
+  const readAt = ctx.now();
   if (!ctx.stopping) {
+    pacer.reads += 1;
+    // The read is spent even if it fails; the next one after an error follows the loop's error interval.
+    pacer.state = nextQueueRead({ jobsWaiting: 1, messages: 0 }, before, readAt, cfg).state;
     // No abort signal: the read is destructive, so an answer in flight must be received and stored.
     let messages: Awaited<ReturnType<typeof ctx.al.getMessages>>;
     try {
@@ -38,7 +121,11 @@ export async function listenTick(ctx: BridgeContext): Promise<void> {
     }
   }
   processMessages(ctx);
-  if (popped >= b.queuePageSize && !ctx.stopping) ctx.loops.listener.wake();
+  if (ctx.stopping) return;
+  const jobsWaiting = ctx.ledger.countByState().waiting ?? 0;
+  const next = nextQueueRead({ jobsWaiting, messages: popped }, before, readAt, cfg);
+  pacer.state = next.state;
+  wakeIn(ctx, pacer, Math.max(0, next.delayMs - (ctx.now() - readAt)));
 }
 
 /** Messages may be lost: the reconciler looks up every waiting job in Assemblyline at once. */
