@@ -73,12 +73,16 @@ export async function benchHashFirst(say: Say): Promise<BenchOutcome> {
           baseline: `upload ${mib(baseline.fromMass + baseline.toAl)}`,
           measured: `hash-first ${mib(measured.fromMass + measured.toAl)}`,
           ratio: fmtRatio((measured.fromMass + measured.toAl) / (baseline.fromMass + baseline.toAl)),
+          target: '0 bytes',
+          met: zeroBytes,
         },
         {
           bench: 'hash-first: time to ingest',
           baseline: `upload ${(uploadMs / 1000).toFixed(2)} s`,
           measured: `hash-first ${(hashMs / 1000).toFixed(3)} s`,
           ratio: fmtRatio(timeRatio),
+          target: '< 1× upload',
+          met: timeRatio < 1,
         },
       ],
     };
