@@ -358,9 +358,16 @@ export function decideUncertainRead(job: Job, lookup: DeadlineLookup, now: numbe
 
 /**
  * The reconciler found a job longer in its state than the state's age budget (states.ts): the reason
- * names the state and both durations; what happens is the table's `onSpent`.
+ * names the state and both durations; what happens is the table's `onSpent`, except for a job held in
+ * `ingesting` by a shut ingest gate (`gate.shut`): it goes to `held` with Assemblyline's reason and the fix.
  */
-export function decideOverAge(job: Job, ageMs: number, budgetMs: number, now: number): Transition {
+export function decideOverAge(job: Job, ageMs: number, budgetMs: number, now: number, gate?: { shut: boolean; reason: string | null; fix: string | null }): Transition {
+  if (job.state === 'ingesting' && gate?.shut) {
+    // A refusal every ingest gets (configuration, quota) is not this sample's failure: no error report, an operator decides.
+    const why = `Assemblyline refused every ingest for ${hours(ageMs)}, longer than OutageBudget (${hours(budgetMs)}): ${gate.reason ?? job.lastError ?? 'unknown refusal'}${gate.fix ? `; fix: ${gate.fix}` : ''}; then retry the job`;
+    const code = job.lastErrorCode ?? 'AL_REFUSED';
+    return { patch: { state: 'held', lastError: why, lastErrorCode: code }, event: { type: 'held', code, message: why, data: { from: job.state } } };
+  }
   const code = job.state === 'waiting' ? 'RESULT_DEADLINE' : (job.lastErrorCode ?? 'INTERNAL');
   const last = job.lastError ? `; last error: ${job.lastError}` : '';
   return decideBudgetSpent(job, `in state ${job.state} for ${hours(ageMs)}, longer than its budget of ${hours(budgetMs)}${last}`, now, code);

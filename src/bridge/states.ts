@@ -64,7 +64,8 @@ export const STATE_TABLE: Readonly<Record<JobState, StateRule>> = {
   ingesting: {
     meaning: 'the sample is ingested into Assemblyline (by sha256, or streamed from MASS), attempt n; held here while the ingest gate is shut',
     owner: 'worker',
-    next: ['waiting', 'collecting', 'reporting'],
+    // held: the ingest gate stayed shut (a configuration refusal or quota) longer than OutageBudget.
+    next: ['waiting', 'collecting', 'reporting', 'held'],
     budget: { attempts: 'maxAttempts', age: 'outage' },
     onSpent: 'error-report',
   },

@@ -7,6 +7,7 @@ import {
   backoffMs,
   decideDeadline,
   decideNotification,
+  decideOverAge,
   decideResultsMissing,
   decideSample,
   decideStepError,
@@ -213,4 +214,16 @@ test('budgets: an outage longer than OutageBudget ends each state as its table r
   assert.match(spent.kind === 'apply' ? String(spent.transition.patch.errorMessage) : '', /all 3 ingest attempts failed; the last: MASS answered NETWORK/);
   const alDown = decideStepError(job({ state: 'ingesting', attempts: 5 }), new BridgeError('NETWORK', 'ECONNREFUSED', { upstream: 'assemblyline' }), budget, NOW, half);
   assert.equal(alDown.kind === 'apply' && alDown.transition.event.type, 'retry-later', 'an Assemblyline outage is waited out, whatever the attempts');
+});
+
+test('over its age budget, a job held in ingesting by a shut ingest gate goes to held with the reason and fix; otherwise it gets its error report', () => {
+  const stuck = job({ state: 'ingesting', lastError: 'Assemblyline answered HTTP 400', lastErrorCode: 'UPSTREAM_HTTP' });
+  const shut = { shut: true, reason: 'Required metadata is missing from submission: [\'sensor\']', fix: 'set [Assemblyline] Metadata = sensor=<value>' };
+  const held = decideOverAge(stuck, 13 * 3_600_000, 12 * 3_600_000, NOW, shut);
+  assert.equal(held.patch?.state, 'held');
+  assert.match(String(held.patch?.lastError), /Required metadata is missing.*fix: set \[Assemblyline\] Metadata/);
+  assert.equal(held.event?.type, 'held');
+  const open = decideOverAge(stuck, 13 * 3_600_000, 12 * 3_600_000, NOW, { shut: false, reason: null, fix: null });
+  assert.equal(open.patch?.state, 'reporting', 'a job the gate does not hold ends with its error report');
+  assert.equal(decideOverAge(job({ state: 'collecting' }), 13 * 3_600_000, 12 * 3_600_000, NOW, shut).patch?.state, 'reporting', 'the gate only concerns ingesting');
 });

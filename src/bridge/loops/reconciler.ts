@@ -92,7 +92,8 @@ function moveOnOverAge(ctx: BridgeContext): void {
     try {
       const job = ctx.ledger.get(o.jobId);
       if (!job || job.state !== o.state) continue;
-      ctx.apply(job, decideOverAge(job, now - o.since, budget, now));
+      const gate = { shut: ctx.gate.blocksIngest(now, ctx.inAnalysis()), reason: ctx.gate.reason, fix: ctx.gate.fix };
+      ctx.apply(job, decideOverAge(job, now - o.since, budget, now, gate));
     } finally {
       ctx.unlock(o.jobId);
     }
