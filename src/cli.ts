@@ -14,10 +14,10 @@ Usage: mass-al-bridge <command> [options]
 Commands:
   run --config FILE [--once] [--set Section.Key=value]...
                                         run the bridge service
-  demo [--exit-when-done] [--api-port N]
+  demo [--exit-when-done] [--api-port N] [--locked-down]
                                         simulators + bridge on loopback, with a seeded demo
   simulate [--host H] [--mass-port N] [--al-port M] [--mass-admin-key K] [--al-user U]
-           [--al-apikey NAME:SECRET] [--write-config FILE] [--state-dir DIR]
+           [--al-apikey NAME:SECRET] [--write-config FILE] [--state-dir DIR] [--locked-down]
                                         start the MASS and Assemblyline simulators
   register --config FILE --admin-key-file F
                                         create the analysis system and an instance on MASS
@@ -48,7 +48,7 @@ ${CONFIG_OPTIONS}
   --once                      work until nothing is pending or in flight, then exit
                               (0: done, 1: work remains)
 `,
-  demo: `Usage: mass-al-bridge demo [--exit-when-done] [--api-port N] [--log-level LEVEL]
+  demo: `Usage: mass-al-bridge demo [--exit-when-done] [--api-port N] [--locked-down] [--log-level LEVEL]
 
 Starts both simulators and the bridge on loopback with a temporary ledger, seeds samples that
 show extracted files, IOCs, failures and a duplicate, shows progress and a summary table.
@@ -57,6 +57,12 @@ Options:
   --exit-when-done            exit once every analysis is reported (0: settled, 1: not settled)
   --api-port N                port of the status page and API on 127.0.0.1 (default 8080;
                               a free port is taken when it is in use; 0: any free port)
+  --locked-down               the Assemblyline user is locked down like a production service
+                              account: no submission_customize role, the submission profile
+                              static (restricts priority, services, ignore_cache), a required
+                              metadata field sensor, clearance TLP:AMBER, quotas of 5 async
+                              submissions and 3000 API calls a day; the bridge is configured
+                              for it (SubmissionProfile, Metadata, Priority empty, Classification)
   --log-level LEVEL           log level of the simulators and the bridge (default warn)
   -h, --help                  this help
 `,
@@ -74,6 +80,12 @@ Options:
   --al-apikey NAME:SECRET     the Assemblyline API key to accept (default: a random one)
   --write-config FILE         write a bridge configuration for these simulators to FILE
   --state-dir DIR             [Bridge] StateDir of the written configuration
+  --locked-down               lock the Assemblyline user down like a production service account
+                              (no submission_customize, profile static restricting priority,
+                              services and ignore_cache, required metadata field sensor,
+                              clearance TLP:AMBER, 5 async submissions, 3000 API calls a day);
+                              --write-config then writes the matching [Assemblyline] keys and
+                              QueuePollTime = 60 (idle queue reads within the API quota)
   --log-level LEVEL           log level (default warn)
   -h, --help                  this help
 `,
@@ -227,6 +239,7 @@ async function main(argv: string[]): Promise<number> {
           'al-apikey': { type: 'string' },
           'write-config': { type: 'string' },
           'state-dir': { type: 'string' },
+          'locked-down': { type: 'boolean', default: false },
           'log-level': { type: 'string', default: 'warn' },
       });
       if (typeof values === 'number') return values;
@@ -242,6 +255,7 @@ async function main(argv: string[]): Promise<number> {
           alApiKey: values['al-apikey'],
           writeConfig: values['write-config'],
           stateDir: values['state-dir'],
+          lockedDown: values['locked-down'] === 'true',
           out: process.stdout,
           logger,
           signal,
@@ -303,6 +317,7 @@ async function main(argv: string[]): Promise<number> {
       const values = parseCommandArgs('demo', rest, {
         'exit-when-done': { type: 'boolean', default: false },
         'api-port': { type: 'string', default: '8080' },
+        'locked-down': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: 'warn' },
       });
       if (typeof values === 'number') return values;
@@ -312,6 +327,7 @@ async function main(argv: string[]): Promise<number> {
         demoCommand({
           exitWhenDone: values['exit-when-done'] === 'true',
           apiPort: Number(values['api-port']),
+          lockedDown: values['locked-down'] === 'true',
           out: process.stdout,
           isTTY: Boolean(process.stdout.isTTY),
           columns: () => process.stdout.columns,

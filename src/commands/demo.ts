@@ -17,8 +17,8 @@ import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { demoSamples } from './demo-samples.js';
 import { PLAIN_WIDTH, progressLine, renderSummary, wrap, type DemoRow } from './demo-view.js';
-import { renderSimulatorIni } from './sim-config.js';
-import { startSimulators } from './simulate.js';
+import { LOCKED_DOWN_QUOTAS, renderSimulatorIni } from './sim-config.js';
+import { lockedDownDescription, startSimulators } from './simulate.js';
 
 export interface DemoOptions {
   exitWhenDone: boolean;
@@ -30,6 +30,11 @@ export interface DemoOptions {
   columns?: () => number | undefined;
   logger: Logger;
   signal: AbortSignal;
+  /**
+   * The Assemblyline simulator's user is locked down like a production service account (profile,
+   * required metadata, classification, quotas; see sim-config.ts) and the bridge is configured for it.
+   */
+  lockedDown?: boolean;
   /** Stop waiting for the demo to settle after this long (default 180 s). */
   settleTimeoutMs?: number;
 }
@@ -79,7 +84,8 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
   const { out, logger, signal } = opts;
   const say = (s = '') => out.write(`${s}\n`);
   const stateDir = await mkdtemp(join(tmpdir(), 'mass-al-bridge-demo-'));
-  const sims = await startSimulators({ host: '127.0.0.1', massPort: 0, alPort: 0, logger, schedulerIntervalMs: 500 });
+  const lockedDown = opts.lockedDown ?? false;
+  const sims = await startSimulators({ host: '127.0.0.1', massPort: 0, alPort: 0, logger, schedulerIntervalMs: 500, lockedDown });
   let runtime: BridgeRuntime | null = null;
   let api: FastifyInstance | null = null;
   let ticker: NodeJS.Timeout | null = null;
@@ -95,10 +101,12 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
         alUser: sims.al.user,
         alApiKey: sims.al.apiKey,
         stateDir,
+        lockedDown,
         overrides: {
           GLOBAL: { SleepTime: 0.5 },
           AssemblylineAnalysis: { PollTime: 0.5 },
           Assemblyline: { NeverDrop: false },
+          // Locked down too: the demo lasts a minute or so, far from the daily API quota even at this poll time.
           Bridge: { ResultDeadline: 6, QueuePollTime: 0.25, MaxFileSize: MAX_FILE_SIZE, RetryBaseDelay: 0.5, RetryMaxDelay: 2 },
           API: { Listen: `127.0.0.1:${opts.apiPort}` },
         },
@@ -119,9 +127,10 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
       say(`(port ${opts.apiPort} is in use; the status API took a free port instead)`);
     }
 
-    say(`mass-al-bridge ${VERSION} demo`);
+    say(`mass-al-bridge ${VERSION} demo${lockedDown ? ', locked down' : ''}`);
     say(`  MASS simulator          ${sims.massOrigin}/api/`);
     say(`  Assemblyline simulator  ${sims.alOrigin}`);
+    if (lockedDown) for (const line of lockedDownDescription()) say(`    ${line}`);
     say(`  status page             ${apiAddress}/`);
     say(`  API docs                ${apiAddress}/documentation`);
     say(`  ledger                  ${join(stateDir, 'bridge.sqlite')}`);
@@ -248,6 +257,16 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     for (const line of wrap(totals, width() - 1)) say(line);
     const alStats = sims.al.stats();
     say(`Assemblyline saw ${alStats.ingests} ingests and created ${alStats.submissions} submissions.`);
+    if (lockedDown) {
+      // Ingest is exempt from the daily API quota; every other call (queue reads included) counts.
+      const usage = sims.al.usage();
+      const calls = usage.api + alStats.ingests;
+      const analyses = jobs.length;
+      const perAnalysis = analyses > 0 ? (calls / analyses).toFixed(1) : '0';
+      say();
+      const line = `Ran locked down: the Assemblyline user has no submission_customize and ingests under the profile static with the required metadata. ${usage.api} of its ${LOCKED_DOWN_QUOTAS.dailyApiCalls} daily API calls used, ${calls} Assemblyline calls in all (ingests included) for ${analyses} scheduled analyses: ${perAnalysis} per scheduled analysis.`;
+      for (const l of wrap(line, width() - 1)) say(l);
+    }
     const settled = st.scheduled_pending === 0 && ledger.inFlight() === 0;
     if (!settled) say('The demo did not settle in time: some analyses are still pending (see the status page).');
 

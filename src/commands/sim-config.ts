@@ -1,3 +1,45 @@
+import type { AssemblylineSimulatorOptions } from '../simulators/assemblyline/index.js';
+
+/** The quotas of the locked-down user. */
+export const LOCKED_DOWN_QUOTAS = { asyncSubmissions: 5, dailyApiCalls: 3000 } as const;
+
+/**
+ * The Assemblyline simulator's user configured like a locked-down production service account
+ * (`demo --locked-down`, `simulate --locked-down`): no `submission_customize` role, clearance
+ * TLP:AMBER, the profile `static` that fixes priority 200 and restricts priority, services and
+ * ignore_cache and excludes Dynamic Analysis, a required ingest metadata field `sensor`, at most 5
+ * async concurrent submissions and 3000 API calls a day (queue reads count, ingest does not).
+ */
+export function lockedDownAssemblylineOptions(): AssemblylineSimulatorOptions {
+  return {
+    roles: ['submission_view', 'submission_create', 'file_download'],
+    userClassification: 'TLP:AMBER',
+    profiles: [
+      {
+        name: 'static',
+        displayName: 'Static Analysis',
+        params: { priority: 200 },
+        restrictedParams: { submission: ['priority', 'services', 'ignore_cache'] },
+        excludedServices: ['Dynamic Analysis'],
+      },
+    ],
+    metadataScheme: { ingest: { _default: { sensor: { required: true } } } },
+    quotas: { asyncSubmissions: LOCKED_DOWN_QUOTAS.asyncSubmissions, dailyApiCalls: LOCKED_DOWN_QUOTAS.dailyApiCalls },
+  };
+}
+
+/**
+ * The [Assemblyline] keys a bridge needs for the {@link lockedDownAssemblylineOptions} user: the profile,
+ * the required metadata field, Priority empty (the profile decides) and a classification within the
+ * user's clearance.
+ */
+export const LOCKED_DOWN_BRIDGE_KEYS: Record<string, string> = {
+  SubmissionProfile: 'static',
+  Metadata: 'sensor=mass',
+  Priority: '',
+  Classification: 'TLP:GREEN',
+};
+
 /** A complete bridge INI pointing at running simulators (used by `simulate --write-config` and `demo`). */
 export interface SimulatorEndpoints {
   massOrigin: string;
@@ -7,7 +49,9 @@ export interface SimulatorEndpoints {
   alUser: string;
   alApiKey: string;
   stateDir: string;
-  /** Extra `Key = value` lines per section, overriding the defaults below. */
+  /** The Assemblyline simulator runs with {@link lockedDownAssemblylineOptions}: write {@link LOCKED_DOWN_BRIDGE_KEYS}. */
+  lockedDown?: boolean;
+  /** Extra `Key = value` lines per section, overriding the defaults below (and the locked-down keys). */
   overrides?: Record<string, Record<string, string | number | boolean>>;
 }
 
@@ -22,8 +66,16 @@ export function renderSimulatorIni(e: SimulatorEndpoints): string {
       NotificationQueue: 'mass-bridge-results',
       Priority: 150,
       NeverDrop: false,
+      ...(e.lockedDown ? LOCKED_DOWN_BRIDGE_KEYS : {}),
     },
-    Bridge: { StateDir: e.stateDir, Concurrency: 4, MaxInFlight: 100, ResultDeadline: 60, QueuePollTime: 0.5 },
+    Bridge: {
+      StateDir: e.stateDir,
+      Concurrency: 4,
+      MaxInFlight: 100,
+      ResultDeadline: 60,
+      // Queue reads count toward the daily API quota: a bridge left idle for a day reads 1440 times, under half of 3000.
+      QueuePollTime: e.lockedDown ? 60 : 0.5,
+    },
     // The simulated CAPE tags network IOCs in sections with a heuristic of score 0 (level info), as the real one
     // mostly does: with the default IOCMinVerdict (suspicious) the demo would relate none of them.
     Report: { IOCMinVerdict: 'info' },

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { createMassSimulator } from '../simulators/mass/index.js';
 import { createAssemblylineSimulator } from '../simulators/assemblyline/index.js';
 import type { Logger } from '../log.js';
-import { renderSimulatorIni } from './sim-config.js';
+import { LOCKED_DOWN_BRIDGE_KEYS, LOCKED_DOWN_QUOTAS, lockedDownAssemblylineOptions, renderSimulatorIni } from './sim-config.js';
 
 export interface SimulateOptions {
   host: string;
@@ -21,6 +21,8 @@ export interface SimulateOptions {
   /** Aborted on SIGINT/SIGTERM. */
   signal: AbortSignal;
   schedulerIntervalMs?: number;
+  /** Configure the Assemblyline simulator's user like a locked-down production user (see sim-config.ts). */
+  lockedDown?: boolean;
 }
 
 export interface RunningSimulators {
@@ -41,6 +43,7 @@ export async function startSimulators(opts: Omit<SimulateOptions, 'out' | 'signa
   const al = await createAssemblylineSimulator({
     user: opts.alUser,
     apiKey: opts.alApiKey,
+    ...(opts.lockedDown ? lockedDownAssemblylineOptions() : {}),
     logger: opts.logger.child({ simulator: 'assemblyline' }),
   });
   try {
@@ -103,6 +106,19 @@ function announceNewInstances(sims: RunningSimulators & { mass: Awaited<ReturnTy
   signal.addEventListener('abort', () => clearInterval(timer), { once: true });
 }
 
+/** How the locked-down Assemblyline user is configured and what the bridge needs for it, as lines for the terminal. */
+export function lockedDownDescription(): string[] {
+  const o = lockedDownAssemblylineOptions();
+  const profile = o.profiles![0];
+  return [
+    `locked down     roles ${o.roles!.join(', ')} (no submission_customize); clearance ${o.userClassification}`,
+    `                profile ${profile.name} restricts ${profile.restrictedParams.submission.join(', ')}, excludes ${profile.excludedServices!.join(', ')}`,
+    `                required metadata: ${Object.keys(o.metadataScheme!.ingest._default).join(', ')}`,
+    `                quotas: ${LOCKED_DOWN_QUOTAS.asyncSubmissions} async concurrent submissions, ${LOCKED_DOWN_QUOTAS.dailyApiCalls} API calls a day`,
+    `                bridge keys: ${Object.entries(LOCKED_DOWN_BRIDGE_KEYS).map(([k, v]) => `${k} = ${v || '(empty)'}`).join('; ')}`,
+  ];
+}
+
 /** Runs until the signal aborts; returns the exit code. */
 export async function simulateCommand(opts: SimulateOptions): Promise<number> {
   const sims = await startSimulators(opts);
@@ -119,6 +135,9 @@ export async function simulateCommand(opts: SimulateOptions): Promise<number> {
   w(`  user            ${al.user}`);
   w(`  API key         ${al.apiKey}`);
   w(`  password        ${al.password}`);
+  if (opts.lockedDown) {
+    for (const line of lockedDownDescription()) w(`  ${line}`);
+  }
   w('Control endpoints: <origin>/_sim/... (see README "Simulators").');
   if (opts.writeConfig) {
     const file = resolve(opts.writeConfig);
@@ -132,6 +151,7 @@ export async function simulateCommand(opts: SimulateOptions): Promise<number> {
         alUser: al.user,
         alApiKey: al.apiKey,
         stateDir: resolve(opts.stateDir ?? 'state'),
+        lockedDown: opts.lockedDown,
       }),
       { mode: 0o600 },
     );
