@@ -99,3 +99,15 @@ test('simulate --locked-down --write-config: the written configuration passes do
   sim.child.kill('SIGTERM');
   assert.equal(await sim.exited, 0);
 });
+
+test('demo --help and simulate --help document --locked-down', { timeout: 30_000 }, async (t) => {
+  for (const command of ['demo', 'simulate']) {
+    const help = start([command, '--help']);
+    t.after(() => {
+      if (help.child.exitCode === null) help.child.kill('SIGKILL');
+    });
+    assert.equal(await help.exited, 0);
+    assert.match(help.output(), /^ {2}--locked-down {2,}\S.*\n(?: {30}\S.*\n)*/m, `${command} --help`);
+    assert.match(help.output(), /submission_customize/, `${command} --help says what is locked down`);
+  }
+});
