@@ -20,7 +20,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 console.log(`npm run test:e2e: Chromium ${found.path} (${found.source}); ${files.length} test file(s)`);
-const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
+const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', '--test-concurrency=1', ...files], {
   stdio: 'inherit',
   env: { ...process.env, CHROMIUM_PATH: found.path },
 });
