@@ -219,8 +219,12 @@ function sampleTags(
   const kinds = new Set(options.tagKinds.map((k) => k.toLowerCase()));
   const p = options.tagPrefix;
   const out: string[] = [];
+  const seen = new Set<string>(); // a Set, not out.includes: a result may carry 100 000 tags
   const add = (t: string | null): void => {
-    if (t !== null && !out.includes(t)) out.push(t);
+    if (t !== null && !seen.has(t)) {
+      seen.add(t);
+      out.push(t);
+    }
   };
   if (kinds.has('verdict')) add(makeTag(p, 'verdict', verdict));
   if (kinds.has('score')) add(makeTag(p, 'score', scoreBucket(maxScore, thresholds)));
