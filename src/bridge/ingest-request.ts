@@ -50,6 +50,7 @@ export function configuredParamNames(al: BridgeConfig['assemblyline']): string[]
 export function ingestMetadata(al: BridgeConfig['assemblyline'], instanceName: string, job: IngestJobFacts, attempt: number): Record<string, string> {
   const out: Record<string, string> = { ...al.metadata };
   if (al.bridgeMetadata) {
+    // The same names as BRIDGE_METADATA_KEYS (config/schema.ts), which [Assemblyline] Metadata may not use.
     Object.assign(out, {
       mass_scheduled_analysis: job.id,
       mass_sample: job.sampleUrl,

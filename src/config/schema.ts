@@ -217,7 +217,10 @@ function optionalInt(min: number, max: number, note = '') {
 }
 const formatOptionalInt = (v: unknown) => (v === 0 ? '' : String(v));
 
-/** `key=value` pairs separated by commas or new lines; keys are Assemblyline metadata field names. */
+/** The bridge's own ingest metadata keys ([Assemblyline] BridgeMetadata, src/bridge/ingest-request.ts): not for [Assemblyline] Metadata. */
+export const BRIDGE_METADATA_KEYS = ['mass_scheduled_analysis', 'mass_sample', 'bridge_instance', 'bridge_job', 'bridge_attempt'] as const;
+
+/** `key=value` pairs separated by commas or new lines; keys are Assemblyline metadata field names, each once, none of the bridge's own. */
 function keyValues(text: string): ParseResult {
   const out: Record<string, string> = {};
   for (const item of text.split(/[,\n]/).map((s) => s.trim()).filter((s) => s !== '')) {
@@ -225,6 +228,10 @@ function keyValues(text: string): ParseResult {
     if (eq <= 0) return fail(`'${item}' is not key=value`);
     const key = item.slice(0, eq).trim();
     if (!/^[A-Za-z0-9_.-]+$/.test(key)) return fail(`metadata key '${key}' may only contain letters, digits and _ . -`);
+    if (key in out) return fail(`metadata key '${key}' is given twice`);
+    if ((BRIDGE_METADATA_KEYS as readonly string[]).includes(key)) {
+      return fail(`metadata key '${key}' is one the bridge sets itself (${BRIDGE_METADATA_KEYS.join(', ')}); choose another name`);
+    }
     out[key] = item.slice(eq + 1).trim();
   }
   return ok(out);

@@ -17,11 +17,12 @@ import { createFakeControl } from '../helpers/fake-control.js';
 import { createFakeLedger, seedTypicalJobs } from '../helpers/fake-ledger.js';
 import { waitFor } from '../helpers/wait.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+// npm run test:e2e (test/browser/run.ts) sets CHROMIUM_PATH to the Chromium it found.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOKEN = 'op-token-7c1e9a04b2d85f36';
 
 async function launch(t: { after: (fn: () => unknown) => void }): Promise<Browser> {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the status-page tests need Debian's chromium (apt-get install -y chromium; .ci/run installs it)`);
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run these tests with npm run test:e2e, which finds Chromium or says what to install`);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],

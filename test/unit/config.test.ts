@@ -279,6 +279,8 @@ const INVALID: Case[] = [
   { name: 'Auth unknown', changes: { Assemblyline: { Auth: 'oauth' } }, key: 'Assemblyline.Auth', message: /one of apikey, password/ },
   { name: 'Auth certificate (removed)', changes: { Assemblyline: { Auth: 'certificate' } }, key: 'Assemblyline.Auth', message: /not an Assemblyline authentication method.*set Auth = apikey.*keep ClientCert\/ClientKey/ },
   { name: 'Metadata not key=value', changes: { Assemblyline: { Metadata: 'sensor' } }, key: 'Assemblyline.Metadata', message: /'sensor' is not key=value/ },
+  { name: 'Metadata key twice', changes: { Assemblyline: { Metadata: 'a=1, a=2' } }, key: 'Assemblyline.Metadata', message: /'a' is given twice/ },
+  { name: 'Metadata key of the bridge', changes: { Assemblyline: { Metadata: 'bridge_job=evil' } }, key: 'Assemblyline.Metadata', message: /'bridge_job' is one the bridge sets itself/ },
   { name: 'User missing for apikey', changes: { Assemblyline: { User: null } }, key: 'Assemblyline.User', message: /required with Auth = apikey/ },
   { name: 'APIKey missing for apikey', changes: { Assemblyline: { APIKey: null } }, key: 'Assemblyline.APIKey', message: /required with Auth = apikey.*MASSAL_ASSEMBLYLINE_APIKEY_FILE/ },
   { name: 'APIKey not name:secret', changes: { Assemblyline: { APIKey: 'JustTheSecretPart' } }, key: 'Assemblyline.APIKey', message: /<key name>:<secret>/ },

@@ -5,7 +5,7 @@ import { defaultMappingOptions, mapSubmissionToReport, relationTarget, type Mapp
 
 // What a report claims about related samples must be what is true: counts, notes and relations.
 
-const FIXTURES = new URL('../fixtures/i10b/', import.meta.url);
+const FIXTURES = new URL('../fixtures/mapping-truth/', import.meta.url);
 const load = (name: string): unknown => JSON.parse(readFileSync(new URL(name, FIXTURES), 'utf8'));
 const NOW = '2026-03-02T10:00:00.000Z';
 const [ROOT, A, B, C, D, E] = ['0', '1', '2', '3', '4', '5'].map((x) => `${x}a`.repeat(32));

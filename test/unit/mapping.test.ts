@@ -262,7 +262,7 @@ test('the same input gives the same plan (deterministic)', () => {
 });
 
 test('a summary marked partial for a completed submission: tags and al_summary come from the full results, with a note', () => {
-  const partial = JSON.parse(readFileSync(new URL('../fixtures/i10b/submission-summary-partial.json', import.meta.url), 'utf8'));
+  const partial = JSON.parse(readFileSync(new URL('../fixtures/mapping-truth/submission-summary-partial.json', import.meta.url), 'utf8'));
   const opts = defaultMappingOptions({ uiBaseUrl: 'https://al.example.org/', bridgeVersion: '0.1.0' });
   const p = mapSubmissionToReport({ full, summary: partial, message: fresh, cacheHit: false, rootSha256: ROOT, now: NOW }, opts);
   // the same tags as with the complete summary, not just verdict and score

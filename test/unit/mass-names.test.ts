@@ -15,6 +15,26 @@ test('download.php?id=7 becomes a name MASS stores; ordinary names are kept', ()
   assert.deepEqual(massSafeFileName(''), { name: '', renamed: false });
 });
 
+test('the name sent is the base name MASS stores: paths and Windows paths are cut, an empty base name takes the fallback', () => {
+  assert.deepEqual(massSafeFileName('zip/inner/file.php?id=9'), { name: 'file.php_id_9', renamed: true });
+  assert.deepEqual(massSafeFileName('../../etc/passwd'), { name: 'passwd', renamed: true });
+  assert.deepEqual(massSafeFileName('C:\\Users\\bob\\evil.exe'), { name: 'evil.exe', renamed: true });
+  assert.deepEqual(massSafeFileName('archive\\sub\\x.exe'), { name: 'x.exe', renamed: true });
+  assert.deepEqual(massSafeFileName('payload.<script>alert(1)</script>.js'), { name: 'script>.js', renamed: true });
+  assert.deepEqual(massSafeFileName('dir/', 'a'.repeat(64)), { name: 'a'.repeat(64), renamed: true });
+});
+
+test('property: MASS stores exactly the name the bridge sends (its base name is itself), so the report names what MASS holds', () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.array(fc.constantFrom('a', '/', '\\', '.', '?', 'C:', 'x')).map((a) => a.join(''))), (name) => {
+      const safe = massSafeFileName(name, 'f'.repeat(64));
+      assert.equal(uploadedBaseName(safe.name), safe.name, `${JSON.stringify(name)} → ${JSON.stringify(safe.name)}`);
+      assert.ok(!safe.name.includes('\\'), 'no backslash is sent');
+    }),
+    { numRuns: 2000 },
+  );
+});
+
 test('property: whatever the name, the extension tag MASS derives from the safe name passes MASS\'s tag rule', () => {
   fc.assert(
     fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.webUrl().map((u) => u.split('/').pop() ?? u)), (name) => {

@@ -134,7 +134,7 @@ async function createRelatedSample(
       return null;
     }
     const original = item.name || item.sha256;
-    const { name, renamed } = massSafeFileName(original);
+    const { name, renamed } = massSafeFileName(original, item.sha256);
     // Recorded before the upload: MASS dispatches the new sample back to us at once (echo-back), maybe before we record its URL.
     ctx.ledger.recordOwnSample(item.sha256, { jobId: job.id, sid, parentSha256: item.parentSha256, massSampleUrl: '' }, ctx.now());
     try {
