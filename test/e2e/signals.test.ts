@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { CLI, GRACE_SECONDS, exitWithin, firstLine, setUp, startBridge } from '../helpers/bridge-process.js';
 
@@ -55,4 +56,24 @@ test('a fault signal stays fatal: SIGSEGV ends the bridge at once instead of bei
   const exit = await exitWithin(child, GRACE_SECONDS * 1000);
   assert.ok(exit !== 'still running', 'the bridge ended');
   assert.equal(exit.signal, 'SIGSEGV', 'ended by the fault signal itself (a JS listener would make a real fault loop for ever)');
+});
+
+test('SIGTERM while a notification-queue read hangs: the bridge exits within GracePeriod (the read is aborted when the grace is over)', { timeout: 60_000 }, async (t) => {
+  const ini = await setUp(t);
+  const alUrl = /^URL = (\S+)$/m.exec(await readFile(ini, 'utf8'))?.[1];
+  assert.ok(alUrl, 'the configuration names the Assemblyline simulator');
+  // Every queue read now takes 40 s, far longer than GracePeriod.
+  const fault = await fetch(`${alUrl}/_sim/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ path_prefix: '/api/v4/ingest/get_message_list/', delay_ms: 40_000, times: 20 }),
+  });
+  assert.equal(fault.status, 201);
+  const child = startBridge(t, ini);
+  await firstLine(child);
+  child.stdout.resume();
+  await new Promise((r) => setTimeout(r, 1500)); // a queue read is in flight by now (QueuePollTime 0.1 s)
+  child.kill('SIGTERM');
+  const exit = await exitWithin(child, (GRACE_SECONDS + 2) * 1000);
+  assert.notEqual(exit, 'still running', 'the bridge ended within GracePeriod (plus a little for the exit itself)');
 });

@@ -91,10 +91,11 @@ export async function listenTick(ctx: BridgeContext): Promise<void> {
     pacer.reads += 1;
     // The read is spent even if it fails; the next one after an error follows the loop's error interval.
     pacer.state = nextQueueRead({ jobsWaiting: 1, messages: 0 }, before, readAt, cfg).state;
-    // No abort signal: the read is destructive, so an answer in flight must be received and stored.
+    // The read is destructive, so a stop request lets an answer in flight arrive and be stored; only when the
+    // grace period is over (ctx.signal) is it aborted: every start then looks the waiting jobs up (uncertain read).
     let messages: Awaited<ReturnType<typeof ctx.al.getMessages>>;
     try {
-      messages = await ctx.al.getMessages(queue, b.queuePageSize);
+      messages = await ctx.al.getMessages(queue, b.queuePageSize, { signal: ctx.signal });
       ctx.gate.onApiOk();
     } catch (err) {
       // The daily API quota stops claiming and ingesting (ingest-gate.ts).
