@@ -86,6 +86,8 @@ export async function ingestStep(ctx: BridgeContext, job: Job): Promise<void> {
     ctx.apply(job, t);
     return;
   }
+  // Assemblyline holds the ingest; the ledger does not know its ingest_id yet.
+  ctx.crashPoint('after-ingest-accepted');
   ctx.gate.onIngestOk(job.id);
   const now = ctx.now();
   const deadline = now + ctx.policy.resultDeadlineMs;
