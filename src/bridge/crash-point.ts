@@ -1,7 +1,7 @@
 /**
  * Test-only crash points. The bridge calls `ctx.crashPoint(name)` at each side-effect boundary (after a claim,
- * after Assemblyline accepted an ingest, after a notification-queue pop, after MASS answered a related sample,
- * relation or report). By default this does nothing. The CLI builds a hook from `MASSAL_TEST_CRASH_AT`
+ * when MASS answered a sample download and its body is not read yet, after Assemblyline accepted an ingest,
+ * after a notification-queue pop, after MASS answered a related sample, relation or report). By default this does nothing. The CLI builds a hook from `MASSAL_TEST_CRASH_AT`
  * (`<point>[:N]`) that kills the process the N-th time (default 1st) that point is reached, so that a test can
  * prove that a restart on the same ledger ends every scheduled analysis exactly once.
  */
@@ -9,6 +9,7 @@
 /** Every named crash point, in pipeline order. */
 export const CRASH_POINTS = [
   'after-claim',
+  'mid-download',
   'after-ingest-accepted',
   'after-queue-pop',
   'after-related-sample-answer',

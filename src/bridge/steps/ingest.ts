@@ -109,6 +109,8 @@ async function upload(
 ): Promise<{ ingestId: string }> {
   // Re-opened on every attempt: a streamed body cannot be replayed.
   const download = await ctx.mass.downloadSample(source, { signal: ctx.signal });
+  // MASS answered the download; its body is not read yet.
+  ctx.crashPoint('mid-download');
   let broken: unknown;
   download.body.once('error', (err: unknown) => {
     broken = err;
