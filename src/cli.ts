@@ -270,7 +270,11 @@ async function main(argv: string[]): Promise<number> {
       const { runCommand } = await import('./bridge/commands.js');
       const graceMs = loaded.config.bridge.gracePeriod * 1000;
       const once = loaded.flags.includes('--once');
-      return supervise(graceMs + 5000, logger, (signal) => runCommand({ config: loaded.config, logger, signal, once }));
+      const { crashPointFromSpec } = await import('./bridge/crash-point.js');
+      // Test-only: MASSAL_TEST_CRASH_AT=<point>[:N] SIGKILLs this process at a named side-effect boundary.
+      const crashPoint = crashPointFromSpec(env.MASSAL_TEST_CRASH_AT, () => process.kill(process.pid, 'SIGKILL'));
+      if (crashPoint) logger.warn({ crashAt: env.MASSAL_TEST_CRASH_AT }, 'test-only crash point armed (MASSAL_TEST_CRASH_AT)');
+      return supervise(graceMs + 5000, logger, (signal) => runCommand({ config: loaded.config, logger, signal, once, crashPoint }));
     }
     case 'doctor': {
       const loaded = await loadFromArgs('doctor', rest, env);

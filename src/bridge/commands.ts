@@ -40,6 +40,8 @@ export async function openBridgeRuntime(
     metrics?: BridgeMetrics;
     /** For tests: wraps the MASS client the pipeline steps use (not the poll's own client). */
     wrapMass?: (client: MassClient) => MassClient;
+    /** Test-only hook at each named side-effect boundary (see crash-point.ts). */
+    crashPoint?: (name: string) => void;
   } = {},
 ): Promise<BridgeRuntime> {
   const massOptions = await massClientOptionsFromConfig(config, { onInsecure: () => logger.warn('MASS TLS verification is OFF (VerifyTLS = false)') });
@@ -62,7 +64,7 @@ export async function openBridgeRuntime(
     ledger.close();
     throw err;
   }
-  const bridge = createBridge({ config, mass, pollClient, assemblyline, ledger, logger, metrics });
+  const bridge = createBridge({ config, mass, pollClient, assemblyline, ledger, logger, metrics, crashPoint: opts.crashPoint });
   let closed = false;
   return {
     bridge,
@@ -88,12 +90,14 @@ export interface RunCommandOptions {
   once?: boolean;
   /** Start the status API on [API] Listen (default true). */
   api?: boolean;
+  /** Test-only hook at each named side-effect boundary (see crash-point.ts); the CLI builds it from MASSAL_TEST_CRASH_AT. */
+  crashPoint?: (name: string) => void;
 }
 
 /** `mass-al-bridge run`: returns the exit code (0 normal stop; 1 when --once left jobs unfinished). */
 export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const { config, logger, signal } = opts;
-  const runtime = await openBridgeRuntime(config, logger);
+  const runtime = await openBridgeRuntime(config, logger, { crashPoint: opts.crashPoint });
   const { bridge, ledger, metrics } = runtime;
   let api: FastifyInstance | null = null;
   try {

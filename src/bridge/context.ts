@@ -42,6 +42,8 @@ export interface BridgeDeps {
   metrics?: BridgeMetrics;
   now?: () => number;
   random?: () => number;
+  /** Test-only hook called at each named side-effect boundary (see crash-point.ts); no-op by default. */
+  crashPoint?: (name: string) => void;
 }
 
 /** What `on('job', …)` listeners receive after every ledger transition. */
@@ -76,6 +78,8 @@ export class BridgeContext {
   readonly metrics?: BridgeMetrics;
   readonly now: () => number;
   readonly random: () => number;
+  /** Test-only hook at each named side-effect boundary (see crash-point.ts). */
+  readonly crashPoint: (name: string) => void;
   readonly policy: Policy;
   readonly mapping: MappingOptions;
   readonly health: { mass: UpstreamHealth; assemblyline: UpstreamHealth };
@@ -111,6 +115,7 @@ export class BridgeContext {
     this.metrics = deps.metrics;
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
+    this.crashPoint = deps.crashPoint ?? (() => undefined);
     this.startedAt = this.now();
     // A shutdown or crash may have closed the ledger while a queue read was open: look once at start.
     this.queueReadUncertainAt = this.startedAt;

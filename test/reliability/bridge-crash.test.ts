@@ -6,6 +6,20 @@ import type { BridgeConfig } from '../../src/config/types.js';
 import { makeConfig, reportsBySample, seedWorkload, startSimulators, WORKLOAD_TAG_FILTER, type Simulators } from '../helpers/bridge-harness.js';
 import { waitFor } from '../helpers/wait.js';
 
+/** The kill moments come from a seeded generator; the seed is printed. Replay with BRIDGE_CRASH_SEED=<seed>. */
+const SEED = Number(process.env.BRIDGE_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`bridge-crash seed ${SEED} (replay: BRIDGE_CRASH_SEED=${SEED})`);
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 const CHILD = fileURLToPath(new URL('../helpers/bridge-child.ts', import.meta.url));
 
 interface Child {
@@ -62,15 +76,16 @@ async function settledOnMass(sims: Simulators, analyses: number, child: () => Ch
   });
 }
 
-test('SIGKILL twice at random moments, then restart: the same end state on MASS', { timeout: 120_000 }, async (t) => {
+test(`SIGKILL twice at random moments (seed ${SEED}), then restart: the same end state on MASS`, { timeout: 120_000 }, async (t) => {
   const sims = await startSimulators(t, { mass: { tagFilter: WORKLOAD_TAG_FILTER } });
   const config = makeConfig(sims.endpoints, { bridge: { maxFileSize: 4096, resultDeadline: 3, gracePeriod: 5 } });
   const w = await seedAll(sims);
 
+  const random = seeded(SEED);
   let child = spawnBridge(t, config);
   for (const crash of [1, 2]) {
     // A random moment: somewhere between 10 % and 70 % of the reports being on MASS.
-    const threshold = Math.floor(w.analyses * (0.1 + Math.random() * 0.3 * crash));
+    const threshold = Math.floor(w.analyses * (0.1 + random() * 0.3 * crash));
     await waitFor(async () => (await sims.massState()).reports.length >= threshold, { timeoutMs: 40_000, what: `${threshold} reports before crash ${crash}` });
     child.proc.kill('SIGKILL');
     const r = await exitWithin(child, 10_000);

@@ -105,6 +105,8 @@ export async function listenTick(ctx: BridgeContext): Promise<void> {
       throw err;
     }
     popped = messages.length;
+    // The batch is off Assemblyline's queue and not yet in the ledger.
+    if (popped > 0) ctx.crashPoint('after-queue-pop');
     if (popped > 0) {
       const valid = messages.filter((m): m is typeof m & { ingest_id: string } => typeof m?.ingest_id === 'string');
       // A message without ingest_id matches no job; it is logged (not stored) so that an operator can see it.

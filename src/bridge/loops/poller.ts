@@ -44,6 +44,7 @@ export async function pollTick(ctx: BridgeContext): Promise<void> {
       ctx.claimedThisRun++;
       ctx.jobLog(job).info({ sample: sa.sample }, 'claimed scheduled analysis');
       ctx.events.emit('job', { job, event: { type: 'claimed' } } satisfies JobUpdate);
+      ctx.crashPoint('after-claim');
     }
   }
   if (once) ctx.claimMode = 'never';

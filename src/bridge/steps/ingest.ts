@@ -86,6 +86,8 @@ export async function ingestStep(ctx: BridgeContext, job: Job): Promise<void> {
     ctx.apply(job, t);
     return;
   }
+  // Assemblyline holds the ingest; the ledger does not know its ingest_id yet.
+  ctx.crashPoint('after-ingest-accepted');
   ctx.gate.onIngestOk(job.id);
   const now = ctx.now();
   const deadline = now + ctx.policy.resultDeadlineMs;
@@ -107,6 +109,8 @@ async function upload(
 ): Promise<{ ingestId: string }> {
   // Re-opened on every attempt: a streamed body cannot be replayed.
   const download = await ctx.mass.downloadSample(source, { signal: ctx.signal });
+  // MASS answered the download; its body is not read yet.
+  ctx.crashPoint('mid-download');
   let broken: unknown;
   download.body.once('error', (err: unknown) => {
     broken = err;

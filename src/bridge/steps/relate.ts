@@ -63,6 +63,7 @@ export async function relateStep(ctx: BridgeContext, job: Job, plan: ReportPlan,
       if (!rec) {
         const massSample = await createRelatedSample(ctx, job, item, sid, tlpLevel, tags, skip);
         if (!massSample) continue;
+        ctx.crashPoint('after-related-sample-answer');
         // The key is new for this job (not in `samples`), so the stored row is exactly this record.
         rec = { jobId: job.id, key: item.key, kind: item.kind, value: item.kind === 'file' ? item.sha256 : item.value, massSampleUrl: massSample.url, createdAt: ctx.now() };
         ctx.ledger.recordRelatedSample(rec, rec.createdAt);
@@ -188,8 +189,10 @@ async function createRelation(ctx: BridgeContext, job: Job, key: string, kind: R
 
 async function createRelationUnlocked(ctx: BridgeContext, job: Job, key: string, kind: RelationKind, sampleUrl: string, otherUrl: string, hadIntent: boolean): Promise<void> {
   const signal = ctx.signal;
-  const record = (r: MassRelation): void =>
+  const record = (r: MassRelation): void => {
+    ctx.crashPoint('after-relation-answer');
     ctx.ledger.recordRelation({ jobId: job.id, key, kind, sampleUrl, otherUrl, massRelationUrl: r.url }, ctx.now());
+  };
   const lookup = async (): Promise<MassRelation | undefined> => {
     if (!ctx.mass.getRelationGraph) return undefined;
     let graph: MassRelation[];

@@ -100,6 +100,7 @@ export async function sendReport(ctx: BridgeContext, job: Job, report: ReportSub
     const existing = await findOurReport(ctx, job).catch(() => null);
     if (existing) outcome = { kind: 'found', report: existing };
   }
+  ctx.crashPoint('after-report-answer');
   const found = outcome.kind === 'found' ? outcome.report : null;
   const url = outcome.kind === 'sent' || outcome.kind === 'found' ? outcome.report.url : job.massReportUrl;
   ctx.apply(job, decideReportSent(job, outcome.kind, found ? found.error_message != null : null, url));
