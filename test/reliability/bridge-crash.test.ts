@@ -5,20 +5,11 @@ import { fileURLToPath } from 'node:url';
 import type { BridgeConfig } from '../../src/config/types.js';
 import { makeConfig, reportsBySample, seedWorkload, startSimulators, WORKLOAD_TAG_FILTER, type Simulators } from '../helpers/bridge-harness.js';
 import { waitFor } from '../helpers/wait.js';
+import { seeded } from '../helpers/seeded.js';
 
 /** The kill moments come from a seeded generator; the seed is printed. Replay with BRIDGE_CRASH_SEED=<seed>. */
 const SEED = Number(process.env.BRIDGE_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`bridge-crash seed ${SEED} (replay: BRIDGE_CRASH_SEED=${SEED})`);
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CHILD = fileURLToPath(new URL('../helpers/bridge-child.ts', import.meta.url));
 

@@ -17,22 +17,12 @@ import { fileURLToPath } from 'node:url';
 import { CRASH_POINTS, type CrashPointName } from '../../src/bridge/crash-point.js';
 import { startSimulators, type Simulators } from '../helpers/bridge-harness.js';
 import { waitFor } from '../helpers/wait.js';
+import { seeded } from '../helpers/seeded.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const SEED = Number(process.env.CRASH_POINTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`crash-points seed ${SEED} (replay: CRASH_POINTS_SEED=${SEED})`);
 
-/** mulberry32: a small seeded generator, enough to pick which occurrence of a point is hit. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const DROPPERS = 3;
 /** 3 droppers + the echo-back of each one's dropped file (answered from its parent, not ingested again). */
