@@ -71,9 +71,12 @@ test('SIGTERM while a notification-queue read hangs: the bridge exits within Gra
   assert.equal(fault.status, 201);
   const child = startBridge(t, ini);
   await firstLine(child);
-  child.stdout.resume();
+  let log = '';
+  child.stdout.on('data', (d: Buffer) => (log += d.toString()));
   await new Promise((r) => setTimeout(r, 1500)); // a queue read is in flight by now (QueuePollTime 0.1 s)
   child.kill('SIGTERM');
   const exit = await exitWithin(child, (GRACE_SECONDS + 2) * 1000);
   assert.notEqual(exit, 'still running', 'the bridge ended within GracePeriod (plus a little for the exit itself)');
+  // The fault fired where intended: the hanging read was still running when the grace period ended.
+  assert.match(log, /grace period over: aborting running steps/);
 });
