@@ -6,15 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { assertSummary, DEMO_ARGS, runDemo } from '../helpers/demo-run.js';
 import { waitFor } from '../helpers/wait.js';
+import { startCli } from '../helpers/cli-process.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
 /** Words of an error caused by the Assemblyline configuration rather than by the sample. */
 const CONFIGURATION_ERROR = /profile|metadata|classification|clearance|quota|submission_customize|allowed to|not allowed/i;
@@ -52,21 +50,12 @@ test('demo --locked-down --exit-when-done: every analysis reported, no configura
   assert.ok(calls / analyses < 15, `${calls} Assemblyline calls for ${analyses} scheduled analyses`);
 });
 
-function start(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, NO_PRETTY_LOGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  return { child, output: () => out, exited };
-}
-
 test('simulate --locked-down --write-config: the written configuration passes doctor against the locked-down user', { timeout: 90_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'massal-locked-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const ini = join(dir, 'sim.ini');
   await mkdir(join(dir, 'state'));
-  const sim = start(['simulate', '--locked-down', '--mass-port', '0', '--al-port', '0', '--write-config', ini, '--state-dir', join(dir, 'state')]);
+  const sim = startCli(['simulate', '--locked-down', '--mass-port', '0', '--al-port', '0', '--write-config', ini, '--state-dir', join(dir, 'state')]);
   t.after(() => {
     if (sim.child.exitCode === null) sim.child.kill('SIGKILL');
   });
@@ -80,7 +69,7 @@ test('simulate --locked-down --write-config: the written configuration passes do
   assert.match(assemblyline, /^Classification = TLP:GREEN$/m);
 
   // doctor exercises what ingest will do (whoami, the dry parameter check) and names each misconfiguration.
-  const doctor = start(['doctor', '--config', ini]);
+  const doctor = startCli(['doctor', '--config', ini]);
   t.after(() => {
     if (doctor.child.exitCode === null) doctor.child.kill('SIGKILL');
   });
@@ -89,7 +78,7 @@ test('simulate --locked-down --write-config: the written configuration passes do
   assert.match(doctor.output(), /submission profile 'static'/);
 
   // The user really is locked down: a priority the profile restricts is named with its fix.
-  const priority = start(['doctor', '--config', ini, '--set', 'Assemblyline.Priority=150']);
+  const priority = startCli(['doctor', '--config', ini, '--set', 'Assemblyline.Priority=150']);
   t.after(() => {
     if (priority.child.exitCode === null) priority.child.kill('SIGKILL');
   });
@@ -102,7 +91,7 @@ test('simulate --locked-down --write-config: the written configuration passes do
 
 test('demo --help and simulate --help document --locked-down', { timeout: 30_000 }, async (t) => {
   for (const command of ['demo', 'simulate']) {
-    const help = start([command, '--help']);
+    const help = startCli([command, '--help']);
     t.after(() => {
       if (help.child.exitCode === null) help.child.kill('SIGKILL');
     });

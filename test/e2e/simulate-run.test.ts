@@ -4,29 +4,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { waitFor } from '../helpers/wait.js';
+import { startCli } from '../helpers/cli-process.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
-
-function start(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, NO_PRETTY_LOGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  return { child, output: () => out, exited };
-}
 
 test('simulate --write-config, then run --config: a seeded sample gets its report', { timeout: 90_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'massal-simrun-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const ini = join(dir, 'sim.ini');
-  const sim = start(['simulate', '--mass-port', '0', '--al-port', '0', '--write-config', ini, '--state-dir', join(dir, 'state')]);
+  const sim = startCli(['simulate', '--mass-port', '0', '--al-port', '0', '--write-config', ini, '--state-dir', join(dir, 'state')]);
   t.after(() => {
     if (sim.child.exitCode === null) sim.child.kill('SIGKILL');
   });
@@ -40,7 +29,7 @@ test('simulate --write-config, then run --config: a seeded sample gets its repor
   assert.match(config, /\[AssemblylineAnalysis\][^[]*mass api key = \S+/);
 
   // The status API of the bridge must not collide with anything: any free port.
-  const bridge = start(['run', '--config', ini, '--set', 'API.Listen=127.0.0.1:0', '--set', 'AssemblylineAnalysis.PollTime=0.3']);
+  const bridge = startCli(['run', '--config', ini, '--set', 'API.Listen=127.0.0.1:0', '--set', 'AssemblylineAnalysis.PollTime=0.3']);
   t.after(() => {
     if (bridge.child.exitCode === null) bridge.child.kill('SIGKILL');
   });
