@@ -281,7 +281,7 @@ async function main(argv: string[]): Promise<number> {
       if (typeof loaded === 'number') return loaded;
       for (const w of loaded.warnings) process.stderr.write(`warning: ${loaded.formatProblem(w)}\n`);
       const { doctorCommand } = await import('./commands/doctor.js');
-      return doctorCommand({ config: loaded.config, out: process.stdout });
+      return doctorCommand({ config: loaded.config, out: process.stdout, massIsSimulator: await isMassSimulator(loaded.config.global.serverUrl) });
     }
     case 'register': {
       if (rest.includes('--help') || rest.includes('-h')) {

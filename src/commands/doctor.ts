@@ -22,6 +22,8 @@ export interface DoctorOptions {
   /** For tests: clients to use instead of building them from the configuration. */
   mass?: MassClient;
   assemblyline?: AssemblylineClient;
+  /** True when MASS is this project's simulator, which has no web UI: hints then point at the terminal running `simulate`. */
+  massIsSimulator?: boolean;
 }
 
 interface Finding {
@@ -39,14 +41,19 @@ function describe(err: unknown): string {
 
 const is = (err: unknown, code: string, status?: number) => err instanceof BridgeError && err.code === code && (status === undefined || err.status === status);
 
-async function checkMass(config: BridgeConfig, mass: MassClient): Promise<Finding[]> {
+async function checkMass(config: BridgeConfig, mass: MassClient, simulator: boolean): Promise<Finding[]> {
   const root = config.global.apiRoot;
   const uuid = config.mass.uuid;
   let instance: AnalysisSystemInstance;
   try {
     instance = await mass.getInstance(uuid);
   } catch (err) {
-    if (is(err, 'AUTH')) return [{ ok: false, what: `MASS at ${root} refused the instance key (403)`, hint: 'copy the instance key again from the MASS web UI (webui/admin/analysis_systems/); MASS answers 403 to every auth problem' }];
+    if (is(err, 'AUTH')) {
+      const where = simulator
+        ? 'the MASS simulator has no web UI: copy the instance key again from the terminal running `mass-al-bridge simulate` (or the file its --write-config wrote)'
+        : 'copy the instance key again from the MASS web UI (webui/admin/analysis_systems/)';
+      return [{ ok: false, what: `MASS at ${root} refused the instance key (403)`, hint: `${where}; MASS answers 403 to every auth problem` }];
+    }
     if (is(err, 'NOT_FOUND')) return [{ ok: false, what: `MASS at ${root} knows no analysis-system instance ${uuid}`, hint: 'create it in the MASS web UI or with `mass-al-bridge register`, or fix [AssemblylineAnalysis] UUID' }];
     const tls = tlsFailureCode(err);
     if (tls) {
@@ -196,7 +203,7 @@ export async function doctorCommand(opts: DoctorOptions): Promise<number> {
         findings.push({ ok: false, what: `the MASS connection cannot be set up: ${describe(err)}`, hint: 'check [AssemblylineAnalysis] CAFile' });
       }
     }
-    if (mass) findings.push(...(await checkMass(config, mass)));
+    if (mass) findings.push(...(await checkMass(config, mass, opts.massIsSimulator === true)));
     if (!al) {
       try {
         al = createAssemblylineClient(await assemblylineClientOptionsFromConfig(config.assemblyline));

@@ -71,4 +71,8 @@ test('doctor names each deployment misconfiguration with its fix', { timeout: 60
   assert.match(good.out, /daily quotas of user 'mass-bridge': 3000 API calls/);
   assert.match(good.out, /metadata sent with every ingest: sensor, mass_scheduled_analysis/);
   assert.equal(al.stats().ingests, 0, 'doctor submitted nothing');
+
+  // A real MASS (doctorCommand was not told otherwise) hands keys out in its web UI: the fix points there.
+  const wrongKey = await run({ 'AssemblylineAnalysis.mass api key': 'IjSomeoneElse.sig' });
+  assert.match(wrongKey.out, /FAIL\] MASS at .* refused the instance key \(403\)\n\s+fix: copy the instance key again from the MASS web UI \(webui\/admin\/analysis_systems\/\)/);
 });

@@ -86,7 +86,7 @@ test('doctor checks MASS, Assemblyline and the ledger without side effects, and 
 
   const wrongMassKey = await doctor(ini, 'AssemblylineAnalysis.mass api key=IjSomeoneElse.sig');
   assert.equal(wrongMassKey.code, 1);
-  assert.match(wrongMassKey.out, /\[FAIL\] MASS at .* refused the instance key \(403\)\n\s+fix: copy the instance key again/);
+  assert.match(wrongMassKey.out, /\[FAIL\] MASS at .* refused the instance key \(403\)\n\s+fix: the MASS simulator has no web UI: copy the instance key again from the terminal running `mass-al-bridge simulate`/);
 
   const otherInstance = (await (await fetch(`${massOrigin}/api/analysis_system_instance/`, {
     method: 'POST',

@@ -54,7 +54,17 @@ test('GET /ready is 503 with one reason per failed check', async (t) => {
   assert.equal(body.reasons.length, 3);
   assert.match(body.reasons[0], /ledger/);
   assert.match(body.reasons[1], /MASS poll 21s ago.*2 × PollTime \(20s\).*ECONNREFUSED/);
-  assert.match(body.reasons[2], /Assemblyline last answered 360s ago/);
+  assert.match(body.reasons[2], /last successful Assemblyline call 360s ago/);
+});
+
+test('GET /ready names a refused Assemblyline key as a refusal, not as a server that never answered', async (t) => {
+  const { app, control } = await setup(t);
+  control.state.upstreams.assemblyline = { lastSuccessAt: null, lastErrorAt: NOW - 1000, lastError: 'Assemblyline answered 401 on user/whoami', lastErrorCode: 'AUTH', consecutiveFailures: 3 };
+  const res = await app.inject('/ready');
+  assert.equal(res.statusCode, 503);
+  const reason = res.json().reasons.find((r: string) => /Assemblyline/.test(r));
+  assert.match(reason, /no successful Assemblyline call yet.*last error: Assemblyline answered 401/);
+  assert.doesNotMatch(reason, /not answered/);
 });
 
 test('GET /ready is 503 before the first poll', async (t) => {

@@ -24,7 +24,8 @@ export function readiness(ctx: ApiContext) {
   const alLast = status.upstreams.assemblyline.lastSuccessAt;
   const assemblyline = alLast !== null && now - alLast <= ctx.readyAssemblylineWindowMs;
   if (!assemblyline) {
-    const last = alLast === null ? 'Assemblyline has not answered yet' : `Assemblyline last answered ${Math.round((now - alLast) / 1000)}s ago`;
+    // A 401 is an answer too: say "successful call", so a refused key does not read like an unreachable server.
+    const last = alLast === null ? 'no successful Assemblyline call yet' : `last successful Assemblyline call ${Math.round((now - alLast) / 1000)}s ago`;
     const why = status.upstreams.assemblyline.lastError ? ` (last error: ${status.upstreams.assemblyline.lastError})` : '';
     reasons.push(`${last}, window ${Math.round(ctx.readyAssemblylineWindowMs / 1000)}s${why}`);
   }
