@@ -48,10 +48,18 @@ export function errorReport(code: ErrorCode | string, message: string, now: numb
 export type SampleView = Pick<MassSample, '_cls' | 'url' | 'tlp_level'> &
   Partial<Pick<MassSample, 'file_size' | 'file_names' | 'sha256sum'>>;
 
+/**
+ * Where an echo-back comes from: a file this bridge extracted (its ledger's `own_samples` names the job), or a
+ * file another bridge of the same analysis system extracted, recognised by the tags it stored with the sample
+ * on MASS (`jobId` null; see mapping/tags.ts extractedInSids).
+ */
 export interface OwnSampleOrigin {
-  jobId: string;
+  jobId: string | null;
   sid: string;
 }
+
+/** `echoOf` of a job whose sample was recognised by its tags on MASS (the extracting job is another bridge's). */
+export const ECHO_BY_MASS_TAGS = 'mass-tags';
 
 /** After reading the MASS sample (or learning it is invisible): ingest, answer from the parent, or error-report. */
 export function decideSample(
@@ -83,13 +91,12 @@ export function decideSample(
     return { patch: { ...base, ...t.patch }, event: t.event };
   }
   if (own && !policy.reanalyseOwnSamples) {
+    const message = own.jobId
+      ? `sample was submitted by this bridge (extracted by job ${own.jobId}); answered from submission ${own.sid} without a new ingest`
+      : `sample carries the tags of a file a bridge of this analysis system extracted in submission ${own.sid}; answered from that submission without a new ingest`;
     return {
-      patch: { ...base, state: 'collecting', sid: own.sid, echoOf: own.jobId, notBefore: now },
-      event: {
-        type: 'echo-back',
-        message: `sample was submitted by this bridge (extracted by job ${own.jobId}); answered from submission ${own.sid} without a new ingest`,
-        data: { origin: own.jobId, sid: own.sid },
-      },
+      patch: { ...base, state: 'collecting', sid: own.sid, echoOf: own.jobId ?? ECHO_BY_MASS_TAGS, notBefore: now },
+      event: { type: 'echo-back', message, data: { origin: own.jobId, sid: own.sid, via: own.jobId ? 'ledger' : 'mass-tags' } },
     };
   }
   return { patch: { ...base, state: 'ingesting', notBefore: now }, event: { type: 'fetched', data: { size: sample.file_size ?? null } } };
@@ -190,6 +197,17 @@ export function decideResultsMissing(job: Job, policy: Policy, now: number): Tra
     };
   }
   return errorReport('AL_FAILURE', `Assemblyline submission ${job.sid} is gone and ${job.attempts} ingest attempts are used up`, now);
+}
+
+/**
+ * An echo-back's parent submission does not hold the file as an extracted child (the tags on MASS named a
+ * submission Assemblyline does not confirm): the file is analysed itself, like any other.
+ */
+export function decideEchoNotInParent(job: Job, now: number): Transition {
+  return {
+    patch: { state: 'ingesting', echoOf: null, sid: null, cacheHit: false, notBefore: now },
+    event: { type: 'echo-not-in-parent', message: `submission ${job.sid} does not hold this file as an extracted file; ingesting the file itself`, data: { sid: job.sid } },
+  };
 }
 
 /**

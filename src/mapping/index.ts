@@ -2,6 +2,7 @@
 export {
   mapSubmissionToReport,
   mapOwnSampleReport,
+  extractedChildIn,
   mapErrorReport,
   defaultMappingOptions,
   submissionLink,
@@ -10,7 +11,7 @@ export {
   type OwnSampleInput,
   type ErrorReportInput,
 } from './report.js';
-export { sanitizeTag, MASS_TAG_PATTERN } from './tags.js';
+export { sanitizeTag, MASS_TAG_PATTERN, extractedFileTags, extractedInSids } from './tags.js';
 export { verdictForScore, scoreBucket, DEFAULT_VERDICT_THRESHOLDS } from './verdict.js';
 export { normaliseIoc, normaliseDomain, isAbsoluteUrl, relationTarget } from './related.js';
 export { massSafeFileName } from './names.js';

@@ -628,6 +628,26 @@ export function mapOwnSampleReport(input: OwnSampleInput, options: MappingOption
   }
 }
 
+/**
+ * Whether the file (sha256, lower-case hex) is an extracted child in this `submission/full` answer: listed in a
+ * result's `response.extracted`, or a node below the root of `file_tree` (ASSEMBLYLINE.md §6.3). The submitted
+ * file itself is not a child. Used before a file another bridge submitted to MASS is answered from the
+ * submission its tags name: the tags are only trusted when Assemblyline confirms them.
+ */
+export function extractedChildIn(full: unknown, sha256: string): boolean {
+  const sha = sha256Of(sha256);
+  if (sha === null) return false;
+  let sub: NSubmission;
+  try {
+    sub = normaliseSubmission(full);
+  } catch {
+    return false;
+  }
+  if (sub.results.some((r) => r.extracted.some((e) => e.sha256 === sha))) return true;
+  const below = (nodes: NTreeNode[]): boolean => nodes.some((n) => n.sha256 === sha || below(n.children));
+  return sub.tree.some((root) => below(root.children));
+}
+
 export interface ErrorReportInput {
   /** Machine-readable reason, e.g. a BridgeError code (AL_SKIPPED, SAMPLE_TOO_LARGE, …). */
   code: string;

@@ -32,3 +32,33 @@ export function makeTag(prefix: string, kind: string, value: string): string | n
   if (v === null) return null;
   return sanitizeTag(`${prefix}${kind}:${v}`);
 }
+
+/**
+ * The tags the bridge puts on an extracted file it submits to MASS as a new sample: `<prefix>extracted`,
+ * `<prefix>relation:<parent relation>` and `<prefix>sid:<sid>` (the Assemblyline submission it was extracted
+ * in). MASS keeps them with the sample and shows them to every instance (MASS.md §5.2, §7); another bridge of
+ * the same analysis system recognises its echo-back by them (extractedInSids).
+ */
+export function extractedFileTags(prefix: string, parentRelation: string, sid: string): string[] {
+  return [`${prefix}extracted`, `${prefix}relation:${(parentRelation || 'extracted').toLowerCase()}`, `${prefix}sid:${sid}`]
+    .map(sanitizeTag)
+    .filter((t): t is string => t !== null);
+}
+
+/**
+ * From a MASS sample's tags: the Assemblyline submissions (sids) a bridge with this TagPrefix extracted the
+ * file in, sorted (MASS merges tags as a set and returns them in any order, MASS.md §5.2). Empty unless the
+ * sample carries `<prefix>extracted` too: an analysis report's tags never include it (report.ts sampleTags).
+ */
+export function extractedInSids(tags: readonly unknown[] | undefined, prefix: string): string[] {
+  if (!Array.isArray(tags)) return [];
+  const extracted = sanitizeTag(`${prefix}extracted`);
+  // sanitizeTag keeps a tag-safe sid as it is, so the sid tag is exactly this marker followed by the sid.
+  const marker = `${sanitizeTag(`${prefix}sid:x`)?.slice(0, -1) ?? ''}`;
+  if (extracted === null || marker === '' || !tags.includes(extracted)) return [];
+  const sids = new Set<string>();
+  for (const t of tags) {
+    if (typeof t === 'string' && t.startsWith(marker) && t.length > marker.length) sids.add(t.slice(marker.length));
+  }
+  return [...sids].sort();
+}

@@ -154,7 +154,8 @@ export interface MassClient {
   addRelation(kind: RelationKind, sampleUrl: string, otherUrl: string, opts?: RequestOptions): Promise<MassRelation>;
   /**
    * GET sample/<id>/relation_graph/?depth=N → the relations around a sample. Optional (added by the bridge):
-   * used to check whether a relation POST whose answer was lost reached MASS (relations are not deduplicated).
+   * used before every relation POST to find a relation another bridge, or an earlier POST whose answer was
+   * lost, already made (MASS does not deduplicate relations, MASS.md §8).
    */
   getRelationGraph?(sampleUrlOrId: string, depth?: number, opts?: RequestOptions): Promise<MassRelation[]>;
   /** GET sample/?filters, following pages (filters re-sent on every page). */

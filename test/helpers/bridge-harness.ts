@@ -69,6 +69,8 @@ export interface MassSimState {
   analysis_requests: number;
   reports: MassReport[];
   relations: MassRelation[];
+  /** API calls that reached a route, by caller (instance uuid or `user:<level>`) and `<METHOD> <route name>`. */
+  calls: Record<string, Record<string, number>>;
 }
 
 export interface Simulators {

@@ -6,12 +6,14 @@ import type { Job } from '../../src/ledger/types.js';
 import {
   backoffMs,
   decideDeadline,
+  decideEchoNotInParent,
   decideNotification,
   decideOverAge,
   decideResultsMissing,
   decideSample,
   decideStepError,
   decideSubmissionState,
+  ECHO_BY_MASS_TAGS,
   parseNotification,
   type Policy,
 } from '../../src/bridge/decide.js';
@@ -65,6 +67,16 @@ test('sample decisions: invisible, not a file, too large, own sample, normal fil
   assert.equal(own.patch.sid, 'SIDP');
   assert.equal(own.patch.echoOf, 'parent');
 
+  assert.equal(own.event.data?.via, 'ledger');
+
+  // Extracted by another bridge of the system, recognised by its tags on MASS: no job of ours to name.
+  const byTags = decideSample(fileSample, policy, { jobId: null, sid: 'SIDQ' }, NOW);
+  assert.equal(byTags.patch.state, 'collecting');
+  assert.equal(byTags.patch.sid, 'SIDQ');
+  assert.equal(byTags.patch.echoOf, ECHO_BY_MASS_TAGS);
+  assert.equal(byTags.event.data?.via, 'mass-tags');
+  assert.match(String(byTags.event.message), /tags of a file a bridge of this analysis system extracted in submission SIDQ/);
+
   const again = decideSample(fileSample, { ...policy, reanalyseOwnSamples: true }, { jobId: 'parent', sid: 'SIDP' }, NOW);
   assert.equal(again.patch.state, 'ingesting');
 
@@ -111,6 +123,14 @@ test('results gone: re-ingest with ignore_cache, or error report after MaxAttemp
   const echo = decideResultsMissing(job({ state: 'collecting', echoOf: 'p', attempts: 0 }), policy, NOW);
   assert.equal(echo.patch.state, 'ingesting');
   assert.equal(echo.patch.echoOf, null);
+  // The submission the tags named does not hold the file: it is analysed itself, with a fresh ingest.
+  const unconfirmed = decideEchoNotInParent(job({ state: 'collecting', echoOf: ECHO_BY_MASS_TAGS, sid: 'SIDQ', cacheHit: true }), NOW);
+  assert.deepEqual(
+    { state: unconfirmed.patch.state, echoOf: unconfirmed.patch.echoOf, sid: unconfirmed.patch.sid, cacheHit: unconfirmed.patch.cacheHit },
+    { state: 'ingesting', echoOf: null, sid: null, cacheHit: false },
+  );
+  assert.equal(unconfirmed.event.type, 'echo-not-in-parent');
+  assert.match(String(unconfirmed.event.message), /submission SIDQ does not hold this file/);
 });
 
 test('deadline: completed submission is collected, running extends, missing re-ingests then errors', () => {

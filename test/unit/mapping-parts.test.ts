@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
   defaultMappingOptions,
+  extractedChildIn,
+  extractedFileTags,
+  extractedInSids,
   isAbsoluteUrl,
   mapErrorReport,
   mapOwnSampleReport,
@@ -151,6 +154,34 @@ test('echo-back of the dropped file carries its error; an unknown file gives a p
   const root = mapOwnSampleReport({ full, sha256: ROOT, now: NOW }, defaultMappingOptions());
   assert.deepEqual(root.related, []);
   assert.equal(root.maxScore, 2000);
+});
+
+test('the tags of an extracted file name the submission it came from; only with the extracted tag, in any order', () => {
+  const tags = extractedFileTags('al:', 'DYNAMIC', '4Hc0QBr3BzVoArs3KbVHIW');
+  assert.deepEqual(tags, ['al:extracted', 'al:relation:dynamic', 'al:sid:4Hc0QBr3BzVoArs3KbVHIW']);
+  // MASS merges tags as a set and returns them in any order, with its own tags and those of other extractions.
+  const onMass = ['sample-type:filesample', 'al:sid:ZZnewerSubmission1', ...tags.reverse(), 'mime:application/x-dosexec'];
+  assert.deepEqual(extractedInSids(onMass, 'al:'), ['4Hc0QBr3BzVoArs3KbVHIW', 'ZZnewerSubmission1']);
+  // Another prefix is another bridge system's tags; a report's tags never carry `extracted`.
+  assert.deepEqual(extractedInSids(onMass, 'x:'), []);
+  assert.deepEqual(extractedInSids(['al:sid:4Hc0QBr3BzVoArs3KbVHIW', 'al:verdict:malicious'], 'al:'), []);
+  assert.deepEqual(extractedInSids(undefined, 'al:'), []);
+  // An odd prefix is sanitized the same way on both sides.
+  const odd = extractedFileTags('my bridge/', '', 'SID1');
+  assert.deepEqual(odd, ['my_bridge/extracted', 'my_bridge/relation:extracted', 'my_bridge/sid:SID1']);
+  assert.deepEqual(extractedInSids(odd, 'my bridge/'), ['SID1']);
+  assert.deepEqual(extractedInSids(extractedFileTags('', 'EXTRACTED', 'SID2'), ''), ['SID2']);
+});
+
+test('extractedChildIn: Assemblyline confirms a file as extracted in the submission, never the submitted file itself', () => {
+  const full = load('responses/submission-full.json');
+  assert.equal(extractedChildIn(full, STAGE2), true);
+  assert.equal(extractedChildIn(full, STAGE2.toUpperCase()), true);
+  assert.equal(extractedChildIn(full, '66604483e3e657a90aba61ea5f7dcfb7d41c033fa6d4576129a990526fd285d9'), true);
+  assert.equal(extractedChildIn(full, ROOT), false, 'the submitted file is not extracted');
+  assert.equal(extractedChildIn(full, 'b'.repeat(64)), false);
+  assert.equal(extractedChildIn(full, 'not a hash'), false);
+  assert.equal(extractedChildIn(null, STAGE2), false);
 });
 
 test('error report: readable error_message, machine-readable code in additional_metadata, no tags', () => {

@@ -2,11 +2,11 @@
 import type { SubmissionFull } from '../../assemblyline/types.js';
 import type { Job } from '../../ledger/types.js';
 import { withClassification } from '../../mapping/classification.js';
-import { mapOwnSampleReport, mapSubmissionToReport } from '../../mapping/index.js';
+import { extractedChildIn, mapOwnSampleReport, mapSubmissionToReport } from '../../mapping/index.js';
 import type { ReportPlan } from '../../mapping/types.js';
 import type { ReportSubmission } from '../../mass/types.js';
 import type { BridgeContext } from '../context.js';
-import { decideResultsMissing, decideSubmissionState, errorReport } from '../decide.js';
+import { decideEchoNotInParent, decideResultsMissing, decideSubmissionState, errorReport } from '../decide.js';
 import { applyOutcome, relatingOutcome } from '../outcome.js';
 import { relateStep } from './relate.js';
 import { finishIfReported, sendReport, withMarker } from './report.js';
@@ -43,6 +43,12 @@ export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
   const unusable = decideSubmissionState(job, full.state, ctx.policy, ctx.now());
   if (unusable) {
     ctx.apply(job, unusable);
+    return;
+  }
+  // An echo-back is answered from the parent only when Assemblyline confirms the file is extracted there (the
+  // tags on MASS that named the submission may be another bridge's, or stale).
+  if (job.echoOf && job.state === 'collecting' && !extractedChildIn(full, job.sha256 ?? '')) {
+    ctx.apply(job, decideEchoNotInParent(job, ctx.now()));
     return;
   }
   ctx.replacements.noteCollected(job.id, sid, ctx.now());

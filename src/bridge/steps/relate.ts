@@ -2,7 +2,7 @@
 import type { SubmissionFull } from '../../assemblyline/types.js';
 import { BridgeError, isTransient, toBridgeError } from '../../errors.js';
 import type { Job } from '../../ledger/types.js';
-import { massSafeFileName, relationTarget, sanitizeTag } from '../../mapping/index.js';
+import { extractedFileTags, massSafeFileName, relationTarget, sanitizeTag } from '../../mapping/index.js';
 import { derivedTlp } from '../../mapping/classification.js';
 import type { RelatedItem, ReportPlan } from '../../mapping/types.js';
 import { sameMassUrl } from '../../mass/client.js';
@@ -25,7 +25,6 @@ export async function relateStep(ctx: BridgeContext, job: Job, plan: ReportPlan,
   const samples = new Map(ctx.ledger.relatedSamples(job.id).map((r) => [r.key, r]));
   const relations = new Set(ctx.ledger.relations(job.id).map((r) => r.key));
   const history = ctx.ledger.events(job.id);
-  const intents = new Set(history.filter((e) => e.type === 'relation-intent').map((e) => String(e.data?.key)));
   const given = new Set(history.filter((e) => e.type === RELATING_EVENTS.skipped || e.type === RELATING_EVENTS.failed).map((e) => String(e.data?.key)));
   const noted = new Set(history.filter((e) => e.type === RELATING_EVENTS.note).map((e) => e.message));
   const failures = new Map<string, number>();
@@ -79,7 +78,7 @@ export async function relateStep(ctx: BridgeContext, job: Job, plan: ReportPlan,
         noted.add(target.note);
         ctx.ledger.appendEvent(job.id, { type: RELATING_EVENTS.note, message: target.note, data: { key: item.key } }, ctx.now());
       }
-      await createRelation(ctx, job, key, item.relation, rec.massSampleUrl, otherUrl, intents.has(key));
+      await createRelation(ctx, job, key, item.relation, rec.massSampleUrl, otherUrl);
       relations.add(key);
     } catch (err) {
       const e = ctx.signal.aborted ? ctx.aborted(err) : toBridgeError(err);
@@ -128,6 +127,7 @@ async function createRelatedSample(
   skip: (item: RelatedItem, reason: string, code: string | null) => void,
 ): Promise<MassSample | null> {
   const signal = ctx.signal;
+  const prefix = ctx.config.report.tagPrefix;
   if (item.kind === 'file') {
     const maxBytes = ctx.config.report.maxExtractedSize;
     if (item.size !== null && item.size > maxBytes) {
@@ -146,7 +146,8 @@ async function createRelatedSample(
             filename: name,
             body: bytes,
             tlpLevel,
-            tags: tags('extracted', `relation:${(item.parentRelation || 'extracted').toLowerCase()}`, `sid:${sid}`),
+            // Another bridge of the system recognises the file by these tags when MASS schedules it there (fetch.ts).
+            tags: extractedFileTags(prefix, item.parentRelation, sid),
           },
           { signal },
         ),
@@ -171,14 +172,15 @@ async function createRelatedSample(
 }
 
 /**
- * MASS does not deduplicate relations, so a POST is only repeated when a crash fell between the POST
- * and its record. The intent event marks that window; with relation_graph we look before re-posting.
+ * MASS does not deduplicate relations (MASS.md §8): every POST makes a new one. So a relation is looked up before
+ * it is posted: in the ledger (another job of this bridge made it), then on MASS in the relations around `other`
+ * (another bridge of the system made it, or an earlier POST of ours whose answer was lost reached MASS).
  */
-async function createRelation(ctx: BridgeContext, job: Job, key: string, kind: RelationKind, sampleUrl: string, otherUrl: string, hadIntent: boolean): Promise<void> {
+async function createRelation(ctx: BridgeContext, job: Job, key: string, kind: RelationKind, sampleUrl: string, otherUrl: string): Promise<void> {
   // Two jobs of the same sample (MASS scheduled it twice) may relate the same pair at once: one at a time per pair.
   const lockKey = `${kind}\n${sampleUrl}\n${otherUrl}`;
   for (let busy = ctx.relationLocks.get(lockKey); busy; busy = ctx.relationLocks.get(lockKey)) await busy.catch(() => undefined);
-  const run = createRelationUnlocked(ctx, job, key, kind, sampleUrl, otherUrl, hadIntent);
+  const run = createRelationUnlocked(ctx, job, key, kind, sampleUrl, otherUrl);
   ctx.relationLocks.set(lockKey, run);
   try {
     await run;
@@ -187,45 +189,52 @@ async function createRelation(ctx: BridgeContext, job: Job, key: string, kind: R
   }
 }
 
-async function createRelationUnlocked(ctx: BridgeContext, job: Job, key: string, kind: RelationKind, sampleUrl: string, otherUrl: string, hadIntent: boolean): Promise<void> {
+async function createRelationUnlocked(ctx: BridgeContext, job: Job, key: string, kind: RelationKind, sampleUrl: string, otherUrl: string): Promise<void> {
   const signal = ctx.signal;
   const record = (r: MassRelation): void => {
     ctx.crashPoint('after-relation-answer');
     ctx.ledger.recordRelation({ jobId: job.id, key, kind, sampleUrl, otherUrl, massRelationUrl: r.url }, ctx.now());
   };
-  const lookup = async (): Promise<MassRelation | undefined> => {
-    if (!ctx.mass.getRelationGraph) return undefined;
-    let graph: MassRelation[];
-    try {
-      graph = await ctx.mass.getRelationGraph(sampleUrl, 1, { signal });
-    } catch (err) {
-      // No relation_graph on this server (older MASS: 404/405/501): post again; one duplicate is the accepted price.
-      if (err instanceof BridgeError && (err.code === 'NOT_FOUND' || err.status === 405 || err.status === 501)) {
-        ctx.ledger.appendEvent(job.id, { type: 'relation-lookup-unavailable', code: err.code, message: `relation lookup unavailable (${refusal(err)}); posting the relation again`, data: { key } }, ctx.now());
-        return undefined;
-      }
-      throw err;
-    }
-    return graph.find((r) => sameMassUrl(r.sample, sampleUrl) && sameMassUrl(r.other, otherUrl) && relationClassMatches(r._cls, kind));
-  };
-  // Another job (the same sample scheduled again) may have created this exact relation already.
+  // Another job of this bridge (the same sample scheduled again) may have created this exact relation already.
   const earlier = ctx.ledger.findRelation(kind, sampleUrl, otherUrl);
   if (earlier) {
     ctx.ledger.recordRelation({ jobId: job.id, key, kind, sampleUrl, otherUrl, massRelationUrl: earlier.massRelationUrl }, ctx.now());
     ctx.ledger.appendEvent(job.id, { type: 'relation-reused', data: { key, relation: earlier.massRelationUrl, job: earlier.jobId } }, ctx.now());
     return;
   }
-  let posted = hadIntent;
   const relation = await ctx.retry(async () => {
-    if (posted) {
-      const existing = await lookup();
-      if (existing) return existing;
+    // Looked up again before every POST, also the retry after a lost answer: the gap to the POST is one round trip.
+    const existing = await findRelationOnMass(ctx, job, key, kind, sampleUrl, otherUrl);
+    if (existing) {
+      ctx.ledger.appendEvent(job.id, { type: 'relation-found', message: 'relation already on MASS; not posted again', data: { key, relation: existing.url } }, ctx.now());
+      return existing;
     }
     ctx.ledger.appendEvent(job.id, { type: 'relation-intent', data: { key, kind, sampleUrl, otherUrl } }, ctx.now());
-    posted = true;
     return ctx.mass.addRelation(kind, sampleUrl, otherUrl, { signal });
   });
   record(relation);
+}
+
+/**
+ * The relation on MASS, from `GET sample/<other>/relation_graph/?depth=1` (every relation touching `other`, the
+ * analysed sample or the extracted file that produced `sample`: a short list, unlike the graph of a common IP).
+ * undefined when it is not there, or when the lookup is not available (404: no relation_graph on this server,
+ * or `other` hidden from this instance by its TLP; 405/501): then it is posted, and a duplicate is the accepted
+ * price, never a missing relation.
+ */
+async function findRelationOnMass(ctx: BridgeContext, job: Job, key: string, kind: RelationKind, sampleUrl: string, otherUrl: string): Promise<MassRelation | undefined> {
+  if (!ctx.mass.getRelationGraph) return undefined;
+  let graph: MassRelation[];
+  try {
+    graph = await ctx.mass.getRelationGraph(otherUrl, 1, { signal: ctx.signal });
+  } catch (err) {
+    if (err instanceof BridgeError && (err.code === 'NOT_FOUND' || err.status === 405 || err.status === 501)) {
+      ctx.ledger.appendEvent(job.id, { type: 'relation-lookup-unavailable', code: err.code, message: `relation lookup unavailable (${refusal(err)}); posting the relation`, data: { key } }, ctx.now());
+      return undefined;
+    }
+    throw err;
+  }
+  return graph.find((r) => sameMassUrl(r.sample, sampleUrl) && sameMassUrl(r.other, otherUrl) && relationClassMatches(r._cls, kind));
 }
 
 const RELATION_CLS: Record<RelationKind, string> = {

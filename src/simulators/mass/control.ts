@@ -98,6 +98,8 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
       analysis_requests: store.requests.size,
       reports: [...store.reports.values()].map((r) => ser.report(r)),
       relations: [...store.relations.values()].map((r) => ser.relation(r)),
+      // Extra: API calls per caller (instance uuid or user:<level>) and `<METHOD> <route name>`.
+      calls: Object.fromEntries([...store.calls].map(([who, byRoute]) => [who, Object.fromEntries(byRoute)])),
     });
   });
 

@@ -803,6 +803,7 @@ export function handleApiRequest(store: MassStore, perPage: number, req: ApiRequ
     }
     return { status: 404, html: true };
   }
+  store.countCall(req.principal, req.method, match.route.name);
   const ctx: Ctx = { ...req, params: match.params, ser: new Serializer(store, `${req.origin}/api/`), store, perPage };
   try {
     return match.handler(ctx);

@@ -166,6 +166,11 @@ export class MassStore {
   readonly scheduled = new Map<string, ScheduledAnalysis>();
   readonly reports = new Map<string, Report>();
   readonly relations = new Map<string, SampleRelation>();
+  /**
+   * Extra (not MASS): API calls that reached a route, by caller (instance uuid, or `user:<level>`) and
+   * `<METHOD> <route name>`, for tests that count what a bridge asks. Shown by GET /_sim/state.
+   */
+  readonly calls = new Map<string, Map<string, number>>();
   /** API token → principal. */
   private readonly keys = new Map<string, Principal>();
   private readonly instanceKeys = new Map<string, string>(); // instance id → token
@@ -175,6 +180,15 @@ export class MassStore {
   private seq = 0;
 
   constructor(private readonly nowMs: () => number) {}
+
+  /** Extra: counts one API call of `principal` to a route (see `calls`). */
+  countCall(principal: Principal | null, method: string, route: string): void {
+    const who = principal === null ? 'anonymous' : principal.kind === 'instance' ? principal.uuid : `user:${principal.level}`;
+    const byRoute = this.calls.get(who) ?? new Map<string, number>();
+    this.calls.set(who, byRoute);
+    const what = `${method} ${route}`;
+    byRoute.set(what, (byRoute.get(what) ?? 0) + 1);
+  }
 
   now(): Seconds {
     return Math.floor(this.nowMs() / 1000);
