@@ -494,7 +494,7 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
 
   const claimTx = write((input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number) => {
     const info = st.insertJob.run(input.id, input.scheduledAnalysisUrl, input.sampleUrl, now, now, now);
-    if (info.changes === 1) db.prepare('UPDATE jobs SET state_since = ? WHERE id = ?').run(now, input.id);
+    if (info.changes === 1) prepared('UPDATE jobs SET state_since = ? WHERE id = ?').run(now, input.id);
     const created = info.changes === 1;
     if (created) appendEventRaw(input.id, 'claimed', { type: 'claimed', data: { sampleUrl: input.sampleUrl } }, now);
     return { job: getOrThrow(input.id), created };
