@@ -707,6 +707,8 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       try {
         commitNow();
       } finally {
+        // A commit that failed here is lost with the connection: nothing stays pending on a closed ledger.
+        pendingWrites = 0;
         db.close();
       }
     },
