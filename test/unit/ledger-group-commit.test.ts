@@ -12,8 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { openLedger } from '../../src/ledger/sqlite.js';
+import { buildApi } from '../../src/api/app.js';
+import { instrument, newHealth } from '../../src/bridge/instrument.js';
 import { TransitionRefused } from '../../src/bridge/states.js';
+import { BridgeError } from '../../src/errors.js';
+import { openLedger } from '../../src/ledger/sqlite.js';
+import { createMetrics } from '../../src/metrics.js';
+import { createFakeControl } from '../helpers/fake-control.js';
+import { walkTo } from '../helpers/ledger-walk.js';
 
 const SQLITE_MODULE = fileURLToPath(new URL('../../src/ledger/sqlite.ts', import.meta.url));
 
@@ -150,4 +156,61 @@ test('SIGKILL loses exactly the writes made after the last flush', { timeout: 60
   assert.equal(ledger.get('sa-2')?.state, 'claimed', 'flushed claim kept, its unflushed transition lost');
   assert.equal(ledger.get('sa-3'), undefined, 'unflushed claim lost (MASS lists it again at the next poll)');
   assert.deepEqual(ledger.events('sa-2').map((e) => e.type), ['claimed']);
+});
+
+test('an API answer leaves only once what it shows is committed; /metrics counts the commits', async (t) => {
+  const file = tempFile(t);
+  const ledger = openLedger(file, { flushAfterMs: 60_000 });
+  t.after(() => ledger.close());
+  const token = 'group-commit-token';
+  const app = await buildApi({ ledger, control: createFakeControl(ledger), metrics: createMetrics({ collectProcessMetrics: false }), token });
+  t.after(() => app.close());
+
+  ledger.claim(claimInput(1), 1000);
+  assert.equal(ledger.pending(), 1);
+  const read = await app.inject('/api/v1/jobs/sa-1');
+  assert.equal(read.statusCode, 200, read.body);
+  assert.equal(ledger.pending(), 0, 'the answer waited for the commit');
+  assert.deepEqual(committedJobs(file), ['sa-1']);
+
+  walkTo(ledger, 'sa-1', 'held', 1001);
+  ledger.update('sa-1', { state: 'held', lastError: 'MASS refused the report' }, { type: 'held' }, 1002);
+  await ledger.flush();
+  const retried = await app.inject({ method: 'POST', url: '/api/v1/jobs/sa-1/retry', headers: { authorization: `Bearer ${token}` } });
+  assert.equal(retried.statusCode, 200, retried.body);
+  assert.equal(ledger.pending(), 0, 'the operator action is committed before its answer');
+  const db = new Database(file, { readonly: true });
+  t.after(() => db.close());
+  assert.equal((db.prepare("SELECT state FROM jobs WHERE id = 'sa-1'").get() as { state: string }).state, 'claimed');
+
+  const metrics = (await app.inject('/metrics')).body;
+  const commits = Number(/^massal_ledger_commits_total (\d+)$/m.exec(metrics)?.[1]);
+  assert.equal(commits, ledger.commits());
+  assert.ok(commits >= 3, `commits counted: ${commits}`);
+});
+
+test('an upstream call waits until no ledger write is pending; a failed commit fails it before the request, not counted against the upstream', async () => {
+  let pending = 2;
+  let fail = false;
+  const durable = {
+    pending: () => pending,
+    flush: () => (fail ? Promise.reject(new BridgeError('LEDGER', 'ledger commit failed: disk I/O error')) : Promise.resolve().then(() => void (pending = 0))),
+  };
+  const requests: number[] = [];
+  const client = {
+    poll: (): Promise<string[]> => {
+      requests.push(pending);
+      return Promise.resolve([]);
+    },
+  };
+  const health = newHealth();
+  const wrapped = instrument(client, 'mass', health, undefined, () => 1, durable);
+  await wrapped.poll();
+  assert.deepEqual(requests, [0], 'the request started after the commit');
+
+  pending = 1;
+  fail = true;
+  await assert.rejects(wrapped.poll(), (err: unknown) => err instanceof BridgeError && err.code === 'LEDGER');
+  assert.deepEqual(requests, [0], 'no request without the commit');
+  assert.equal(health.consecutiveFailures, 0, 'the upstream is not blamed');
 });
