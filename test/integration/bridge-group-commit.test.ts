@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import type { Ledger } from '../../src/ledger/types.js';
 import { WORKLOAD_TAG_FILTER, reportsBySample, startHarness } from '../helpers/bridge-harness.js';
 import { waitFor } from '../helpers/wait.js';
+import { walkTo } from '../helpers/ledger-walk.js';
 
 const DROPPER = {
   score: 1000,
@@ -86,4 +87,16 @@ test('no request reaches MASS or Assemblyline while a ledger write is uncommitte
   assert.equal(ledger.pending(), 0, 'stop() committed the last writes');
   t.diagnostic(`${jobs.length} jobs: ${writes} job events, ${commits} commits`);
   assert.ok(commits < writes, `fewer commits (${commits}) than job events written (${writes}) for ${jobs.length} jobs`);
+});
+
+test('an operator retry returns only once its transition is committed', { timeout: 30_000 }, async (t) => {
+  const h = await startHarness(t);
+  const { ledger } = h;
+  ledger.claim({ id: 'sa-held', scheduledAnalysisUrl: `${h.endpoints.massApiRoot}scheduled_analysis/sa-held/`, sampleUrl: `${h.endpoints.massApiRoot}sample/1/` }, Date.now());
+  walkTo(ledger, 'sa-held', 'held', Date.now());
+  ledger.update('sa-held', { state: 'held', lastError: 'MASS refused the error report' }, { type: 'held', data: { from: 'reporting' } }, Date.now());
+  await ledger.flush();
+  const job = await h.bridge.control.retryJob('sa-held');
+  assert.equal(job.state, 'reporting');
+  assert.equal(ledger.pending(), 0, 'the retry is on disk when the operator is told');
 });
