@@ -73,11 +73,11 @@ export interface Durability {
 }
 
 /**
- * `client` with every upstream operation (OPERATIONS) wrapped. With `durable` (the bridge's ledger), a request is
- * made only once no ledger write is uncommitted: the wrapper flushes (group commit) until `pending()` is 0, so no
- * request leaves the process while anything written to the ledger could still be lost (docs/design.md §9). When
- * nothing is pending the request starts synchronously. A failed commit fails the call without counting against
- * the upstream.
+ * `client` with every upstream operation (OPERATIONS) wrapped. With `durable` (the bridge's ledger), the client's
+ * method is called only once no ledger write is uncommitted: the wrapper flushes (group commit) until `pending()`
+ * is 0, so no request is issued while anything written before it could still be lost (docs/design.md §9). When
+ * nothing is pending the call starts synchronously. A failed commit fails the call without counting against the
+ * upstream.
  */
 export function instrument<T extends object>(
   client: T,

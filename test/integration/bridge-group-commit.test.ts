@@ -1,8 +1,8 @@
 /**
  * Group commit (docs/design.md §9): the ledger keeps writes in an open transaction and the bridge commits them
- * before every upstream request. Proof over a full pipeline run against the simulators: every request to MASS or
- * Assemblyline starts while nothing written to the ledger is uncommitted, so a SIGKILL can only lose transitions
- * that no upstream has seen a consequence of.
+ * before every upstream call. Proof over a full pipeline run against the simulators: every call of the MASS and
+ * Assemblyline clients starts while nothing written to the ledger is uncommitted, so a SIGKILL can only lose
+ * transitions that no upstream has seen a consequence of.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,7 +36,7 @@ function guard<T extends object>(client: T, name: string, ledger: () => Ledger |
   });
 }
 
-test('no request reaches MASS or Assemblyline while a ledger write is uncommitted, and a job costs fewer commits than writes', { timeout: 90_000 }, async (t) => {
+test('no call to MASS or Assemblyline starts while a ledger write is uncommitted, and a job costs fewer commits than writes', { timeout: 90_000 }, async (t) => {
   const seen: Array<{ call: string; pending: number }> = [];
   // The clients are wrapped before the ledger is handed out; the guard reads it once the bridge runs.
   const ref: { ledger?: Ledger } = {};
