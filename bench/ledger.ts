@@ -121,7 +121,7 @@ export async function benchLedger(say: Say): Promise<BenchOutcome> {
       rounds.each.push(await run(join(dir, `each-${r}.sqlite`), { commit: 'each' }, per, concurrency));
       rounds.group.push(await run(join(dir, `group-${r}.sqlite`), { commit: 'group' }, per, concurrency));
       // For the record: group commit with one job at a time (an idle bridge) shares nothing.
-      rounds.alone.push(await run(join(dir, `alone-${r}.sqlite`), { commit: 'group' }, Math.min(per, 100), 1));
+      rounds.alone.push(await run(join(dir, `alone-${r}.sqlite`), { commit: 'group' }, Math.min(per, 50), 1));
     }
     const each = total(rounds.each);
     const group = total(rounds.group);
