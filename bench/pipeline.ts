@@ -169,7 +169,9 @@ async function runOnce(label: string, runner: Runner, n: number, say: Say): Prom
       `exactly one per scheduled analysis: ${exactlyOne ? 'yes' : 'NO'}, pending ${st.scheduled_pending}, unscheduled requests ${st.analysis_requests}, ` +
       `ledger done ${finished.done} failed ${finished.failed} held ${finished.held}`;
     const perSecond = scheduled / seconds;
-    say(`pipeline: ${label.padEnd(28)} ${scheduled} samples in ${seconds.toFixed(2)} s = ${fmtNum(perSecond)} samples/s, ${reads} notification-queue reads`);
+    // Ledger commits (fsyncs) per job: group commit shares one among the jobs that wrote before the same request.
+    const commits = runtime ? `, ${fmtNum(runtime.ledger.commits() / Math.max(1, scheduled), 2)} ledger commits/job` : '';
+    say(`pipeline: ${label.padEnd(28)} ${scheduled} samples in ${seconds.toFixed(2)} s = ${fmtNum(perSecond)} samples/s, ${reads} notification-queue reads${commits}`);
     say(`pipeline: check (${label}): ${check}: ${ok ? 'OK' : 'FAILED'}`);
     return { label, n, seconds, perSecond, ok, check, queueReads: reads };
   } finally {

@@ -5,7 +5,7 @@
  * Exits 1 when a target is missed, a benchmark's correctness check fails or it throws; 2 when BENCH_MAX_MS
  * (default 300 s) passes. `--record` appends the table with the machine to docs/benchmarks.md.
  * Sizes: BENCH_FILE_MB (256; 32 with --quick), BENCH_PIPELINE_N (200; 50 with --quick), BENCH_MAPPING_N (2000),
- * BENCH_LEDGER_N (10000).
+ * BENCH_LEDGER_N (1000 jobs), BENCH_LEDGER_CONCURRENCY (8).
  */
 import { appendFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';

@@ -20,7 +20,7 @@ export interface BridgeMetrics {
   /** A successful MASS poll at this time (ms since epoch). */
   pollSucceeded(atMs: number): void;
   /** Called before each scrape with fresh ledger numbers. */
-  setLedgerGauges(input: { byState: Record<JobState, number>; inFlight: number; ledgerBytes: number; writeErrors?: number }): void;
+  setLedgerGauges(input: { byState: Record<JobState, number>; inFlight: number; ledgerBytes: number; writeErrors?: number; commits?: number }): void;
   /**
    * Called before each scrape with the bridge status (paused, upstream health, oldest in-flight age).
    * Optional so hand-written fakes of this interface stay valid; createMetrics implements it.
@@ -94,6 +94,12 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
     help: 'Ledger writes that failed (disk full, I/O error, lock timeout) since the bridge started',
     registers: [registry],
   });
+  const ledgerCommitsSeen = { value: 0 };
+  const ledgerCommits = new Counter({
+    name: 'massal_ledger_commits_total',
+    help: 'Ledger commits (each one fsync) since the bridge started; one commit makes every write pending at that moment durable',
+    registers: [registry],
+  });
   const ledgerBytes = new Gauge({ name: 'massal_ledger_size_bytes', help: 'Size of the ledger on disk', registers: [registry] });
   const paused = new Gauge({ name: 'massal_paused', help: '1 while an operator has paused claiming new work', registers: [registry] });
   const oldestInFlight = new Gauge({
@@ -144,12 +150,17 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
     pollSucceeded(atMs) {
       lastPoll.set(atMs / 1000);
     },
-    setLedgerGauges({ byState, inFlight: n, ledgerBytes: bytes, writeErrors }) {
-      // The ledger counts; the counter catches up at each scrape (it never goes down).
+    setLedgerGauges({ byState, inFlight: n, ledgerBytes: bytes, writeErrors, commits }) {
+      // The ledger counts; the counters catch up at each scrape (they never go down).
       if (writeErrors !== undefined) {
         const seen = ledgerWriteErrorsSeen.value;
         if (writeErrors > seen) ledgerWriteErrors.inc(writeErrors - seen);
         ledgerWriteErrorsSeen.value = Math.max(seen, writeErrors);
+      }
+      if (commits !== undefined) {
+        const seen = ledgerCommitsSeen.value;
+        if (commits > seen) ledgerCommits.inc(commits - seen);
+        ledgerCommitsSeen.value = Math.max(seen, commits);
       }
       for (const [state, count] of Object.entries(byState)) jobsByState.set({ state }, count);
       inFlight.set(n);

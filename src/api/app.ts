@@ -66,6 +66,12 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   // Before routing, so unknown paths and the API docs are guarded too (a 404 tells nothing then).
   if (readGuard) base.addHook('onRequest', readGuard);
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  // What an answer shows of the ledger is durable before the answer leaves (group commit: a write may still be
+  // pending for a few ms). A failed commit is counted (massal_ledger_write_errors_total) and shown by /ready.
+  base.addHook('onSend', async (_request, _reply, payload) => {
+    await opts.ledger.flush().catch(() => undefined);
+    return payload;
+  });
   errorHandlerPlugin(base);
   await swaggerPlugin(base, { version: ctx.version });
 

@@ -101,6 +101,8 @@ class BridgeImpl extends EventEmitter implements Bridge {
       const bound = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref());
       await Promise.race([drained, bound]);
     }
+    // What the steps wrote after their last upstream call (a job's final state) is made durable before stop returns.
+    await ctx.ledger.flush().catch((err: unknown) => ctx.log.error({ err }, 'ledger commit at stop failed'));
     ctx.log.info('stopped');
   }
 
@@ -154,12 +156,17 @@ class BridgeImpl extends EventEmitter implements Bridge {
       if (TERMINAL_STATES.includes(job.state)) throw new BridgeError('INTERNAL', `job ${id} is already reported (${job.state})`);
       return job;
     };
-    /** Runs an operator action under the job's lock; the job may have finished while we waited for it. */
+    /**
+     * Runs an operator action under the job's lock; the job may have finished while we waited for it. The answer
+     * the operator reads is durable: the ledger is flushed before it is returned.
+     */
     const operatorAction = async (id: string, action: (current: Job) => Promise<Job>): Promise<Job> => {
       unfinished(id);
       await waitForLock(id);
       try {
-        return await action(unfinished(id));
+        const updated = await action(unfinished(id));
+        await ctx.ledger.flush();
+        return updated;
       } finally {
         ctx.unlock(id);
       }

@@ -1,7 +1,8 @@
 /**
  * What the loops and steps share: configuration, clients (instrumented), the ledger, the policy, the per-job
  * lock and the shutdown signal. `apply` is the one way a step changes a job: it writes the transition to the
- * ledger (which checks it against the state table) before any side effect that depends on it.
+ * ledger (which checks it against the state table); the instrumented clients flush the ledger before every
+ * upstream request, so the transition is durable before any side effect that depends on it.
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
@@ -120,9 +121,12 @@ export class BridgeContext {
     // A shutdown or crash may have closed the ledger while a queue read was open: look once at start.
     this.queueReadUncertainAt = this.startedAt;
     this.health = { mass: newHealth(), assemblyline: newHealth() };
-    this.mass = instrument(deps.mass, 'mass', this.health.mass, deps.metrics, this.now);
-    this.pollClient = deps.pollClient ? instrument(deps.pollClient, 'mass', this.health.mass, deps.metrics, this.now) : this.mass;
-    this.al = instrument(deps.assemblyline, 'assemblyline', this.health.assemblyline, deps.metrics, this.now);
+    // Group commit: every upstream request first makes the ledger writes durable (one commit shared by the calls
+    // of the same turn), so a side effect never depends on a transition a crash could lose.
+    const durable = this.ledger;
+    this.mass = instrument(deps.mass, 'mass', this.health.mass, deps.metrics, this.now, durable);
+    this.pollClient = deps.pollClient ? instrument(deps.pollClient, 'mass', this.health.mass, deps.metrics, this.now, durable) : this.mass;
+    this.al = instrument(deps.assemblyline, 'assemblyline', this.health.assemblyline, deps.metrics, this.now, durable);
     const b = this.config.bridge;
     this.policy = {
       maxAttempts: Math.max(1, b.maxAttempts),

@@ -1,6 +1,7 @@
 /**
- * Wraps the upstream clients so every call records a metric and updates the upstream's health
- * (consecutive failures drive backpressure and the status API).
+ * Wraps the upstream clients so every call first makes the ledger's pending writes durable (the bridge passes
+ * `ledger.flush` as `beforeCall`), then records a metric and updates the upstream's health (consecutive failures
+ * drive backpressure and the status API).
  */
 import { BridgeError, isTransient } from '../errors.js';
 /** Re-exported for callers that read it here; the definition lives in health.ts so metrics need no bridge module. */
@@ -65,12 +66,26 @@ function sourceFailed(args: unknown[]): boolean {
   return typeof last === 'object' && last !== null && typeof last.sourceFailed === 'function' && (last.sourceFailed as () => unknown)() === true;
 }
 
+/** What the wrapper needs of the ledger: how many writes are uncommitted, and a commit of them. */
+export interface Durability {
+  pending(): number;
+  flush(): Promise<void>;
+}
+
+/**
+ * `client` with every upstream operation (OPERATIONS) wrapped. With `durable` (the bridge's ledger), the client's
+ * method is called only once no ledger write is uncommitted: the wrapper flushes (group commit) until `pending()`
+ * is 0, so no request is issued while anything written before it could still be lost (docs/design.md §9). When
+ * nothing is pending the call starts synchronously. A failed commit fails the call without counting against the
+ * upstream.
+ */
 export function instrument<T extends object>(
   client: T,
   target: UpstreamTarget,
   health: UpstreamHealth,
   metrics: BridgeMetrics | undefined,
   clock: () => number,
+  durable?: Durability,
 ): T {
   return new Proxy(client, {
     get(obj, prop, receiver) {
@@ -78,6 +93,8 @@ export function instrument<T extends object>(
       if (typeof value !== 'function' || typeof prop !== 'string' || !(prop in OPERATIONS)) return value;
       const operation = OPERATIONS[prop];
       return async (...args: unknown[]) => {
+        // Writes of other jobs may land between the commit and this continuation: loop until none is pending.
+        if (durable) while (durable.pending() > 0) await durable.flush();
         const started = performance.now();
         try {
           const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(obj, args);

@@ -1,7 +1,8 @@
 /**
  * The SQLite adapter of the Ledger port (better-sqlite3, synchronous, one connection per process).
- * WAL + synchronous=FULL: every commit is on disk before the bridge makes the side effect that
- * depends on it (see docs/design.md "Ledger durability").
+ * WAL + synchronous=FULL. Group commit: writes go into one open transaction that `flush()` commits; the
+ * bridge flushes before every upstream call (bridge/instrument.ts), so every write is on disk before
+ * the side effect that depends on it (see docs/design.md §9 "Group commit").
  */
 import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
@@ -279,7 +280,27 @@ function decodeCursor(cursor: string): [number, string] {
 
 const TERMINAL_SQL = TERMINAL_STATES.map((s) => `'${s}'`).join(',');
 
-export function openLedger(path: string | ':memory:'): Ledger {
+/** How the SQLite ledger commits its writes. */
+export interface LedgerOptions {
+  /**
+   * `group` (default): writes join one open transaction; `flush()` commits it, and so do a timer and `close()`.
+   * `each`: every write is its own synchronous commit (the behaviour before group commit; the benchmark's baseline).
+   */
+  commit?: 'group' | 'each';
+  /** `group` only: the longest (ms) a write stays uncommitted when nobody calls `flush()`. Default 50. */
+  flushAfterMs?: number;
+}
+
+/** Default `LedgerOptions.flushAfterMs`: bounds how stale another process's view (or a crash's loss of idle writes) can be. */
+export const DEFAULT_FLUSH_AFTER_MS = 50;
+
+/**
+ * Opens (creating or migrating) the ledger file at `path`. Throws BridgeError `LEDGER` for a file that cannot be
+ * opened, fails its integrity check or has a newer schema.
+ */
+export function openLedger(path: string | ':memory:', options: LedgerOptions = {}): Ledger {
+  const groupCommit = (options.commit ?? 'group') === 'group';
+  const flushAfterMs = options.flushAfterMs ?? DEFAULT_FLUSH_AFTER_MS;
   let db: Database.Database;
   try {
     db = new Database(path);
@@ -390,15 +411,96 @@ export function openLedger(path: string | ':memory:'): Ledger {
     );
   }
 
-  const claimTx = db.transaction((input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number) => {
+  // ---------------------------------------------------------------- group commit
+  // Every write runs in a savepoint inside one open transaction (BEGIN IMMEDIATE: the write lock is taken at
+  // the first write, so a commit never waits for a lock). flush() commits it once for every caller of the
+  // same event-loop turn; a timer and close() commit what nobody flushed.
+  let pendingWrites = 0;
+  let commitCount = 0;
+  let flushTimer: NodeJS.Timeout | null = null;
+  let flushing: Promise<void> | null = null;
+
+  function commitNow(): void {
+    if (flushTimer) {
+      clearTimeout(flushTimer);
+      flushTimer = null;
+    }
+    if (!db.open || !db.inTransaction) {
+      pendingWrites = 0;
+      return;
+    }
+    try {
+      db.exec('COMMIT');
+    } catch (err) {
+      // An I/O error rolls the transaction back (its writes are lost, none was acted on: nothing was flushed);
+      // a transaction still open is committed by the next flush.
+      if (!db.inTransaction) pendingWrites = 0;
+      throw new BridgeError('LEDGER', `ledger commit failed: ${(err as Error).message}`, { cause: err });
+    }
+    if (pendingWrites > 0) commitCount++;
+    pendingWrites = 0;
+  }
+
+  function flush(): Promise<void> {
+    if (!groupCommit || !db.open || (pendingWrites === 0 && !db.inTransaction)) return Promise.resolve();
+    // Callers of this turn share the commit: it runs once the turn's microtasks (their writes) are done.
+    flushing ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        flushing = null;
+        try {
+          commitNow();
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    return flushing;
+  }
+
+  /** Makes `fn` a write: a transaction of its own (`each`), or a savepoint in the open group transaction. */
+  function write<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    const tx = db.transaction(fn);
+    if (!groupCommit) {
+      return (...args: A): R => {
+        const out = tx(...args);
+        commitCount++;
+        return out;
+      };
+    }
+    return (...args: A): R => {
+      if (!db.inTransaction) db.exec('BEGIN IMMEDIATE');
+      let out: R;
+      try {
+        out = tx(...args);
+      } catch (err) {
+        // The savepoint is rolled back; an I/O error may have rolled back the whole transaction.
+        if (!db.inTransaction) pendingWrites = 0;
+        else if (pendingWrites === 0) db.exec('ROLLBACK'); // do not hold the write lock for nothing
+        throw err;
+      }
+      pendingWrites++;
+      if (!flushTimer) {
+        flushTimer = setTimeout(() => {
+          flushTimer = null;
+          // A failed commit is retried by the next flush; the caller of a write that matters flushes itself.
+          flush().catch(() => undefined);
+        }, flushAfterMs);
+        flushTimer.unref();
+      }
+      return out;
+    };
+  }
+
+  const claimTx = write((input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number) => {
     const info = st.insertJob.run(input.id, input.scheduledAnalysisUrl, input.sampleUrl, now, now, now);
-    if (info.changes === 1) db.prepare('UPDATE jobs SET state_since = ? WHERE id = ?').run(now, input.id);
+    if (info.changes === 1) prepared('UPDATE jobs SET state_since = ? WHERE id = ?').run(now, input.id);
     const created = info.changes === 1;
     if (created) appendEventRaw(input.id, 'claimed', { type: 'claimed', data: { sampleUrl: input.sampleUrl } }, now);
     return { job: getOrThrow(input.id), created };
   });
 
-  const updateTx = db.transaction((id: string, patch: JobPatch, event: NewEvent, now: number) => {
+  const updateTx = write((id: string, patch: JobPatch, event: NewEvent, now: number) => {
     const current = getOrThrow(id);
     // The state table (bridge/states.ts) is the only authority on which transitions exist.
     if (patch.state !== undefined && (patch.state !== current.state || !canTransition(current.state, patch.state))) {
@@ -424,7 +526,7 @@ export function openLedger(path: string | ':memory:'): Ledger {
     return updated;
   });
 
-  const storeMessagesTx = db.transaction(
+  const storeMessagesTx = write(
     (queue: string, messages: Array<Record<string, unknown> & { ingest_id: string }>, now: number): StoredMessage[] => {
       const out: StoredMessage[] = [];
       for (const m of messages) {
@@ -442,10 +544,10 @@ export function openLedger(path: string | ':memory:'): Ledger {
       return row ? rowToJob(row) : undefined;
     },
     update: (id, patch, event, now) => updateTx(id, patch, event, now),
-    appendEvent(id, event, now) {
+    appendEvent: write((id: string, event: NewEvent, now: number) => {
       const job = getOrThrow(id);
       appendEventRaw(id, job.state, event, now);
-    },
+    }),
     events(id) {
       return st.events.all(id).map(
         (r): JobEvent => ({
@@ -531,12 +633,12 @@ export function openLedger(path: string | ':memory:'): Ledger {
         processedAt: r.processed_at,
       }));
     },
-    markMessageProcessed(seq, jobId, now) {
+    markMessageProcessed: write((seq: number, jobId: string | null, now: number) => {
       st.markProcessed.run(now, jobId, seq);
-    },
-    recordRelatedSample(rec, now) {
+    }),
+    recordRelatedSample: write((rec: Omit<RelatedSampleRecord, 'createdAt'>, now: number) => {
       st.insertRelated.run(rec.jobId, rec.key, rec.kind, rec.value, rec.massSampleUrl, now);
-    },
+    }),
     relatedSamples(jobId) {
       return st.related.all(jobId).map(
         (r): RelatedSampleRecord => ({
@@ -549,9 +651,9 @@ export function openLedger(path: string | ':memory:'): Ledger {
         }),
       );
     },
-    recordRelation(rec, now) {
+    recordRelation: write((rec: Omit<RelationRecord, 'createdAt'>, now: number) => {
       st.insertRelation.run(rec.jobId, rec.key, rec.kind, rec.sampleUrl, rec.otherUrl, rec.massRelationUrl, now);
-    },
+    }),
     relations(jobId) {
       return st.relations.all(jobId).map(relationRecord);
     },
@@ -559,23 +661,26 @@ export function openLedger(path: string | ':memory:'): Ledger {
       const row = st.relationByEndpoints.get(kind, sampleUrl, otherUrl);
       return row ? relationRecord(row) : undefined;
     },
-    recordOwnSample(sha256, origin, now) {
+    recordOwnSample: write((sha256: string, origin: { jobId: string; sid: string; parentSha256: string; massSampleUrl: string }, now: number) => {
       st.insertOwn.run(sha256.toLowerCase(), origin.jobId, origin.sid, origin.parentSha256, origin.massSampleUrl, now);
-    },
-    forgetOwnSample(sha256, jobId) {
+    }),
+    forgetOwnSample: write((sha256: string, jobId: string) => {
       st.forgetOwn.run(sha256.toLowerCase(), jobId);
-    },
+    }),
     ownSample(sha256) {
       const r = st.own.get(sha256.toLowerCase());
       return r ? { jobId: r.job_id, sid: r.sid, parentSha256: r.parent_sha256, massSampleUrl: r.mass_sample_url } : undefined;
     },
-    prune(before) {
-      return db.transaction(() => ({
-        events: st.pruneEvents.run(before).changes,
-        messages: st.pruneMessages.run(before).changes,
-      }))();
-    },
+    prune: write((before: number) => ({
+      events: st.pruneEvents.run(before).changes,
+      messages: st.pruneMessages.run(before).changes,
+    })),
+    flush,
+    pending: () => pendingWrites,
+    commits: () => commitCount,
     isWritable() {
+      // The open group transaction holds the write lock: writable by definition.
+      if (db.open && db.inTransaction) return true;
       try {
         db.exec('BEGIN IMMEDIATE; ROLLBACK;');
         return true;
@@ -598,7 +703,14 @@ export function openLedger(path: string | ':memory:'): Ledger {
       return total;
     },
     close() {
-      if (db.open) db.close();
+      if (!db.open) return;
+      try {
+        commitNow();
+      } finally {
+        // A commit that failed here is lost with the connection: nothing stays pending on a closed ledger.
+        pendingWrites = 0;
+        db.close();
+      }
     },
   });
 }

@@ -151,6 +151,10 @@ export interface NewEvent {
   data?: Record<string, unknown> | null;
 }
 
+/**
+ * The ledger port. Writes are synchronous for the caller and visible at once to every read of the same ledger;
+ * they are durable once `flush()` resolves (a ledger may commit each write at once, then `flush()` has nothing to do).
+ */
 export interface Ledger {
   /** Inserts the job in state `claimed` unless it exists; returns the job and whether it was new. Atomic. */
   claim(input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number): { job: Job; created: boolean };
@@ -195,6 +199,17 @@ export interface Ledger {
    * and relation dedup rely on them).
    */
   prune(before: number): { events: number; messages: number };
+  /**
+   * Makes every write made before the call durable (committed and, with synchronous=FULL, on disk) and resolves;
+   * resolves at once when nothing is pending. Concurrent callers of one event-loop turn share one commit (group
+   * commit). The bridge calls it before every upstream request and before an operator action answers. Rejects with a
+   * `LEDGER` BridgeError when the commit fails.
+   */
+  flush(): Promise<void>;
+  /** Writes made and not yet committed: 0 when everything written is durable. */
+  pending(): number;
+  /** Commits that made writes durable since the ledger was opened (`massal_ledger_commits_total`). */
+  commits(): number;
   /** Cheap write probe for /ready. */
   isWritable(): boolean;
   /** Writes that failed since the ledger was opened (massal_ledger_write_errors_total). Optional for fakes. */

@@ -14,10 +14,12 @@ export const LEDGER_WRITES = [
   'recordRelatedSample',
   'recordRelation',
   'recordOwnSample',
+  'forgetOwnSample',
   'prune',
+  'flush',
 ] as const satisfies ReadonlyArray<keyof Ledger>;
 
-/** `ledger` with each write method counting the calls that throw; `writeErrors()` reads the count. */
+/** `ledger` with each write method counting the calls that throw (or, for `flush`, reject); `writeErrors()` reads the count. */
 export function countWriteErrors<L extends Ledger>(ledger: L): L & { writeErrors(): number } {
   let errors = 0;
   const out = ledger as L & { writeErrors(): number };
@@ -25,7 +27,15 @@ export function countWriteErrors<L extends Ledger>(ledger: L): L & { writeErrors
     const write = ledger[name] as (...args: unknown[]) => unknown;
     (out as unknown as Record<string, unknown>)[name] = (...args: unknown[]): unknown => {
       try {
-        return write.apply(ledger, args);
+        const out = write.apply(ledger, args);
+        // flush() fails asynchronously (its commit runs later).
+        if (out instanceof Promise) {
+          return out.catch((err: unknown) => {
+            errors++;
+            throw err;
+          });
+        }
+        return out;
       } catch (err) {
         errors++;
         throw err;

@@ -17,6 +17,7 @@ import type {
 } from '../../src/ledger/types.js';
 import { JOB_STATES, TERMINAL_STATES } from '../../src/ledger/types.js';
 import { assertTransition } from '../../src/bridge/states.js';
+import { LEDGER_WRITES } from '../../src/ledger/write-errors.js';
 
 export interface FakeLedger extends Ledger {
   /** Test hook: make isWritable() answer false. */
@@ -75,6 +76,7 @@ export function createFakeLedger(): FakeLedger {
   const own = new Map<string, { jobId: string; sid: string; parentSha256: string; massSampleUrl: string }>();
   let seq = 0;
   let messageSeq = 0;
+  let commits = 0;
 
   const push = (job: Job, event: NewEvent, now: number): void => {
     const list = eventsByJob.get(job.id) ?? [];
@@ -250,6 +252,10 @@ export function createFakeLedger(): FakeLedger {
       messages.splice(0, messages.length, ...keep);
       return { events, messages: removed };
     },
+    // Memory is this ledger's disk: every write is durable when it returns, one commit each.
+    flush: () => Promise.resolve(),
+    pending: () => 0,
+    commits: () => commits,
     isWritable() {
       return ledger.writable;
     },
@@ -258,6 +264,15 @@ export function createFakeLedger(): FakeLedger {
     },
     close() {},
   };
+  for (const name of LEDGER_WRITES) {
+    if (name === 'flush') continue;
+    const write = ledger[name] as (...args: unknown[]) => unknown;
+    (ledger as unknown as Record<string, unknown>)[name] = (...args: unknown[]): unknown => {
+      const out = write.apply(ledger, args);
+      commits++;
+      return out;
+    };
+  }
   return ledger;
 }
 

@@ -6,7 +6,7 @@ import type { ApiContext } from '../context.js';
 /** Copies the ledger and bridge status into the gauges, so each scrape sees current numbers. */
 export function refreshGauges(ctx: ApiContext): void {
   const { ledger, control, metrics } = ctx;
-  metrics.setLedgerGauges({ byState: ledger.countByState(), inFlight: ledger.inFlight(), ledgerBytes: ledger.sizeBytes(), writeErrors: ledger.writeErrors?.() });
+  metrics.setLedgerGauges({ byState: ledger.countByState(), inFlight: ledger.inFlight(), ledgerBytes: ledger.sizeBytes(), writeErrors: ledger.writeErrors?.(), commits: ledger.commits() });
   metrics.setOldestJobAges?.(oldestJobAges(ledger, ctx.now()));
   const status = control.status();
   const oldest = ledger.oldestInFlightCreatedAt();
