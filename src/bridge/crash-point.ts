@@ -7,7 +7,7 @@
  * (default 1st) that point is reached, so that a test can prove that a restart on the same ledger ends every
  * scheduled analysis exactly once.
  */
-import { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 
 /** Every named crash point, in pipeline order. */
 export const CRASH_POINTS = [
@@ -66,17 +66,23 @@ export function crashPointOfMassAnswer(method: string, path: string): CrashPoint
  * while a crash point is armed; ending or destroying the returned stream destroys `source`.
  */
 export function midUploadTap(source: Readable, reached: () => void, afterBytes = MID_UPLOAD_BYTES): Readable {
-  async function* pass(): AsyncGenerator<Buffer> {
-    let sent = 0;
-    let fired = false;
-    for await (const chunk of source as AsyncIterable<Buffer>) {
+  let sent = 0;
+  let fired = false;
+  // No read-ahead: a chunk passes only once the upload took the one before.
+  const tap = new Transform({
+    highWaterMark: 1,
+    transform(chunk: Buffer, _encoding, done) {
       if (!fired && sent >= afterBytes) {
         fired = true;
         reached();
       }
       sent += chunk.length;
-      yield chunk;
-    }
-  }
-  return Readable.from(pass(), { objectMode: false });
+      done(null, chunk);
+    },
+  });
+  source.once('error', (err) => tap.destroy(err));
+  tap.once('close', () => {
+    if (!source.destroyed) source.destroy();
+  });
+  return source.pipe(tap);
 }
