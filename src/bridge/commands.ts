@@ -21,6 +21,7 @@ import type { AnalysisSystem, MassClient } from '../mass/types.js';
 import type { AssemblylineClient } from '../assemblyline/types.js';
 import { createMetrics, type BridgeMetrics } from '../metrics.js';
 import { createBridge, type Bridge } from './bridge.js';
+import { crashPointOfMassAnswer } from './crash-point.js';
 
 export interface BridgeRuntime {
   bridge: Bridge;
@@ -48,7 +49,13 @@ export async function openBridgeRuntime(
   mkdirSync(config.bridge.stateDir, { recursive: true });
   const ledger = openLedger(join(config.bridge.stateDir, 'bridge.sqlite'));
   const metrics = opts.metrics ?? createMetrics();
-  const rawMass = createMassClient(massOptions);
+  // Test-only: MASS answered the creation of a related sample, relation or report, its body is not read yet.
+  const crashPoint = opts.crashPoint;
+  const onAnswer = crashPoint && ((method: string, path: string) => {
+    const point = crashPointOfMassAnswer(method, path);
+    if (point) crashPoint(point);
+  });
+  const rawMass = createMassClient(onAnswer ? { ...massOptions, onAnswer } : massOptions);
   const mass = opts.wrapMass ? opts.wrapMass(rawMass) : rawMass;
   // The heartbeat gets its own connection: streamed sample downloads may hold every connection of the main pool for minutes.
   const pollClient = createMassClient({ ...massOptions, connections: 1, onInsecure: undefined });

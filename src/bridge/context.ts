@@ -81,6 +81,8 @@ export class BridgeContext {
   readonly random: () => number;
   /** Test-only hook at each named side-effect boundary (see crash-point.ts). */
   readonly crashPoint: (name: string) => void;
+  /** True when a crash-point hook was given: only then do the steps add the test-only taps (crash-point.ts). */
+  readonly crashArmed: boolean;
   readonly policy: Policy;
   readonly mapping: MappingOptions;
   readonly health: { mass: UpstreamHealth; assemblyline: UpstreamHealth };
@@ -117,6 +119,7 @@ export class BridgeContext {
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
     this.crashPoint = deps.crashPoint ?? (() => undefined);
+    this.crashArmed = deps.crashPoint !== undefined;
     this.startedAt = this.now();
     // A shutdown or crash may have closed the ledger while a queue read was open: look once at start.
     this.queueReadUncertainAt = this.startedAt;

@@ -241,6 +241,7 @@ export function createMassClient(opts: MassClientOptions): MassClient {
       for (const s of call.sources ?? []) s.destroy();
       throw await httpError(res, method, path, call.notFound);
     }
+    opts.onAnswer?.(method, path);
     return res;
   }
 

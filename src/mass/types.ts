@@ -188,4 +188,9 @@ export interface MassClientOptions {
    * other origin are refused, so the API key only ever goes to the apiRoot's origin.
    */
   aliases?: string[];
+  /**
+   * Test-only (the bridge's crash points): called with the method and URL path of every request MASS answered
+   * with 2xx, before the answer's body is read.
+   */
+  onAnswer?: (method: string, path: string) => void;
 }

@@ -11,6 +11,9 @@
  *     (applies to open connections too);
  *   - refuse: the port is closed (connection refused); open connections are destroyed. Switching
  *     refuse off listens on the same port again.
+ * It also watches requests without changing them: an upload chunk containing one of `watch`'s texts starts a
+ * watched request on its connection, whose bytes received from the client (from that chunk) and from the
+ * upstream are counted in stats().watched until the next watched request on that connection.
  * Listens on 127.0.0.1 port 0. close() is safe to call twice.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -32,6 +35,15 @@ export interface FaultMode {
   reset?: ResetRule;
   blackHole?: boolean;
   refuse?: boolean;
+  /** Texts that mark a request to watch (e.g. 'GET /api/sample/'); see stats().watched. */
+  watch?: string[];
+}
+
+/** One watched request: the text that marked it, bytes from the client (from the marked chunk on) and from the upstream. */
+export interface WatchedRequest {
+  marker: string;
+  up: number;
+  down: number;
 }
 
 export interface FaultProxyStats {
@@ -42,6 +54,8 @@ export interface FaultProxyStats {
   resets: number;
   /** Connections accepted while the black hole was on. */
   swallowed: number;
+  /** Watched requests in the order they started. */
+  watched: WatchedRequest[];
 }
 
 export interface FaultProxy {
@@ -61,6 +75,8 @@ interface Pair {
   armed: { up: boolean; down: boolean };
   counted: { up: number; down: number };
   seen: string;
+  /** The watched request in progress on this connection. */
+  watching: WatchedRequest | null;
   chain: { up: Promise<void>; down: Promise<void> };
 }
 
@@ -72,7 +88,7 @@ export async function startFaultProxy(target: string | { host: string; port: num
   let mode: FaultMode = { ...initial };
   let resetsLeft = initial.reset?.times ?? Infinity;
   const pairs = new Set<Pair>();
-  const stats: FaultProxyStats = { connections: 0, open: 0, bytesUp: 0, bytesDown: 0, resets: 0, swallowed: 0 };
+  const stats: FaultProxyStats = { connections: 0, open: 0, bytesUp: 0, bytesDown: 0, resets: 0, swallowed: 0, watched: [] };
   let closed = false;
 
   const destroy = (p: Pair, reset: boolean) => {
@@ -131,10 +147,20 @@ export async function startFaultProxy(target: string | { host: string; port: num
     } else p.seen = text.slice(-rule.after.length);
   };
 
+  const watch = (p: Pair, chunk: Buffer) => {
+    const text = chunk.toString('latin1');
+    const marker = mode.watch?.find((m) => text.includes(m));
+    if (marker !== undefined) {
+      p.watching = { marker, up: 0, down: 0 };
+      stats.watched.push(p.watching);
+    }
+    if (p.watching) p.watching.up += chunk.length;
+  };
+
   const onConnection = (client: Socket) => {
     stats.connections++;
     stats.open++;
-    const p: Pair = { client, upstream: null, armed: { up: false, down: false }, counted: { up: 0, down: 0 }, seen: '', chain: { up: Promise.resolve(), down: Promise.resolve() } };
+    const p: Pair = { client, upstream: null, armed: { up: false, down: false }, counted: { up: 0, down: 0 }, seen: '', watching: null, chain: { up: Promise.resolve(), down: Promise.resolve() } };
     pairs.add(p);
     client.on('error', () => destroy(p, false));
     client.on('close', () => {
@@ -156,11 +182,13 @@ export async function startFaultProxy(target: string | { host: string; port: num
     });
     client.on('data', (chunk: Buffer) => {
       arm(p, chunk);
+      watch(p, chunk);
       // With the marker in this chunk, count from here (the marker bytes themselves are part of the request).
       p.chain.up = p.chain.up.then(() => forward(p, 'up', chunk));
     });
     client.on('end', () => void p.chain.up.then(() => upstream.end()));
     upstream.on('data', (chunk: Buffer) => {
+      if (p.watching) p.watching.down += chunk.length;
       p.chain.down = p.chain.down.then(() => forward(p, 'down', chunk));
     });
   };
@@ -201,7 +229,7 @@ export async function startFaultProxy(target: string | { host: string; port: num
       }
     },
     mode: () => ({ ...mode }),
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, watched: stats.watched.map((w) => ({ ...w })) }),
     async close() {
       if (closed) return;
       closed = true;

@@ -4,6 +4,7 @@ import { BridgeError } from '../../errors.js';
 import type { Job } from '../../ledger/types.js';
 import type { MassSample } from '../../mass/types.js';
 import type { BridgeContext } from '../context.js';
+import { midUploadTap } from '../crash-point.js';
 import { decideIngestError } from '../decide.js';
 import { ingestHashFirst, type IngestWay } from '../hash-first.js';
 import { ingestMetadata, ingestParams, ownParams } from '../ingest-request.js';
@@ -122,7 +123,8 @@ async function upload(
     return await ctx.al.ingest(
       {
         ...request,
-        body: download.body,
+        // Test-only: with a crash point armed, `mid-upload` is reached once part of the file went out.
+        body: ctx.crashArmed ? midUploadTap(download.body, () => ctx.crashPoint('mid-upload')) : download.body,
         // A known length goes out as Content-Length instead of chunked encoding (uWSGI and some proxies
         // in front of AL refuse chunked uploads). The download's own Content-Length is the truth for these bytes.
         size: download.size ?? job.fileSize ?? undefined,
