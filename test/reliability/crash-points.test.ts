@@ -53,21 +53,25 @@ interface AtKill {
 
 /**
  * Per point: how often it is reached at least in this workload (N is drawn from 1…that), and what shows that the
- * N-th time was where the name says: the effect is on the upstream, the ledger has N − 1 of them recorded.
+ * N-th time was where the name says: the effect is on the upstream, the ledger has at most N − 1 of them recorded
+ * (group commit: a write is on disk with the next upstream request, so the last of the earlier ones may be lost too,
+ * and the restart must cope with that as well).
  */
 const POINTS: Record<CrashPointName, { reached: number; concurrency?: number; landed(k: AtKill, n: number): void }> = {
   'after-claim': {
     reached: DROPPERS,
     landed: (k, n) => {
-      assert.equal(k.jobs.length, n, `the ledger holds the ${n} claimed scheduled analyses, no more`);
-      assert.equal(k.jobs.filter((j) => j.state === 'claimed').length >= 1, true, 'the last claim is still in state claimed');
+      // Group commit: a claim is on disk with the next upstream request; a kill right after it may lose it (the
+      // restart claims it again). The ledger never holds more than the claims made before the kill.
+      assert.ok(k.jobs.length <= n, `the ledger holds at most the ${n} claimed scheduled analyses (${k.jobs.length})`);
+      assert.ok(k.jobs.every((j) => !TERMINAL_STATES.includes(j.state)), 'no job had ended before the kill');
     },
   },
   'mid-download': {
     reached: DROPPERS,
     landed: (k, n) => {
       assert.ok(k.downloads.filter((d) => d.down > 0).length >= n, `MASS answered ${n} sample downloads (${JSON.stringify(k.downloads)})`);
-      assert.equal(k.jobs.filter((j) => j.attempts > 0).length, n - 1, 'the last download never became an ingest attempt');
+      assert.ok(k.jobs.filter((j) => j.attempts > 0).length <= n - 1, 'the last download never became an ingest attempt');
     },
   },
   'mid-upload': {
@@ -84,7 +88,7 @@ const POINTS: Record<CrashPointName, { reached: number; concurrency?: number; la
     reached: DROPPERS,
     landed: (k, n) => {
       assert.ok(k.al.ingests.length >= n, `Assemblyline accepted ${n} ingests (${k.al.ingests.length})`);
-      assert.equal(k.jobs.filter((j) => j.ingestId !== null).length, n - 1, 'the ledger has not recorded the last ingest_id');
+      assert.ok(k.jobs.filter((j) => j.ingestId !== null).length <= n - 1, 'the ledger has not recorded the last ingest_id');
     },
   },
   // All notifications may come in one pop.
@@ -101,42 +105,42 @@ const POINTS: Record<CrashPointName, { reached: number; concurrency?: number; la
     reached: DROPPERS,
     landed: (k, n) => {
       assert.ok(k.mass.samples - DROPPERS >= n, `MASS holds ${n} new related samples (${k.mass.samples - DROPPERS})`);
-      assert.equal(k.relatedSamples, n - 1, 'the ledger has not recorded the last related sample');
+      assert.ok(k.relatedSamples <= n - 1, `the ledger has not recorded the last related sample (${k.relatedSamples})`);
     },
   },
   'after-related-sample-answer': {
     reached: DROPPERS,
     landed: (k, n) => {
       assert.ok(k.mass.samples - DROPPERS >= n, `MASS holds ${n} new related samples (${k.mass.samples - DROPPERS})`);
-      assert.equal(k.relatedSamples, n - 1, 'the ledger has not recorded the last related sample');
+      assert.ok(k.relatedSamples <= n - 1, `the ledger has not recorded the last related sample (${k.relatedSamples})`);
     },
   },
   'after-relation-created': {
     reached: DROPPERS,
     landed: (k, n) => {
       assert.ok(k.mass.relations.length >= n, `MASS holds ${n} relations (${k.mass.relations.length})`);
-      assert.equal(k.relations, n - 1, 'the ledger has not recorded the last relation');
+      assert.ok(k.relations <= n - 1, `the ledger has not recorded the last relation (${k.relations})`);
     },
   },
   'after-relation-answer': {
     reached: DROPPERS,
     landed: (k, n) => {
       assert.ok(k.mass.relations.length >= n, `MASS holds ${n} relations (${k.mass.relations.length})`);
-      assert.equal(k.relations, n - 1, 'the ledger has not recorded the last relation');
+      assert.ok(k.relations <= n - 1, `the ledger has not recorded the last relation (${k.relations})`);
     },
   },
   'after-report-created': {
     reached: DROPPERS,
     landed: (k, n) => {
       assert.ok(k.mass.reports.length >= n, `MASS holds ${n} reports (${k.mass.reports.length})`);
-      assert.equal(k.jobs.filter((j) => TERMINAL_STATES.includes(j.state)).length, n - 1, 'the ledger has not recorded the last report');
+      assert.ok(k.jobs.filter((j) => TERMINAL_STATES.includes(j.state)).length <= n - 1, 'the ledger has not recorded the last report');
     },
   },
   'after-report-answer': {
     reached: DROPPERS,
     landed: (k, n) => {
       assert.ok(k.mass.reports.length >= n, `MASS holds ${n} reports (${k.mass.reports.length})`);
-      assert.equal(k.jobs.filter((j) => TERMINAL_STATES.includes(j.state)).length, n - 1, 'the ledger has not recorded the last report');
+      assert.ok(k.jobs.filter((j) => TERMINAL_STATES.includes(j.state)).length <= n - 1, 'the ledger has not recorded the last report');
     },
   },
 };
