@@ -10,6 +10,7 @@ import { buildApi } from '../api/app.js';
 import { createAssemblylineClient } from '../assemblyline/client.js';
 import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js';
 import { checkIngestConfiguration } from './ingest-check.js';
+import { massIdentities } from '../config/identities.js';
 import type { BridgeConfig } from '../config/types.js';
 import { BridgeError } from '../errors.js';
 import { openLedger } from '../ledger/sqlite.js';
@@ -21,6 +22,7 @@ import type { AnalysisSystem, MassClient } from '../mass/types.js';
 import type { AssemblylineClient } from '../assemblyline/types.js';
 import { createMetrics, type BridgeMetrics } from '../metrics.js';
 import { createBridge, type Bridge } from './bridge.js';
+import type { IdentityDeps } from './context.js';
 
 export interface BridgeRuntime {
   bridge: Bridge;
@@ -52,6 +54,13 @@ export async function openBridgeRuntime(
   const mass = opts.wrapMass ? opts.wrapMass(rawMass) : rawMass;
   // The heartbeat gets its own connection: streamed sample downloads may hold every connection of the main pool for minutes.
   const pollClient = createMassClient({ ...massOptions, connections: 1, onInsecure: undefined });
+  // Every further identity: the same MASS with its own instance key, and its own poll connection.
+  const identities: Array<IdentityDeps & { raw: MassClient; pollClient: MassClient }> = (config.mass.identities ?? []).map((identity) => {
+    const own = { ...massOptions, apiKey: identity.apiKey, onInsecure: undefined };
+    const raw = createMassClient(own);
+    return { name: identity.name, uuid: identity.uuid, raw, mass: opts.wrapMass ? opts.wrapMass(raw) : raw, pollClient: createMassClient({ ...own, connections: 1 }) };
+  });
+  const closeMass = () => [rawMass.close(), pollClient.close(), ...identities.flatMap((i) => [i.raw.close(), i.pollClient.close()])];
   let assemblyline: AssemblylineClient;
   try {
     assemblyline = createAssemblylineClient(
@@ -60,11 +69,11 @@ export async function openBridgeRuntime(
       }),
     );
   } catch (err) {
-    await Promise.allSettled([rawMass.close(), pollClient.close()]);
+    await Promise.allSettled(closeMass());
     ledger.close();
     throw err;
   }
-  const bridge = createBridge({ config, mass, pollClient, assemblyline, ledger, logger, metrics, crashPoint: opts.crashPoint });
+  const bridge = createBridge({ config, mass, pollClient, identities, assemblyline, ledger, logger, metrics, crashPoint: opts.crashPoint });
   let closed = false;
   return {
     bridge,
@@ -75,7 +84,7 @@ export async function openBridgeRuntime(
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.allSettled([rawMass.close(), pollClient.close(), assemblyline.close()]);
+      await Promise.allSettled([...closeMass(), assemblyline.close()]);
       ledger.close();
     },
   };
@@ -116,7 +125,10 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       return summary.remaining > 0 && !signal.aborted ? 1 : 0;
     }
     bridge.start();
-    logger.info({ uuid: config.mass.uuid, mass: config.global.apiRoot, assemblyline: config.assemblyline.url }, 'bridge running');
+    logger.info(
+      { uuid: config.mass.uuid, identities: massIdentities(config).map((i) => `${i.name}=${i.uuid}`), mass: config.global.apiRoot, assemblyline: config.assemblyline.url },
+      'bridge running',
+    );
     // ingest-gate: say once what the Assemblyline user may change and what ingest will meet (doctor says the same).
     void checkIngestConfiguration(config, runtime.assemblyline, signal).then(
       (findings) => {
