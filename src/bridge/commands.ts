@@ -10,7 +10,7 @@ import { buildApi } from '../api/app.js';
 import { createAssemblylineClient } from '../assemblyline/client.js';
 import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js';
 import { checkIngestConfiguration } from './ingest-check.js';
-import { massIdentities } from '../config/identities.js';
+import { DEFAULT_IDENTITY, massIdentities } from '../config/identities.js';
 import type { BridgeConfig } from '../config/types.js';
 import { BridgeError } from '../errors.js';
 import { openLedger } from '../ledger/sqlite.js';
@@ -40,8 +40,8 @@ export async function openBridgeRuntime(
   logger: Logger,
   opts: {
     metrics?: BridgeMetrics;
-    /** For tests: wraps the MASS client the pipeline steps use (not the poll's own client). */
-    wrapMass?: (client: MassClient) => MassClient;
+    /** For tests: wraps the MASS client the pipeline steps use (not the poll's own client), of each identity by name. */
+    wrapMass?: (client: MassClient, identity: string) => MassClient;
     /** Test-only hook at each named side-effect boundary (see crash-point.ts). */
     crashPoint?: (name: string) => void;
   } = {},
@@ -51,14 +51,14 @@ export async function openBridgeRuntime(
   const ledger = openLedger(join(config.bridge.stateDir, 'bridge.sqlite'));
   const metrics = opts.metrics ?? createMetrics();
   const rawMass = createMassClient(massOptions);
-  const mass = opts.wrapMass ? opts.wrapMass(rawMass) : rawMass;
+  const mass = opts.wrapMass ? opts.wrapMass(rawMass, DEFAULT_IDENTITY) : rawMass;
   // The heartbeat gets its own connection: streamed sample downloads may hold every connection of the main pool for minutes.
   const pollClient = createMassClient({ ...massOptions, connections: 1, onInsecure: undefined });
   // Every further identity: the same MASS with its own instance key, and its own poll connection.
   const identities: Array<IdentityDeps & { raw: MassClient; pollClient: MassClient }> = (config.mass.identities ?? []).map((identity) => {
     const own = { ...massOptions, apiKey: identity.apiKey, onInsecure: undefined };
     const raw = createMassClient(own);
-    return { name: identity.name, uuid: identity.uuid, raw, mass: opts.wrapMass ? opts.wrapMass(raw) : raw, pollClient: createMassClient({ ...own, connections: 1 }) };
+    return { name: identity.name, uuid: identity.uuid, raw, mass: opts.wrapMass ? opts.wrapMass(raw, identity.name) : raw, pollClient: createMassClient({ ...own, connections: 1 }) };
   });
   const closeMass = () => [rawMass.close(), pollClient.close(), ...identities.flatMap((i) => [i.raw.close(), i.pollClient.close()])];
   let assemblyline: AssemblylineClient;

@@ -1,0 +1,106 @@
+/**
+ * Several identities in one process: three instances of the analysis system, polled by one bridge, over a MASS
+ * scheduler with the real threshold (an instance gets new work only while it has at most 100 pending) and a short
+ * interval.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildApi } from '../../src/api/app.js';
+import { openBridgeRuntime } from '../../src/bridge/commands.js';
+import { silentLogger } from '../../src/log.js';
+import type { MassClient } from '../../src/mass/types.js';
+import { makeConfig, overrideMethods, reportsBySample, startSimulators } from '../helpers/bridge-harness.js';
+import { waitFor } from '../helpers/wait.js';
+
+const ANALYSES = 500;
+
+test('three identities, 500 scheduled analyses: each reported once by the identity that claimed it, all online, none above 101 pending', { timeout: 240_000 }, async (t) => {
+  const sims = await startSimulators(t, { mass: { schedulerIntervalMs: 100 }, al: { analysisDelayMs: 100 } });
+  const system = await sims.admin.getAnalysisSystem('assemblyline');
+  const extra = [];
+  for (const name of ['second', 'third']) {
+    const inst = await sims.admin.createInstance(system.url);
+    extra.push({ name, uuid: inst.uuid, apiKey: sims.mass.instanceKeyFor(inst.uuid)! });
+  }
+  const uuids = new Map([['default', sims.endpoints.uuid], ...extra.map((e) => [e.name, e.uuid] as [string, string])]);
+
+  // Every sample waits as an analysis request until the scheduler places it: the instances are offline until they poll.
+  const samples = new Set<string>();
+  for (let i = 0; i < ANALYSES; i++) samples.add((await sims.seedFile(`many-${i}.bin`, `identity load file ${i}\n`)).url);
+
+  const config = makeConfig(sims.endpoints, { mass: { identities: extra } });
+  // Which identity's key sent each report (the steps' clients, one per identity).
+  const reportedBy = new Map<string, string[]>();
+  const runtime = await openBridgeRuntime(config, silentLogger(), {
+    wrapMass: (client: MassClient, identity: string) =>
+      overrideMethods(client, {
+        submitReport: async (original, url, report, o) => {
+          const answer = await original(url, report, o);
+          const key = typeof url === 'string' ? url : url.url;
+          reportedBy.set(key, [...(reportedBy.get(key) ?? []), identity]);
+          return answer;
+        },
+      }),
+  });
+  const api = await buildApi({ ledger: runtime.ledger, control: runtime.bridge.control, metrics: runtime.metrics, token: '', readAuth: 'none', readToken: '' });
+  sims.defer(async () => {
+    await api.close();
+    await runtime.bridge.stop({ graceMs: 2000 });
+    await runtime.close();
+  });
+
+  // What MASS counts as pending per instance, read like an operator would, while the bridge works.
+  let maxPending = 0;
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      for (const uuid of uuids.values()) maxPending = Math.max(maxPending, (await sims.admin.getInstance(uuid)).scheduled_analyses_count);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+
+  runtime.bridge.start();
+  await waitFor(async () => (await sims.massState()).reports.length >= ANALYSES, { timeoutMs: 200_000, intervalMs: 250, what: `${ANALYSES} reports on MASS` });
+  watching = false;
+  await watcher;
+
+  const state = await sims.massState();
+  assert.equal(state.reports.length, ANALYSES, 'one report per scheduled analysis, no more');
+  assert.equal(state.scheduled_pending, 0);
+  assert.equal(state.analysis_requests, 0);
+  const bySample = reportsBySample(state);
+  assert.equal(bySample.size, ANALYSES);
+  for (const url of samples) assert.equal(bySample.get(url)?.length, 1, `one report for ${url}`);
+  assert.ok(maxPending >= 100, `the load reached the threshold (max pending ${maxPending})`);
+  assert.ok(maxPending <= 101, `no instance held more than 101 pending (max ${maxPending})`);
+
+  // Each job remembers which identity claimed it, and that identity's key sent its one report.
+  const claimedBy = new Map<string, number>();
+  const jobs = runtime.ledger.list({ limit: 1000 }).jobs;
+  assert.equal(jobs.length, ANALYSES);
+  for (const job of jobs) {
+    assert.equal(job.state, 'done', `${job.id}: ${job.lastError ?? ''}`);
+    assert.ok(job.identity && uuids.has(job.identity), `${job.id} claimed by a configured identity (${job.identity})`);
+    claimedBy.set(job.identity, (claimedBy.get(job.identity) ?? 0) + 1);
+    assert.deepEqual(reportedBy.get(job.scheduledAnalysisUrl), [job.identity], `${job.id} reported once, by its own identity`);
+  }
+  for (const name of uuids.keys()) assert.ok((claimedBy.get(name) ?? 0) > 0, `${name} claimed work (${JSON.stringify([...claimedBy])})`);
+
+  // All three stay online on MASS, and the status API and the metrics say so per identity.
+  for (const uuid of uuids.values()) assert.equal((await sims.admin.getInstance(uuid)).is_online, true, `${uuid} online on MASS`);
+  const status = (await api.inject({ method: 'GET', url: '/api/v1/status' })).json<{ identities: Array<{ name: string; uuid: string; online: boolean; inFlight: number; pendingOnMass: number | null; lastPollAt: string | null }> }>();
+  assert.deepEqual(status.identities.map((i) => [i.name, i.uuid]), [...uuids]);
+  for (const i of status.identities) {
+    assert.equal(i.online, true, `${i.name} online`);
+    assert.equal(i.inFlight, 0);
+    assert.ok(i.lastPollAt !== null);
+    assert.ok(i.pendingOnMass !== null && i.pendingOnMass <= 101);
+  }
+  const metrics = (await api.inject({ method: 'GET', url: '/metrics' })).body;
+  for (const name of uuids.keys()) {
+    assert.match(metrics, new RegExp(`^massal_identity_online\\{identity="${name}"\\} 1$`, 'm'));
+    assert.match(metrics, new RegExp(`^massal_identity_jobs_in_flight\\{identity="${name}"\\} 0$`, 'm'));
+  }
+  const job = (await api.inject({ method: 'GET', url: `/api/v1/jobs/${jobs[0].id}` })).json<{ identity?: string; job?: { identity: string } }>();
+  assert.equal(job.job?.identity ?? job.identity, jobs[0].identity);
+});
