@@ -157,6 +157,14 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
     keyMayBeEmpty: mayBeEmpty(findKey('AssemblylineAnalysis', 'mass api key')!),
   }, problems, warnings);
 
+  const inFlight = get('Bridge', 'MaxInFlight');
+  if (identities.length > 0 && typeof inFlight === 'number' && inFlight < 101 * (identities.length + 1)) {
+    warnings.push({
+      ...where('Bridge', 'MaxInFlight'),
+      message: `is below 101 × ${identities.length + 1} identities (${101 * (identities.length + 1)}): MASS gives each identity up to 101 scheduled analyses, and claiming stops at MaxInFlight, so the identities cannot all be kept busy`,
+    });
+  }
+
   if (problems.length) throw new ConfigError(problems, warnings);
 
   const config = build(values, opts.hostname ?? osHostname());

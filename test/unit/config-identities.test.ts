@@ -10,12 +10,12 @@ const U1 = '11111111-1111-4111-8111-111111111111';
 const U2 = '22222222-2222-4222-8222-222222222222';
 const U3 = '33333333-3333-4333-8333-333333333333';
 
-function iniFile(t: TestContext, extra: string[]): string {
+function iniFile(t: TestContext, extra: string[], maxInFlight = 500): string {
   const dir = mkdtempSync(join(tmpdir(), 'config-identities-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'bridge.ini');
   writeFileSync(file, ['[GLOBAL]', 'ServerURL = http://mass.example.org/', '[AssemblylineAnalysis]', `UUID = ${U1}`, 'mass api key = first-key',
-    '[Assemblyline]', 'URL = https://al.example.org', 'User = u', 'APIKey = k:s', ...extra, ''].join('\n'));
+    '[Assemblyline]', 'URL = https://al.example.org', 'User = u', 'APIKey = k:s', '[Bridge]', `MaxInFlight = ${maxInFlight}`, ...extra, ''].join('\n'));
   return file;
 }
 
@@ -81,6 +81,17 @@ test('identity problems: a missing UUID or key, a reserved or malformed name, a 
   const { warnings } = loadConfig({ file: iniFile(t, ['[AssemblylineAnalysis:lab]', `UUID = ${U2}`, 'mass api key = k', 'PollTime = 3']) });
   assert.equal(warnings.length, 1);
   assert.match(warnings[0].message, /unknown key 'PollTime' in \[AssemblylineAnalysis:lab\] is ignored: an identity section sets only UUID and mass api key/);
+});
+
+test('check-config warns when MaxInFlight cannot hold 101 scheduled analyses per identity', (t) => {
+  const two = ['[AssemblylineAnalysis:lab]', `UUID = ${U2}`, 'mass api key = k'];
+  assert.deepEqual(loadConfig({ file: iniFile(t, two, 202) }).warnings, []);
+  const { warnings } = loadConfig({ file: iniFile(t, two, 100) });
+  assert.equal(warnings.length, 1);
+  assert.equal(warnings[0].key, 'Bridge.MaxInFlight');
+  assert.match(warnings[0].message, /is below 101 × 2 identities \(202\)/);
+  // One identity: the default MaxInFlight (100) is fine, as before.
+  assert.deepEqual(loadConfig({ file: iniFile(t, [], 100) }).warnings, []);
 });
 
 test('register may leave identity UUIDs and keys empty', (t) => {
