@@ -3,7 +3,7 @@
  * default; memory and pipeline with --quick), each against a baseline measured in the same run, and prints a
  * table of ratios and targets at the end.
  * Exits 1 when a target is missed, a benchmark's correctness check fails or it throws; 2 when BENCH_MAX_MS
- * (default 300 s) passes. `--record` appends the table with the machine to docs/benchmarks.md.
+ * (default 600 s) passes. `--record` appends the table with the machine to docs/benchmarks.md.
  * Sizes: BENCH_FILE_MB (256; 32 with --quick), BENCH_PIPELINE_N (200; 50 with --quick), BENCH_MAPPING_N (2000),
  * BENCH_LEDGER_N (10000), BENCH_IDENTITIES_T_MS (20000; 10000 with --quick), BENCH_IDENTITIES_PER (101).
  */
@@ -49,7 +49,7 @@ async function main(): Promise<number> {
   }
   const defaults = QUICK ? ['memory', 'pipeline'] : Object.keys(BENCHES);
   const selected = Object.keys(BENCHES).filter((k) => (names.length > 0 ? names : defaults).includes(k));
-  const maxMs = Number(process.env.BENCH_MAX_MS ?? 300_000);
+  const maxMs = Number(process.env.BENCH_MAX_MS ?? 600_000);
   const watchdog = setTimeout(() => {
     say(`bench: BENCH_MAX_MS (${maxMs} ms) passed; stopping`);
     killChildren();

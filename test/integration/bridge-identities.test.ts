@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildApi } from '../../src/api/app.js';
 import { openBridgeRuntime } from '../../src/bridge/commands.js';
+import { doctorCommand } from '../../src/commands/doctor.js';
 import { silentLogger } from '../../src/log.js';
 import type { MassClient } from '../../src/mass/types.js';
 import { makeConfig, overrideMethods, reportsBySample, startSimulators } from '../helpers/bridge-harness.js';
@@ -103,4 +104,26 @@ test('three identities, 500 scheduled analyses: each reported once by the identi
   }
   const job = (await api.inject({ method: 'GET', url: `/api/v1/jobs/${jobs[0].id}` })).json<{ identity?: string; job?: { identity: string } }>();
   assert.equal(job.job?.identity ?? job.identity, jobs[0].identity);
+});
+
+test('doctor checks every identity: a key that does not belong to its UUID is named with its section', { timeout: 60_000 }, async (t) => {
+  const sims = await startSimulators(t, { mass: { schedulerIntervalMs: 0 } });
+  const system = await sims.admin.getAnalysisSystem('assemblyline');
+  const good = await sims.admin.createInstance(system.url);
+  const other = await sims.admin.createInstance(system.url);
+  const config = makeConfig(sims.endpoints, {
+    mass: {
+      identities: [
+        { name: 'good', uuid: good.uuid, apiKey: sims.mass.instanceKeyFor(good.uuid)! },
+        // The key of another instance: MASS answers the poll with 404.
+        { name: 'swapped', uuid: other.uuid, apiKey: sims.mass.instanceKeyFor(good.uuid)! },
+      ],
+    },
+  });
+  let out = '';
+  const code = await doctorCommand({ config, out: { write: (s: string) => (out += s) } });
+  assert.equal(code, 1, out);
+  assert.match(out, new RegExp(`\\[ ok \\] identity good: the key belongs to instance ${good.uuid}; 0 scheduled analyses pending`));
+  assert.match(out, new RegExp(`\\[FAIL\\] identity swapped: the key does not belong to instance ${other.uuid} \\(the poll answers 404\\)\\n\\s+fix: use in \\[AssemblylineAnalysis:swapped\\] the UUID`));
+  assert.ok(!out.includes(sims.mass.instanceKeyFor(good.uuid)!), 'no key is printed');
 });
