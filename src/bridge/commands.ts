@@ -228,7 +228,8 @@ export async function registerCommand(opts: RegisterCommandOptions): Promise<num
         out('mass api key =');
       }
       out('');
-      out('Keep the other [AssemblylineAnalysis] keys in the first section. MASS gives instance keys out only in its web UI:');
+      out(`Keep the other [AssemblylineAnalysis] keys in the first section, and set [Bridge] MaxInFlight to at least ${101 * count}`);
+      out('(MASS gives each identity up to 101 scheduled analyses at a time). MASS gives instance keys out only in its web UI:');
       out(`copy each instance's key from ${webUiUrl(config)}webui/admin/analysis_systems/ into its section's mass api key.`);
     }
     if (configured.length > count) {

@@ -39,6 +39,7 @@ test('register --instances 3 creates three instances once, prints sections that 
   assert.equal(new Set(uuids).size, 3);
   assert.match(sections, /^\[AssemblylineAnalysis:lab\]$/m);
   assert.match(sections, /^\[AssemblylineAnalysis:identity3\]$/m);
+  assert.match(first.text(), /set \[Bridge\] MaxInFlight to at least 303\n/);
   const system = await sims.admin.getAnalysisSystem('assemblyline');
   for (const uuid of uuids) assert.equal((await sims.admin.getInstance(uuid)).analysis_system, system.url);
 
@@ -54,7 +55,7 @@ test('register --instances 3 creates three instances once, prints sections that 
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const ini = join(dir, 'bridge.ini');
   const pasted = sections.replace(/^mass api key =$/gm, () => 'mass api key = pasted-key');
-  writeFileSync(ini, ['[GLOBAL]', `ServerURL = ${sims.massOrigin}/`, pasted, '[Assemblyline]', 'URL = https://al.example.org', 'User = u', 'APIKey = k:s', ''].join('\n'));
+  writeFileSync(ini, ['[GLOBAL]', `ServerURL = ${sims.massOrigin}/`, pasted, '[Assemblyline]', 'URL = https://al.example.org', 'User = u', 'APIKey = k:s', '[Bridge]', 'MaxInFlight = 303', ''].join('\n'));
   const loaded = loadConfig({ file: ini });
   assert.deepEqual(loaded.warnings, []);
   assert.equal(loaded.config.mass.uuid, FIRST);
