@@ -127,3 +127,56 @@ test('doctor checks every identity: a key that does not belong to its UUID is na
   assert.match(out, new RegExp(`\\[FAIL\\] identity swapped: the key does not belong to instance ${other.uuid} \\(the poll answers 404\\)\\n\\s+fix: use in \\[AssemblylineAnalysis:swapped\\] the UUID`));
   assert.ok(!out.includes(sims.mass.instanceKeyFor(good.uuid)!), 'no key is printed');
 });
+
+test('an identity removed from the configuration: its unfinished jobs are reported with the key of an identity still configured', { timeout: 90_000 }, async (t) => {
+  const sims = await startSimulators(t, { mass: { schedulerIntervalMs: 100 }, al: { analysisDelayMs: 1500 } });
+  const system = await sims.admin.getAnalysisSystem('assemblyline');
+  const inst = await sims.admin.createInstance(system.url);
+  const second = { name: 'second', uuid: inst.uuid, apiKey: sims.mass.instanceKeyFor(inst.uuid)! };
+  const samples = new Set<string>();
+  for (let i = 0; i < 12; i++) samples.add((await sims.seedFile(`removed-${i}.bin`, `removed identity file ${i}\n`)).url);
+
+  const reportedBy = new Map<string, string>();
+  const wrapMass = (client: MassClient, identity: string) =>
+    overrideMethods(client, {
+      submitReport: async (original, url, report, o) => {
+        const answer = await original(url, report, o);
+        reportedBy.set(typeof url === 'string' ? url : url.url, identity);
+        return answer;
+      },
+    });
+  // First run with both identities: stopped while the work is in Assemblyline.
+  const withBoth = makeConfig(sims.endpoints, { mass: { identities: [second] } });
+  const first = await openBridgeRuntime(withBoth, silentLogger(), { wrapMass });
+  first.bridge.start();
+  const claimed = await waitFor(
+    () => {
+      const jobs = first.ledger.list({ limit: 100 }).jobs;
+      return jobs.length === samples.size && jobs.every((j) => j.state === 'waiting') ? jobs : undefined;
+    },
+    { timeoutMs: 30_000, what: 'every sample claimed and in Assemblyline' },
+  );
+  await first.bridge.stop({ graceMs: 2000 });
+  await first.close();
+  const ofSecond = claimed.filter((j) => j.identity === 'second');
+  assert.ok(ofSecond.length > 0 && ofSecond.length < samples.size, `both identities claimed work (${ofSecond.length} by second)`);
+
+  // Second run without it: the default identity finishes every job, the removed identity's too.
+  const onlyFirst = makeConfig(sims.endpoints);
+  const after = await openBridgeRuntime(onlyFirst, silentLogger(), { wrapMass });
+  sims.defer(async () => {
+    await after.bridge.stop({ graceMs: 2000 });
+    await after.close();
+  });
+  after.bridge.start();
+  await waitFor(async () => (await sims.massState()).reports.length >= samples.size, { timeoutMs: 60_000, what: 'every report on MASS' });
+  const state = await sims.massState();
+  assert.equal(state.reports.length, samples.size);
+  assert.equal(state.scheduled_pending, 0);
+  for (const job of ofSecond) {
+    assert.equal(after.ledger.get(job.id)?.state, 'done');
+    assert.equal(after.ledger.get(job.id)?.identity, 'second', 'the job still names the identity that claimed it');
+    assert.equal(reportedBy.get(job.scheduledAnalysisUrl), 'default', 'reported with the key of an identity still configured');
+  }
+  assert.deepEqual(after.bridge.control.status().identities?.map((i) => i.name), ['default']);
+});
