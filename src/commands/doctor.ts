@@ -222,6 +222,15 @@ export async function doctorCommand(opts: DoctorOptions): Promise<number> {
       }
     }
     if (mass) findings.push(...(await checkMass(config, mass)));
+    if (!al) {
+      try {
+        al = createAssemblylineClient(await assemblylineClientOptionsFromConfig(config.assemblyline));
+      } catch (err) {
+        findings.push({ ok: false, what: `the Assemblyline connection cannot be set up: ${describe(err)}`, hint: 'check CAFile, ClientCert and ClientKey' });
+      }
+    }
+    if (al) findings.push(...(await checkAssemblyline(config, al)));
+    // Every further identity: its own key against its own UUID.
     for (const identity of config.mass.identities ?? []) {
       let own: MassClient | undefined;
       try {
@@ -233,14 +242,6 @@ export async function doctorCommand(opts: DoctorOptions): Promise<number> {
         await own?.close().catch(() => undefined);
       }
     }
-    if (!al) {
-      try {
-        al = createAssemblylineClient(await assemblylineClientOptionsFromConfig(config.assemblyline));
-      } catch (err) {
-        findings.push({ ok: false, what: `the Assemblyline connection cannot be set up: ${describe(err)}`, hint: 'check CAFile, ClientCert and ClientKey' });
-      }
-    }
-    if (al) findings.push(...(await checkAssemblyline(config, al)));
     findings.push(checkLedger(config));
   } finally {
     if (mass && !opts.mass) await mass.close().catch(() => undefined);
