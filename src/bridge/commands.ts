@@ -10,8 +10,9 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/app.js';
 import { createAssemblylineClient } from '../assemblyline/client.js';
 import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js';
+import type { IdentityDeps } from './context.js';
 import { checkIngestConfiguration } from './ingest-check.js';
-import { DEFAULT_IDENTITY, massIdentities } from '../config/identities.js';
+import { massIdentities } from '../config/identities.js';
 import type { BridgeConfig } from '../config/types.js';
 import { BridgeError } from '../errors.js';
 import { openLedger } from '../ledger/sqlite.js';
@@ -23,7 +24,6 @@ import type { AnalysisSystem, MassClient } from '../mass/types.js';
 import type { AssemblylineClient } from '../assemblyline/types.js';
 import { createMetrics, type BridgeMetrics } from '../metrics.js';
 import { createBridge, type Bridge } from './bridge.js';
-import type { IdentityDeps } from './context.js';
 
 export interface BridgeRuntime {
   bridge: Bridge;
@@ -41,8 +41,11 @@ export async function openBridgeRuntime(
   logger: Logger,
   opts: {
     metrics?: BridgeMetrics;
-    /** For tests: wraps the MASS client the pipeline steps use (not the poll's own client), of each identity by name. */
-    wrapMass?: (client: MassClient, identity: string) => MassClient;
+    /**
+     * For tests: wraps the MASS client the pipeline steps use (not the poll's own client); called once per identity,
+     * with the name of each identity after the first (`identity` is absent for the first, `default`).
+     */
+    wrapMass?: (client: MassClient, identity?: string) => MassClient;
     /** Test-only hook at each named side-effect boundary (see crash-point.ts). */
     crashPoint?: (name: string) => void;
   } = {},
@@ -52,7 +55,7 @@ export async function openBridgeRuntime(
   const ledger = openLedger(join(config.bridge.stateDir, 'bridge.sqlite'));
   const metrics = opts.metrics ?? createMetrics();
   const rawMass = createMassClient(massOptions);
-  const mass = opts.wrapMass ? opts.wrapMass(rawMass, DEFAULT_IDENTITY) : rawMass;
+  const mass = opts.wrapMass ? opts.wrapMass(rawMass) : rawMass;
   // The heartbeat gets its own connection: streamed sample downloads may hold every connection of the main pool for minutes.
   const pollClient = createMassClient({ ...massOptions, connections: 1, onInsecure: undefined });
   // Every further identity: the same MASS with its own instance key, and its own poll connection.

@@ -33,7 +33,7 @@ test('three identities, 500 scheduled analyses: each reported once by the identi
   // Which identity's key sent each report (the steps' clients, one per identity).
   const reportedBy = new Map<string, string[]>();
   const runtime = await openBridgeRuntime(config, silentLogger(), {
-    wrapMass: (client: MassClient, identity: string) =>
+    wrapMass: (client: MassClient, identity = 'default') =>
       overrideMethods(client, {
         submitReport: async (original, url, report, o) => {
           const answer = await original(url, report, o);
@@ -137,7 +137,7 @@ test('an identity removed from the configuration: its unfinished jobs are report
   for (let i = 0; i < 12; i++) samples.add((await sims.seedFile(`removed-${i}.bin`, `removed identity file ${i}\n`)).url);
 
   const reportedBy = new Map<string, string>();
-  const wrapMass = (client: MassClient, identity: string) =>
+  const wrapMass = (client: MassClient, identity = 'default') =>
     overrideMethods(client, {
       submitReport: async (original, url, report, o) => {
         const answer = await original(url, report, o);
