@@ -151,17 +151,25 @@ export interface SimServerInfo {
   alUser: string;
   alApiKey: string;
   samples: Record<string, SeededSample>;
+  /** The instances after the first, with their keys (`--instances`). */
+  extraInstances: Array<{ uuid: string; key: string }>;
 }
 
 export interface SimServerOptions {
   alDelayMs: number;
   /** Seed one large file sample of this many MiB (key `big`) plus a 64 KiB `warmup` sample. */
   fileMb?: number;
+  /** Instances of the analysis system (default 1). */
+  instances?: number;
+  /** Concurrent submissions Assemblyline allows the bridge's user (default 0 = unlimited). */
+  asyncQuota?: number;
 }
 
 export async function startSimServer(opts: SimServerOptions): Promise<{ info: SimServerInfo; stop(): Promise<void> }> {
   const args = [`--al-delay-ms=${opts.alDelayMs}`];
   if (opts.fileMb) args.push(`--file-mb=${opts.fileMb}`);
+  if (opts.instances) args.push(`--instances=${opts.instances}`);
+  if (opts.asyncQuota) args.push(`--async-quota=${opts.asyncQuota}`);
   const { value, stop } = await startTsChild<SimServerInfo>('bench/sim-server.ts', args, { readyTimeoutMs: 120_000 });
   return { info: value, stop };
 }

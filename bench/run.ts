@@ -1,17 +1,19 @@
 /**
- * `npm run bench [-- [--quick] [--record] memory pipeline mapping ledger hash-first]`: runs the named benchmarks (all by
+ * `npm run bench [-- [--quick] [--record] memory pipeline mapping ledger hash-first identities]`: runs the named benchmarks (all by
  * default; memory and pipeline with --quick), each against a baseline measured in the same run, and prints a
  * table of ratios and targets at the end.
  * Exits 1 when a target is missed, a benchmark's correctness check fails or it throws; 2 when BENCH_MAX_MS
- * (default 300 s) passes. `--record` appends the table with the machine to docs/benchmarks.md.
+ * (default 600 s) passes. `--record` appends the table with the machine to docs/benchmarks.md.
  * Sizes: BENCH_FILE_MB (256; 32 with --quick), BENCH_PIPELINE_N (200; 50 with --quick), BENCH_MAPPING_N (2000),
  * BENCH_LEDGER_N (1000 jobs), BENCH_LEDGER_CONCURRENCY (8).
+ * BENCH_IDENTITIES_T_MS (20000; 10000 with --quick), BENCH_IDENTITIES_PER (101).
  */
 import { appendFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { QUICK, REPO_ROOT, killChildren, type BenchOutcome, type Say, type TableRow } from './lib.js';
 import { benchHashFirst } from './hash-first.js';
+import { benchIdentities } from './identities.js';
 import { benchLedger } from './ledger.js';
 import { benchMapping } from './mapping.js';
 import { benchMemory } from './memory.js';
@@ -23,6 +25,7 @@ const BENCHES: Record<string, (say: Say) => Promise<BenchOutcome>> = {
   memory: benchMemory,
   pipeline: benchPipeline,
   'hash-first': benchHashFirst,
+  identities: benchIdentities,
 };
 
 const say: Say = (line = '') => void process.stdout.write(`${line}\n`);
@@ -47,7 +50,7 @@ async function main(): Promise<number> {
   }
   const defaults = QUICK ? ['memory', 'pipeline'] : Object.keys(BENCHES);
   const selected = Object.keys(BENCHES).filter((k) => (names.length > 0 ? names : defaults).includes(k));
-  const maxMs = Number(process.env.BENCH_MAX_MS ?? 300_000);
+  const maxMs = Number(process.env.BENCH_MAX_MS ?? 600_000);
   const watchdog = setTimeout(() => {
     say(`bench: BENCH_MAX_MS (${maxMs} ms) passed; stopping`);
     killChildren();

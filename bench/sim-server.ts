@@ -4,7 +4,10 @@
  * samples) on stdout, then runs until its stdin closes (the parent ended or stopped it), SIGTERM/SIGINT,
  * or BENCH_SIM_MAX_MS (default 10 min) passes.
  *
- *   node --import tsx bench/sim-server.ts [--al-delay-ms=50] [--file-mb=256]
+ *   node --import tsx bench/sim-server.ts [--al-delay-ms=50] [--file-mb=256] [--instances=1] [--async-quota=0]
+ *
+ * --instances=K creates K - 1 more instances of the seeded analysis system (for several identities);
+ * --async-quota=N gives the Assemblyline user N concurrent submissions (0 = unlimited).
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -34,13 +37,20 @@ function generated(mb: number): Readable {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { 'al-delay-ms': { type: 'string', default: '50' }, 'file-mb': { type: 'string', default: '0' } },
+    options: {
+      'al-delay-ms': { type: 'string', default: '50' },
+      'file-mb': { type: 'string', default: '0' },
+      instances: { type: 'string', default: '1' },
+      'async-quota': { type: 'string', default: '0' },
+    },
     strict: true,
   });
   const alDelayMs = Number(values['al-delay-ms']);
   const fileMb = Number(values['file-mb']);
-  if (!Number.isInteger(alDelayMs) || alDelayMs < 0 || !Number.isInteger(fileMb) || fileMb < 0) {
-    throw new Error('--al-delay-ms and --file-mb take non-negative integers');
+  const instances = Number(values.instances);
+  const asyncQuota = Number(values['async-quota']);
+  if (![alDelayMs, fileMb, instances, asyncQuota].every((n) => Number.isInteger(n) && n >= 0) || instances < 1) {
+    throw new Error('--al-delay-ms, --file-mb and --async-quota take non-negative integers, --instances a positive one');
   }
   const logger = silentLogger();
   // Scheduler ticks only on request (/_sim/scheduler/run): the benchmark decides when work appears.
@@ -49,6 +59,7 @@ async function main(): Promise<void> {
     analysisDelayMs: alDelayMs,
     logger,
     maxFileSize: Math.max(104_857_600, (fileMb + 1) * MiB),
+    ...(asyncQuota > 0 ? { quotas: { asyncSubmissions: asyncQuota } } : {}),
   });
   let closing: Promise<void> | undefined;
   const shutdown = (code: number): Promise<void> => {
@@ -87,6 +98,20 @@ async function main(): Promise<void> {
     }
   }
 
+  const extraInstances: Array<{ uuid: string; key: string }> = [];
+  if (instances > 1) {
+    const admin = createMassClient({ apiRoot: `${massOrigin}/api/`, apiKey: mass.adminKey });
+    try {
+      const system = await admin.getAnalysisSystem('assemblyline');
+      for (let i = 1; i < instances; i++) {
+        const { uuid } = await admin.createInstance(system.url);
+        extraInstances.push({ uuid, key: mass.instanceKeyFor(uuid)! });
+      }
+    } finally {
+      await admin.close();
+    }
+  }
+
   const info: SimServerInfo = {
     massOrigin,
     alOrigin,
@@ -97,6 +122,7 @@ async function main(): Promise<void> {
     alUser: al.user,
     alApiKey: al.apiKey,
     samples,
+    extraInstances,
   };
   process.stdout.write(`${JSON.stringify(info)}\n`);
 }

@@ -19,8 +19,8 @@ Commands:
   simulate [--host H] [--mass-port N] [--al-port M] [--mass-admin-key K] [--al-user U]
            [--al-apikey NAME:SECRET] [--write-config FILE] [--state-dir DIR] [--locked-down]
                                         start the MASS and Assemblyline simulators
-  register --config FILE --admin-key-file F
-                                        create the analysis system and an instance on MASS
+  register --config FILE --admin-key-file F [--instances K]
+                                        create the analysis system and its instance(s) on MASS
   check-config --config FILE [--set Section.Key=value]...
                                         print the effective configuration, secrets masked
   doctor --config FILE [--set Section.Key=value]...
@@ -89,15 +89,20 @@ Options:
   --log-level LEVEL           log level (default warn)
   -h, --help                  this help
 `,
-  register: `Usage: mass-al-bridge register --config FILE --admin-key-file F [--set Section.Key=value]...
+  register: `Usage: mass-al-bridge register --config FILE --admin-key-file F [--instances K] [--set Section.Key=value]...
 
 Creates the analysis system [AssemblylineAnalysis] SystemName on MASS (tag filter
 sample-type:filesample) and an instance of it, unless they exist. Prints the instance UUID;
 MASS hands out the instance key only in its web UI (see docs/operations.md).
 The configuration needs [GLOBAL] ServerURL; instance UUID and key may still be empty.
+With --instances K it makes sure K instances exist, one per identity: [AssemblylineAnalysis]
+and the [AssemblylineAnalysis:NAME] sections in order, then new ones named identity2, ...
+(their UUIDs derived from the first one's, so a second run finds them), and prints the
+INI sections to paste.
 
 Options:
   --admin-key-file F          a file holding the API key of a MASS admin user (read, never printed)
+  --instances K               how many instances (identities) to make sure exist (default 1)
 ${CONFIG_OPTIONS}
 `,
   doctor: `Usage: mass-al-bridge doctor --config FILE [--set Section.Key=value]...
@@ -296,6 +301,17 @@ async function main(argv: string[]): Promise<number> {
         keyFile = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : rest[keyIdx + 1];
         remaining.splice(keyIdx, arg.includes('=') ? 1 : 2);
       }
+      let instances = 1;
+      const countIdx = remaining.findIndex((a) => a === '--instances' || a.startsWith('--instances='));
+      if (countIdx >= 0) {
+        const arg = remaining[countIdx];
+        const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : remaining[countIdx + 1];
+        remaining.splice(countIdx, arg.includes('=') ? 1 : 2);
+        if (text === undefined || !/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 100) {
+          return usageError('register', '--instances needs a whole number from 1 to 100');
+        }
+        instances = Number(text);
+      }
       // The instance key does not exist yet: register only needs the MASS location.
       const loaded = await loadFromArgs('register', remaining, env, [], { allowMissingSecrets: true, optional: ['AssemblylineAnalysis.UUID'] });
       if (typeof loaded === 'number') return loaded;
@@ -308,7 +324,7 @@ async function main(argv: string[]): Promise<number> {
         return fail(`cannot read the admin key file ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }
       const { registerCommand } = await import('./bridge/commands.js');
-      const code = await registerCommand({ config: loaded.config, adminKey, stdout: process.stdout });
+      const code = await registerCommand({ config: loaded.config, adminKey, stdout: process.stdout, instances });
       if (code === 0 && (await isMassSimulator(loaded.config.global.serverUrl))) {
         process.stdout.write(
           'This MASS is the mass-al-bridge simulator, which has no web UI: the terminal running `mass-al-bridge simulate`\n' +

@@ -39,6 +39,8 @@ export interface StatusGaugesInput {
   lastPollAt: number | null;
   oldestInFlightAgeSeconds: number;
   upstreams: Record<UpstreamTarget, UpstreamHealthReading>;
+  /** Per identity (label `identity`: `default` for [AssemblylineAnalysis], else NAME of [AssemblylineAnalysis:NAME]). */
+  identities?: Array<{ name: string; lastPollAt: number | null; pendingOnMass: number | null; inFlight: number; online: boolean }>;
 }
 
 export function createMetrics(options: { collectProcessMetrics?: boolean; version?: string } = {}): BridgeMetrics {
@@ -131,6 +133,30 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
     labelNames: ['target'] as const,
     registers: [registry],
   });
+  const identityPending = new Gauge({
+    name: 'massal_identity_pending_on_mass',
+    help: 'Scheduled analyses MASS listed for the identity at its last successful poll (in flight included)',
+    labelNames: ['identity'] as const,
+    registers: [registry],
+  });
+  const identityLastPoll = new Gauge({
+    name: 'massal_identity_last_poll_timestamp_seconds',
+    help: "Unix time of the identity's last successful poll (its heartbeat on MASS)",
+    labelNames: ['identity'] as const,
+    registers: [registry],
+  });
+  const identityInFlight = new Gauge({
+    name: 'massal_identity_jobs_in_flight',
+    help: 'Jobs the identity claimed that are not reported yet',
+    labelNames: ['identity'] as const,
+    registers: [registry],
+  });
+  const identityOnline = new Gauge({
+    name: 'massal_identity_online',
+    help: '1 while MASS counts the identity online (a poll less than 10 minutes ago) and schedules work to it',
+    labelNames: ['identity'] as const,
+    registers: [registry],
+  });
   const buildInfo = new Gauge({ name: 'massal_build_info', help: 'Always 1; the version label says which build runs', labelNames: ['version'] as const, registers: [registry] });
   buildInfo.set({ version: options.version ?? VERSION }, 1);
 
@@ -169,7 +195,14 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
     setOldestJobAges(ages) {
       for (const [state, seconds] of Object.entries(ages)) oldestByState.set({ state }, seconds);
     },
-    setStatusGauges({ paused: isPaused, lastPollAt, oldestInFlightAgeSeconds, upstreams }) {
+    setStatusGauges({ paused: isPaused, lastPollAt, oldestInFlightAgeSeconds, upstreams, identities }) {
+      for (const i of identities ?? []) {
+        const identity = i.name;
+        if (i.pendingOnMass !== null) identityPending.set({ identity }, i.pendingOnMass);
+        if (i.lastPollAt !== null) identityLastPoll.set({ identity }, i.lastPollAt / 1000);
+        identityInFlight.set({ identity }, i.inFlight);
+        identityOnline.set({ identity }, i.online ? 1 : 0);
+      }
       paused.set(isPaused ? 1 : 0);
       if (lastPollAt !== null) lastPoll.set(lastPollAt / 1000);
       oldestInFlight.set(oldestInFlightAgeSeconds);

@@ -72,6 +72,13 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     <h2>Upstreams</h2>
     <table><tbody id="upstreams"></tbody></table>
   </section>
+  <section id="identities-section">
+    <h2>Identities on MASS</h2>
+    <table>
+      <thead><tr><th>Identity</th><th>MASS</th><th>Pending on MASS</th><th>In flight</th><th>Last poll</th></tr></thead>
+      <tbody id="identities"></tbody>
+    </table>
+  </section>
   <section id="counts-section">
     <h2>Jobs per state</h2>
     <table><tbody id="counts"></tbody></table>
@@ -239,6 +246,21 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       up.append(el('tr', { 'data-upstream': u[1] }, [el('th', {}, [u[0]]), el('td', {}, [pill]), el('td', {}, [detail])]));
     });
     up.append(el('tr', {}, [el('th', {}, ['Last MASS poll']), el('td', { colspan: '2' }, [ago(s.lastPollAt)])]));
+
+    var ids = document.getElementById('identities');
+    ids.replaceChildren();
+    (s.identities || []).forEach(function (i) {
+      var online = el('span', { class: 'pill ' + (i.online ? 'ok' : 'bad') }, [i.online ? 'online' : 'OFFLINE']);
+      var poll = el('div', {}, [ago(i.lastPollAt)]);
+      if (i.lastPollError) poll.append(el('div', { class: 'err' }, [i.lastPollError]));
+      ids.append(el('tr', { 'data-identity': i.name }, [
+        el('th', { title: i.uuid }, [i.name]),
+        el('td', {}, [online]),
+        el('td', { class: 'num' }, [i.pendingOnMass === null ? '–' : String(i.pendingOnMass)]),
+        el('td', { class: 'num' }, [String(i.inFlight)]),
+        el('td', {}, [poll]),
+      ]));
+    });
 
     var counts = document.getElementById('counts');
     counts.replaceChildren();

@@ -1,5 +1,5 @@
 /** Ledger records → API representations (ms timestamps become ISO strings, links are added). */
-import type { UpstreamHealth } from '../bridge/control.js';
+import type { BridgeStatus, IdentityStatus, UpstreamHealth } from '../bridge/control.js';
 import { isUp } from '../health.js';
 import type { Job, JobEvent, Ledger } from '../ledger/types.js';
 import { submissionLink } from '../mapping/index.js';
@@ -7,6 +7,19 @@ import type { JobDetailResponse, JobView } from './schemas/jobs.js';
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
 export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
+
+/** MASS counts an instance online while its last poll is less than 10 minutes old (MASS.md §3). */
+const ONLINE_WINDOW_MS = 10 * 60_000;
+
+/**
+ * The identities of a status; a bridge control that does not list them (one identity) gets its one identity,
+ * `default`, made from the status itself with `inFlight` jobs.
+ */
+export function identitiesOf(status: BridgeStatus, inFlight: number, now: number): IdentityStatus[] {
+  if (status.identities) return status.identities;
+  const online = status.lastPollAt !== null && now - status.lastPollAt < ONLINE_WINDOW_MS;
+  return [{ name: 'default', uuid: status.instanceUuid, lastPollAt: status.lastPollAt, pendingOnMass: null, inFlight, online, lastPollError: null }];
+}
 
 export function jobView(job: Job, uiUrl: string): JobView {
   return {
@@ -35,6 +48,7 @@ export function jobView(job: Job, uiUrl: string): JobView {
     updatedAt: iso(job.updatedAt),
     finishedAt: isoOrNull(job.finishedAt),
     assemblylineUrl: submissionLink(uiUrl, job.sid),
+    identity: job.identity ?? 'default',
   };
 }
 

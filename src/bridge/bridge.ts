@@ -7,10 +7,10 @@ import { EventEmitter } from 'node:events';
 import { BridgeError } from '../errors.js';
 import type { Job, JobState } from '../ledger/types.js';
 import { JOB_STATES, TERMINAL_STATES } from '../ledger/types.js';
-import { BridgeContext, type BridgeDeps, type JobUpdate } from './context.js';
-import type { BridgeControl, BridgeStatus } from './control.js';
+import { BridgeContext, MASS_ONLINE_WINDOW_MS, type BridgeDeps, type JobUpdate, type Runnable } from './context.js';
+import type { BridgeControl, BridgeStatus, IdentityStatus } from './control.js';
 import { errorReport } from './decide.js';
-import { Loop } from './loop.js';
+import { Loop, LoopGroup } from './loop.js';
 import { budgetOf } from './states.js';
 import { listenTick } from './loops/listener.js';
 import { pollTick } from './loops/poller.js';
@@ -40,7 +40,7 @@ export interface Bridge {
   on(event: 'job', listener: (update: JobUpdate) => void): this;
   off(event: 'job', listener: (update: JobUpdate) => void): this;
   /** The loops, for tests and the demo (e.g. pause the listener). */
-  readonly loops: { poller: Loop; worker: Loop; listener: Loop; reconciler: Loop };
+  readonly loops: { poller: Runnable; worker: Loop; listener: Loop; reconciler: Loop };
 }
 
 class BridgeImpl extends EventEmitter implements Bridge {
@@ -57,8 +57,15 @@ class BridgeImpl extends EventEmitter implements Bridge {
     const workerMs = () => Math.max(10, Math.min(250, pollMs()));
     const reconcileMs = () => Math.max(50, Math.min(30_000, ctx.policy.resultDeadlineMs / 4));
     this.loops = {
+      // One poller per identity: each is that instance's heartbeat and must not wait behind another's poll.
       // [GLOBAL] SleepTime: the wait before polling again after a failed poll.
-      poller: new Loop('poller', pollMs, () => pollTick(ctx), ctx.log, () => ctx.config.global.sleepTime * 1000),
+      poller: new LoopGroup(
+        'poller',
+        ctx.identities.map(
+          (identity, i) =>
+            new Loop(i === 0 ? 'poller' : `poller:${identity.name}`, pollMs, () => pollTick(ctx, identity), ctx.log, () => ctx.config.global.sleepTime * 1000),
+        ),
+      ),
       worker: new Loop('worker', workerMs, () => workerTick(ctx), ctx.log),
       listener: new Loop('listener', () => ctx.config.bridge.queuePollTime * 1000, () => listenTick(ctx), ctx.log),
       reconciler: new Loop('reconciler', reconcileMs, () => reconcileTick(ctx), ctx.log),
@@ -112,6 +119,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
     const started = ctx.now();
     ctx.claimMode = 'once';
     ctx.claimedThisRun = 0;
+    ctx.polledOnce.clear();
     this.start();
     let timedOut = false;
     await new Promise<void>((resolve) => {
@@ -171,6 +179,19 @@ class BridgeImpl extends EventEmitter implements Bridge {
         ctx.unlock(id);
       }
     };
+    const identityStatus = (): IdentityStatus[] => {
+      const inFlight = ctx.ledger.inFlightByIdentity();
+      const now = ctx.now();
+      return ctx.identities.map((i) => ({
+        name: i.name,
+        uuid: i.uuid,
+        lastPollAt: i.lastPollAt,
+        pendingOnMass: i.pendingOnMass,
+        inFlight: inFlight[i.name] ?? 0,
+        online: i.lastPollAt !== null && now - i.lastPollAt < MASS_ONLINE_WINDOW_MS,
+        lastPollError: i.lastPollError,
+      }));
+    };
     return {
       status: (): BridgeStatus => ({
         startedAt: ctx.startedAt,
@@ -181,6 +202,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
         massApiRoot: ctx.config.global.apiRoot,
         assemblylineUiUrl: ctx.mapping.uiBaseUrl,
         instanceUuid: ctx.config.mass.uuid,
+        identities: identityStatus(),
         stateBudgetsMs: Object.fromEntries(JOB_STATES.map((s) => [s, budgetOf(s, ctx.budgetLimits).ageMs])),
         ingestBlocked: ctx.gate.refusal ? { reason: ctx.gate.refusal.reason, fix: ctx.gate.refusal.fix, since: ctx.gate.refusal.since } : null,
       }),
@@ -204,7 +226,7 @@ class BridgeImpl extends EventEmitter implements Bridge {
         }),
       abandonJob: (id, reason) =>
         operatorAction(id, async (current) => {
-          await sendErrorReport(ctx, ctx.apply(current, errorReport('ABANDONED', `abandoned by operator: ${reason}`, ctx.now())));
+          await sendErrorReport(ctx.forJob(current), ctx.apply(current, errorReport('ABANDONED', `abandoned by operator: ${reason}`, ctx.now())));
           return ctx.ledger.get(id)!;
         }),
     };

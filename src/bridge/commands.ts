@@ -2,6 +2,7 @@
  * The `run` and `register` commands as functions the CLI calls. No process access here: the CLI
  * passes the config, a logger, the shutdown signal and an output stream, and turns the result into an exit code.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -9,7 +10,9 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/app.js';
 import { createAssemblylineClient } from '../assemblyline/client.js';
 import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js';
+import type { IdentityDeps } from './context.js';
 import { checkIngestConfiguration } from './ingest-check.js';
+import { massIdentities } from '../config/identities.js';
 import type { BridgeConfig } from '../config/types.js';
 import { BridgeError } from '../errors.js';
 import { openLedger } from '../ledger/sqlite.js';
@@ -39,8 +42,11 @@ export async function openBridgeRuntime(
   logger: Logger,
   opts: {
     metrics?: BridgeMetrics;
-    /** For tests: wraps the MASS client the pipeline steps use (not the poll's own client). */
-    wrapMass?: (client: MassClient) => MassClient;
+    /**
+     * For tests: wraps the MASS client the pipeline steps use (not the poll's own client); called once per identity,
+     * with the name of each identity after the first (`identity` is absent for the first, `default`).
+     */
+    wrapMass?: (client: MassClient, identity?: string) => MassClient;
     /** Test-only hook at each named side-effect boundary (see crash-point.ts). */
     crashPoint?: (name: string) => void;
   } = {},
@@ -59,6 +65,13 @@ export async function openBridgeRuntime(
   const mass = opts.wrapMass ? opts.wrapMass(rawMass) : rawMass;
   // The heartbeat gets its own connection: streamed sample downloads may hold every connection of the main pool for minutes.
   const pollClient = createMassClient({ ...massOptions, connections: 1, onInsecure: undefined });
+  // Every further identity: the same MASS with its own instance key, and its own poll connection.
+  const identities: Array<IdentityDeps & { raw: MassClient; pollClient: MassClient }> = (config.mass.identities ?? []).map((identity) => {
+    const own = { ...massOptions, apiKey: identity.apiKey, onInsecure: undefined };
+    const raw = createMassClient(onAnswer ? { ...own, onAnswer } : own);
+    return { name: identity.name, uuid: identity.uuid, raw, mass: opts.wrapMass ? opts.wrapMass(raw, identity.name) : raw, pollClient: createMassClient({ ...own, connections: 1 }) };
+  });
+  const closeMass = () => [rawMass.close(), pollClient.close(), ...identities.flatMap((i) => [i.raw.close(), i.pollClient.close()])];
   let assemblyline: AssemblylineClient;
   try {
     assemblyline = createAssemblylineClient(
@@ -67,11 +80,11 @@ export async function openBridgeRuntime(
       }),
     );
   } catch (err) {
-    await Promise.allSettled([rawMass.close(), pollClient.close()]);
+    await Promise.allSettled(closeMass());
     ledger.close();
     throw err;
   }
-  const bridge = createBridge({ config, mass, pollClient, assemblyline, ledger, logger, metrics, crashPoint: opts.crashPoint });
+  const bridge = createBridge({ config, mass, pollClient, identities, assemblyline, ledger, logger, metrics, crashPoint: opts.crashPoint });
   let closed = false;
   return {
     bridge,
@@ -82,7 +95,7 @@ export async function openBridgeRuntime(
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.allSettled([rawMass.close(), pollClient.close(), assemblyline.close()]);
+      await Promise.allSettled([...closeMass(), assemblyline.close()]);
       ledger.close();
     },
   };
@@ -123,7 +136,10 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       return summary.remaining > 0 && !signal.aborted ? 1 : 0;
     }
     bridge.start();
-    logger.info({ uuid: config.mass.uuid, mass: config.global.apiRoot, assemblyline: config.assemblyline.url }, 'bridge running');
+    logger.info(
+      { uuid: config.mass.uuid, identities: massIdentities(config).map((i) => `${i.name}=${i.uuid}`), mass: config.global.apiRoot, assemblyline: config.assemblyline.url },
+      'bridge running',
+    );
     // ingest-gate: say once what the Assemblyline user may change and what ingest will meet (doctor says the same).
     void checkIngestConfiguration(config, runtime.assemblyline, signal).then(
       (findings) => {
@@ -153,16 +169,36 @@ export interface RegisterCommandOptions {
   stdout: Writable;
   /** Tag filter of a newly created analysis system. */
   tagFilter?: string;
+  /**
+   * How many instances (identities) to make sure exist (default 1): the first is [AssemblylineAnalysis], the others
+   * the [AssemblylineAnalysis:NAME] sections of the configuration in order, then new ones named `identity2`, ….
+   */
+  instances?: number;
   /** For tests: a client instead of one built from config (apiRoot + adminKey). */
   mass?: MassClient;
 }
 
 /**
- * `mass-al-bridge register`: creates the analysis system (SystemName, filter sample-type:filesample) and an
- * instance, idempotently (GET first). MASS hands out no instance keys over the API (MASS.md §1).
+ * The UUID register gives identity `name` when the configuration names none: derived from the first instance's UUID
+ * (a name-based, version-5-shaped UUID), so a second run with the same first UUID finds the same instances.
+ */
+export function derivedInstanceUuid(firstUuid: string, name: string): string {
+  const b = createHash('sha1').update(`mass-al-bridge identity\u0000${firstUuid}\u0000${name.toLowerCase()}`).digest();
+  b[6] = (b[6] & 0x0f) | 0x50;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = b.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * `mass-al-bridge register`: creates the analysis system (SystemName, filter sample-type:filesample) and
+ * `instances` instances of it, idempotently (GET first). MASS hands out no instance keys over the API (MASS.md §1).
+ * An instance whose UUID the configuration gives is created with that UUID; the first one without is created with
+ * a UUID MASS chooses, every further one with a UUID derived from the first's (derivedInstanceUuid).
  */
 export async function registerCommand(opts: RegisterCommandOptions): Promise<number> {
   const { config, stdout } = opts;
+  const count = Math.max(1, Math.floor(opts.instances ?? 1));
   const mass = opts.mass ?? createMassClient(await massClientOptionsFromConfig(config, { apiKey: opts.adminKey }));
   const out = (line: string) => stdout.write(`${line}\n`);
   try {
@@ -180,33 +216,56 @@ export async function registerCommand(opts: RegisterCommandOptions): Promise<num
       });
       out(`analysis system '${name}' created (filter: ${system.tag_filter_expression})`);
     }
-    let uuid = config.mass.uuid;
-    let exists = false;
-    if (uuid) {
-      try {
-        const inst = await mass.getInstance(uuid);
-        exists = true;
-        if (!sameMassUrl(inst.analysis_system, system.url)) {
-          out(`warning: instance ${uuid} belongs to ${inst.analysis_system}, not to ${system.url}`);
-        }
-      } catch (err) {
-        if (!(err instanceof BridgeError && err.code === 'NOT_FOUND')) throw err;
-      }
+    const configured = massIdentities(config);
+    const wanted = Array.from({ length: count }, (_, i) => configured[i] ?? { name: `identity${i + 1}`, uuid: '', apiKey: '' });
+    const registered: Array<{ name: string; uuid: string }> = [];
+    for (const identity of wanted) {
+      const first = registered[0]?.uuid;
+      const uuid = await ensureInstance(mass, system, identity.uuid || (first ? derivedInstanceUuid(first, identity.name) : ''), out);
+      registered.push({ name: identity.name, uuid });
     }
-    if (exists) {
-      out(`analysis system instance ${uuid} exists`);
+    if (count === 1) {
+      out(`UUID = ${registered[0].uuid}`);
+      out('Set [AssemblylineAnalysis] UUID to this value. MASS gives instance keys out only in its web UI: copy the');
+      out(`instance key from ${webUiUrl(config)}webui/admin/analysis_systems/ into [AssemblylineAnalysis] mass api key.`);
     } else {
-      const inst = await mass.createInstance(system.url, uuid || undefined);
-      uuid = inst.uuid;
-      out(`analysis system instance created: ${uuid}`);
+      out('');
+      out(`The ${count} identities as INI sections (the UUIDs are set; fill in each mass api key):`);
+      for (const [i, identity] of registered.entries()) {
+        out('');
+        out(i === 0 ? '[AssemblylineAnalysis]' : `[AssemblylineAnalysis:${identity.name}]`);
+        out(`UUID = ${identity.uuid}`);
+        out('mass api key =');
+      }
+      out('');
+      out(`Keep the other [AssemblylineAnalysis] keys in the first section, and set [Bridge] MaxInFlight to at least ${101 * count}`);
+      out('(MASS gives each identity up to 101 scheduled analyses at a time). MASS gives instance keys out only in its web UI:');
+      out(`copy each instance's key from ${webUiUrl(config)}webui/admin/analysis_systems/ into its section's mass api key.`);
     }
-    out(`UUID = ${uuid}`);
-    out('Set [AssemblylineAnalysis] UUID to this value. MASS gives instance keys out only in its web UI: copy the');
-    out(`instance key from ${webUiUrl(config)}webui/admin/analysis_systems/ into [AssemblylineAnalysis] mass api key.`);
+    if (configured.length > count) {
+      out(`note: the configuration lists ${configured.length} identities; only the first ${count} were checked (--instances ${count})`);
+    }
     return 0;
   } finally {
     if (!opts.mass) await mass.close();
   }
+}
+
+/** The instance `uuid` of `system` (created when absent; '' = MASS chooses the UUID); returns its UUID. */
+async function ensureInstance(mass: MassClient, system: AnalysisSystem, uuid: string, out: (line: string) => void): Promise<string> {
+  if (uuid) {
+    try {
+      const inst = await mass.getInstance(uuid);
+      if (!sameMassUrl(inst.analysis_system, system.url)) out(`warning: instance ${uuid} belongs to ${inst.analysis_system}, not to ${system.url}`);
+      out(`analysis system instance ${uuid} exists`);
+      return uuid;
+    } catch (err) {
+      if (!(err instanceof BridgeError && err.code === 'NOT_FOUND')) throw err;
+    }
+  }
+  const inst = await mass.createInstance(system.url, uuid || undefined);
+  out(`analysis system instance created: ${inst.uuid}`);
+  return inst.uuid;
 }
 
 function webUiUrl(config: BridgeConfig): string {

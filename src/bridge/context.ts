@@ -8,6 +8,7 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import pRetry from 'p-retry';
 import type { AssemblylineClient } from '../assemblyline/types.js';
+import { DEFAULT_IDENTITY } from '../config/identities.js';
 import type { BridgeConfig } from '../config/types.js';
 import { BridgeError, isTransient } from '../errors.js';
 import type { Job, Ledger, NewEvent } from '../ledger/types.js';
@@ -38,6 +39,11 @@ export interface BridgeDeps {
    * connection it never queues behind sample downloads that hold every connection of a shared pool.
    */
   pollClient?: MassClient;
+  /**
+   * The identities after the first ([AssemblylineAnalysis:NAME] sections), each with its own MASS clients (built
+   * with its instance key). `mass`/`pollClient` above are the first identity's, named `default`.
+   */
+  identities?: IdentityDeps[];
   ledger: Ledger;
   logger: Logger;
   metrics?: BridgeMetrics;
@@ -47,14 +53,54 @@ export interface BridgeDeps {
   crashPoint?: (name: string) => void;
 }
 
+/** One more instance of the analysis system on MASS served by this bridge, with its clients. */
+export interface IdentityDeps {
+  name: string;
+  uuid: string;
+  /** MASS client with this instance's key, for the steps of the jobs this identity claims. */
+  mass: MassClient;
+  /** Its poll's own one-connection client (default: `mass`). */
+  pollClient?: MassClient;
+}
+
+/**
+ * An identity at run time: an instance of the analysis system on MASS that this bridge polls on its own timer (its
+ * poll is its heartbeat) and whose key reports the jobs it claimed.
+ */
+export interface Identity {
+  readonly name: string;
+  readonly uuid: string;
+  readonly mass: MassClient;
+  readonly pollClient: MassClient;
+  /** ms of its last successful poll, null before the first. */
+  lastPollAt: number | null;
+  /** Scheduled analyses MASS listed for this instance at its last successful poll (all pending, ours in flight included). */
+  pendingOnMass: number | null;
+  /** Secret-free message of the last failed poll, null once a poll succeeds. */
+  lastPollError: string | null;
+}
+
+/** MASS counts an instance online while its last poll is less than 10 minutes old (MASS.md §3 "Heartbeat"). */
+export const MASS_ONLINE_WINDOW_MS = 10 * 60_000;
+
 /** What `on('job', …)` listeners receive after every ledger transition. */
 export interface JobUpdate {
   job: Job;
   event: NewEvent;
 }
 
+/** What the bridge starts, stops and wakes: a Loop, or a group of them (one poller per identity). */
+export interface Runnable {
+  readonly name: string;
+  readonly running: boolean;
+  start(): void;
+  stop(): Promise<void>;
+  wake(): void;
+}
+
 export interface Loops {
-  poller: Loop;
+  /** One poll loop per identity, started, stopped and woken together. */
+  poller: Runnable;
   worker: Loop;
   listener: Loop;
   reconciler: Loop;
@@ -101,7 +147,10 @@ export class BridgeContext {
   stopping = false;
   claimMode: 'always' | 'once' | 'never' = 'always';
   claimedThisRun = 0;
-  lastPollAt: number | null = null;
+  /** With claimMode 'once': the identities whose one claiming poll has happened. */
+  readonly polledOnce = new Set<string>();
+  /** Every identity, the first ([AssemblylineAnalysis], `default`) first. */
+  readonly identities: readonly Identity[];
   lastPruneAt = Number.NEGATIVE_INFINITY;
   /** Set when a notification-queue read had an uncertain outcome: waiting jobs are looked up at once. */
   queueReadUncertainAt: number | null;
@@ -129,6 +178,17 @@ export class BridgeContext {
     const durable = this.ledger;
     this.mass = instrument(deps.mass, 'mass', this.health.mass, deps.metrics, this.now, durable);
     this.pollClient = deps.pollClient ? instrument(deps.pollClient, 'mass', this.health.mass, deps.metrics, this.now, durable) : this.mass;
+    const identity = (name: string, uuid: string, mass: MassClient, pollClient: MassClient): Identity => ({ name, uuid, mass, pollClient, lastPollAt: null, pendingOnMass: null, lastPollError: null });
+    this.identities = [
+      identity(DEFAULT_IDENTITY, deps.config.mass.uuid, this.mass, this.pollClient),
+      ...(deps.identities ?? []).map((d) => {
+        const mass = instrument(d.mass, 'mass', this.health.mass, deps.metrics, this.now, durable);
+        return identity(d.name, d.uuid, mass, d.pollClient ? instrument(d.pollClient, 'mass', this.health.mass, deps.metrics, this.now, durable) : mass);
+      }),
+    ];
+    if (new Set(this.identities.map((i) => i.name)).size !== this.identities.length) {
+      throw new BridgeError('CONFIG_INVALID', `identity names must differ: ${this.identities.map((i) => i.name).join(', ')}`);
+    }
     this.al = instrument(deps.assemblyline, 'assemblyline', this.health.assemblyline, deps.metrics, this.now, durable);
     const b = this.config.bridge;
     this.policy = {
@@ -164,6 +224,48 @@ export class BridgeContext {
     this.queue = new PQueue({ concurrency: Math.max(1, b.concurrency) });
     // One shutdown signal is shared by every in-flight call.
     setMaxListeners(0, this.abort.signal);
+  }
+
+  /**
+   * ms of the least recent successful poll over all identities (null while one has not polled yet): the bridge is
+   * only as reachable for MASS as its least recently seen instance. With one identity, its last poll.
+   */
+  get lastPollAt(): number | null {
+    let oldest: number | null = null;
+    for (const i of this.identities) {
+      if (i.lastPollAt === null) return null;
+      if (oldest === null || i.lastPollAt < oldest) oldest = i.lastPollAt;
+    }
+    return oldest;
+  }
+
+  /** Whether MASS counts the identity online (a poll within 10 minutes), so that its scheduler gives it work. */
+  isOnline(identity: Identity): boolean {
+    return identity.lastPollAt !== null && this.now() - identity.lastPollAt < MASS_ONLINE_WINDOW_MS;
+  }
+
+  /**
+   * The identity whose key works on the job: the one that claimed it. A job of an identity no longer configured is
+   * taken over by the identity polled most recently (online if any is; MASS lets any instance report any scheduled
+   * analysis, MASS.md §1), the first identity while none has polled yet.
+   */
+  identityOf(job: Pick<Job, 'identity'>): Identity {
+    const name = job.identity ?? DEFAULT_IDENTITY;
+    const own = this.identities.find((i) => i.name === name);
+    if (own) return own;
+    let best = this.identities[0];
+    for (const i of this.identities) if ((i.lastPollAt ?? -Infinity) > (best.lastPollAt ?? -Infinity)) best = i;
+    return best;
+  }
+
+  /**
+   * The context as the steps of one job see it: `mass` is the MASS client of the identity that claimed the job;
+   * everything else is this context itself (a prototype view, so the shared state, lock and queue stay one).
+   */
+  forJob(job: Pick<Job, 'identity'>): BridgeContext {
+    const identity = this.identityOf(job);
+    if (identity.mass === this.mass) return this;
+    return Object.create(this, { mass: { value: identity.mass, enumerable: true } }) as BridgeContext;
   }
 
   /** The numbers the state table's budgets are made of. */

@@ -67,3 +67,31 @@ export class Loop {
     }
   }
 }
+
+/** Several loops started, stopped and woken together (e.g. one poller per identity), under one name. */
+export class LoopGroup {
+  readonly name: string;
+  readonly loops: readonly Loop[];
+
+  constructor(name: string, loops: readonly Loop[]) {
+    this.name = name;
+    this.loops = loops;
+  }
+
+  get running(): boolean {
+    return this.loops.some((l) => l.running);
+  }
+
+  start(): void {
+    for (const l of this.loops) l.start();
+  }
+
+  /** Stops every loop after its current tick; resolves when all have finished. */
+  async stop(): Promise<void> {
+    await Promise.all(this.loops.map((l) => l.stop()));
+  }
+
+  wake(): void {
+    for (const l of this.loops) l.wake();
+  }
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createAssemblylineClient } from '../assemblyline/client.js';
 import { assemblylineClientOptionsFromConfig } from '../assemblyline/options.js';
 import type { AssemblylineClient } from '../assemblyline/types.js';
-import type { BridgeConfig } from '../config/types.js';
+import type { BridgeConfig, MassIdentityConfig } from '../config/types.js';
 import { BridgeError, describeTlsFailure, tlsFailureCode } from '../errors.js';
 import { checkIngestConfiguration } from '../bridge/ingest-check.js';
 import { openLedger } from '../ledger/sqlite.js';
@@ -86,6 +86,31 @@ async function checkMass(config: BridgeConfig, mass: MassClient, simulator: bool
     );
   } catch (err) {
     findings.push({ ok: false, what: `analysis system '${config.mass.systemName}' cannot be read: ${describe(err)}`, hint: 'fix [AssemblylineAnalysis] SystemName' });
+  }
+  return findings;
+}
+
+/** One more identity ([AssemblylineAnalysis:NAME]): its key must poll its UUID, an instance of the same analysis system. */
+async function checkIdentity(config: BridgeConfig, identity: MassIdentityConfig, mass: MassClient): Promise<Finding[]> {
+  const section = `[AssemblylineAnalysis:${identity.name}]`;
+  let pending: number;
+  try {
+    pending = (await mass.poll(identity.uuid)).length;
+  } catch (err) {
+    if (is(err, 'NOT_FOUND')) {
+      return [{ ok: false, what: `identity ${identity.name}: the key does not belong to instance ${identity.uuid} (the poll answers 404)`, hint: `use in ${section} the UUID of the instance whose key you copied, or create it with \`mass-al-bridge register --instances\`` }];
+    }
+    if (is(err, 'AUTH')) return [{ ok: false, what: `identity ${identity.name}: MASS refused its instance key (403)`, hint: `copy the instance key again into ${section} mass api key` }];
+    return [{ ok: false, what: `identity ${identity.name}: polling MASS failed: ${describe(err)}`, hint: `check ${section}` }];
+  }
+  const findings: Finding[] = [{ ok: true, what: `identity ${identity.name}: the key belongs to instance ${identity.uuid}; ${pending} scheduled analyses pending` }];
+  try {
+    const [instance, system] = await Promise.all([mass.getInstance(identity.uuid), mass.getAnalysisSystem(config.mass.systemName)]);
+    if (!sameMassUrl(instance.analysis_system, system.url)) {
+      findings.push({ ok: false, what: `identity ${identity.name}: instance ${identity.uuid} belongs to ${instance.analysis_system}, not to analysis system '${config.mass.systemName}'`, hint: `fix ${section} UUID` });
+    }
+  } catch (err) {
+    findings.push({ ok: false, what: `identity ${identity.name}: its instance or analysis system cannot be read: ${describe(err)}`, hint: `check ${section}` });
   }
   return findings;
 }
@@ -212,6 +237,18 @@ export async function doctorCommand(opts: DoctorOptions): Promise<number> {
       }
     }
     if (al) findings.push(...(await checkAssemblyline(config, al)));
+    // Every further identity: its own key against its own UUID.
+    for (const identity of config.mass.identities ?? []) {
+      let own: MassClient | undefined;
+      try {
+        own = createMassClient(await massClientOptionsFromConfig(config, { apiKey: identity.apiKey }));
+        findings.push(...(await checkIdentity(config, identity, own)));
+      } catch (err) {
+        findings.push({ ok: false, what: `identity ${identity.name}: the MASS connection cannot be set up: ${describe(err)}`, hint: 'check [AssemblylineAnalysis] CAFile' });
+      } finally {
+        await own?.close().catch(() => undefined);
+      }
+    }
     findings.push(checkLedger(config));
   } finally {
     if (mass && !opts.mass) await mass.close().catch(() => undefined);

@@ -1,6 +1,7 @@
 /** Printing the configuration: effective values with secrets masked, and the documentation table. */
 import type { BridgeConfig } from './types.js';
 import { CONFIG_KEYS, SECTIONS, envName, keyId, type ConfigKeySpec } from './schema.js';
+import { DEFAULT_IDENTITY, IDENTITY_SECTION, identityEnvName } from './identities.js';
 
 export const MASK = '********';
 
@@ -28,6 +29,12 @@ export function describeConfig(config: BridgeConfig, sources: Record<string, str
       out.push(`; ${sources[keyId(spec)] ?? 'default'}`);
       if (spec.secret && text !== '') out.push(`; ${spec.key} = ${MASK}`);
       else out.push(`${spec.key} = ${text}`);
+    }
+    if (section !== IDENTITY_SECTION) continue;
+    for (const identity of config.mass.identities ?? []) {
+      const id = `${IDENTITY_SECTION}:${identity.name}`;
+      out.push('', `[${id}]`, `; ${sources[`${id}.UUID`] ?? 'default'}`, `UUID = ${identity.uuid}`, `; ${sources[`${id}.mass api key`] ?? 'default'}`);
+      out.push(identity.apiKey === '' ? 'mass api key =' : `; mass api key = ${MASK}`);
     }
   }
   return `${out.join('\n')}\n`;
@@ -73,7 +80,24 @@ prints the effective configuration with where each value came from on a comment 
 each key. The output loads again as it is, except that a secret that is set prints as a
 commented-out \`; Key = ********\` line: supply it again (for example through its \`_FILE\` variable).
 
-${renderConfigTable()}`;
+${renderConfigTable()}
+## Several identities in one process
+
+MASS gives an instance of an analysis system new work only while it has at most 100 pending
+scheduled analyses, so one instance never has much more than 100 samples in flight. To keep a
+larger Assemblyline busy, one bridge process can serve several instances ("identities") of the
+same analysis system: each is a section \`[${IDENTITY_SECTION}:NAME]\` with its own \`UUID\` and
+\`mass api key\` (both required). \`[${IDENTITY_SECTION}]\` stays the first identity, named
+\`${DEFAULT_IDENTITY}\`. Every other key of \`[${IDENTITY_SECTION}]\` (PollTime, SystemName, Timeout,
+VerifyTLS, CAFile) applies to all identities; the other sections are shared by all of them.
+
+NAME is 1 to 32 letters, digits, \`-\` or \`_\`; names compare like section names (case and
+\`-\`/\`_\` ignored), and \`${DEFAULT_IDENTITY}\` is taken. Each identity's keys can also be set with
+\`${identityEnvName('NAME', 'UUID')}\` and \`${identityEnvName('NAME', 'mass api key')}\` (or
+\`${identityEnvName('NAME', 'mass api key')}_FILE\`), NAME in upper case with \`-\` as \`_\`; an
+identity may be given by its variables alone. No two identities may share a UUID.
+\`mass-al-bridge register --instances K\` creates the instances and prints the sections to paste.
+`;
 }
 
 /** An INI file setting every key to its default, each preceded by its description. */

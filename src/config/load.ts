@@ -6,8 +6,9 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { BridgeError } from '../errors.js';
-import type { BridgeConfig } from './types.js';
-import { parseIni } from './ini.js';
+import type { BridgeConfig, MassIdentityConfig } from './types.js';
+import { normalizeName, parseIni } from './ini.js';
+import { IDENTITY_KEYS, IDENTITY_SECTION, identityEnvName, identityField, identityNameProblem, identitySectionName, parseIdentityEnv, type IdentityField } from './identities.js';
 import {
   CONFIG_KEYS,
   ENV_PREFIX,
@@ -83,17 +84,37 @@ interface RawValue {
   source: string;
 }
 
+/** An `[AssemblylineAnalysis:NAME]` identity as read from the layers, keyed by its normalised name. */
+interface RawIdentity {
+  name: string;
+  /** Where it was first named (for problems that concern the whole identity). */
+  source: string;
+  values: Partial<Record<IdentityField, RawValue>>;
+}
+type RawIdentities = Map<string, RawIdentity>;
+
+function rawIdentity(identities: RawIdentities, name: string, source: string): RawIdentity {
+  const id = normalizeName(name);
+  let found = identities.get(id);
+  if (!found) {
+    found = { name, source, values: {} };
+    identities.set(id, found);
+  }
+  return found;
+}
+
 const FILE_SUFFIX = '_FILE';
 
 export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   const problems: ConfigProblem[] = [];
   const warnings: ConfigWarning[] = [];
   const raw = new Map<ConfigKeySpec, RawValue>(CONFIG_KEYS.map((s) => [s, { text: s.default, source: 'default' }]));
+  const rawIdentities: RawIdentities = new Map();
 
   // A file that cannot be read is the one problem worth reporting: every other one would follow from it.
-  if (opts.file !== undefined && !readFileLayer(opts.file, raw, problems, warnings)) throw new ConfigError(problems, warnings);
-  readEnvLayer(opts.env ?? {}, raw, problems, warnings);
-  readCliLayer(opts.cli, raw, problems);
+  if (opts.file !== undefined && !readFileLayer(opts.file, raw, rawIdentities, problems, warnings)) throw new ConfigError(problems, warnings);
+  readEnvLayer(opts.env ?? {}, raw, rawIdentities, problems, warnings);
+  readCliLayer(opts.cli, raw, rawIdentities, problems);
 
   const mayBeEmpty = (spec: ConfigKeySpec) => (spec.secret && opts.allowMissingSecrets === true) || (opts.optional ?? []).includes(keyId(spec));
   const values = new Map<ConfigKeySpec, unknown>();
@@ -131,14 +152,30 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
 
   crossCheck(get, where, (section, key) => mayBeEmpty(findKey(section, key)!), problems, warnings);
   fileChecks(values, raw, problems);
+  const identities = checkIdentities(rawIdentities, get('AssemblylineAnalysis', 'UUID'), {
+    uuidMayBeEmpty: mayBeEmpty(findKey('AssemblylineAnalysis', 'UUID')!),
+    keyMayBeEmpty: mayBeEmpty(findKey('AssemblylineAnalysis', 'mass api key')!),
+  }, problems, warnings);
+
+  const inFlight = get('Bridge', 'MaxInFlight');
+  if (identities.length > 0 && typeof inFlight === 'number' && inFlight < 101 * (identities.length + 1)) {
+    warnings.push({
+      ...where('Bridge', 'MaxInFlight'),
+      message: `is below 101 × ${identities.length + 1} identities (${101 * (identities.length + 1)}): MASS gives each identity up to 101 scheduled analyses, and claiming stops at MaxInFlight, so the identities cannot all be kept busy`,
+    });
+  }
 
   if (problems.length) throw new ConfigError(problems, warnings);
 
   const config = build(values, opts.hostname ?? osHostname());
+  if (identities.length > 0) config.mass.identities = identities;
   const sources: Record<string, string> = {};
   for (const spec of CONFIG_KEYS) {
     const { source, text } = raw.get(spec)!;
     sources[keyId(spec)] = text === '' && spec.derivedDefault ? 'derived' : source;
+  }
+  for (const identity of rawIdentities.values()) {
+    for (const k of IDENTITY_KEYS) sources[`${IDENTITY_SECTION}:${identity.name}.${k.key}`] = identity.values[k.field]?.source ?? 'not set';
   }
   return { config, warnings, sources };
 }
@@ -165,7 +202,7 @@ const READ_ERRORS: Record<string, string> = {
 };
 
 /** Adds the file's values to `raw`; false when the file cannot be read at all. */
-function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, problems: ConfigProblem[], warnings: ConfigWarning[]): boolean {
+function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, identities: RawIdentities, problems: ConfigProblem[], warnings: ConfigWarning[]): boolean {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -179,6 +216,11 @@ function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, problems
   const unknownSections = new Set<string>();
   for (const s of doc.sections) {
     if (findSection(s.name)) continue;
+    const identity = identitySectionName(s.name);
+    if (identity !== undefined) {
+      rawIdentity(identities, identity, `file ${file}:${s.line}`);
+      continue;
+    }
     unknownSections.add(s.name);
     const suggestion = closest(s.name, SECTIONS);
     warnings.push({
@@ -190,8 +232,21 @@ function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, problems
   }
   for (const e of doc.entries) {
     if (unknownSections.has(e.section)) continue;
-    const spec = findKey(e.section, e.key);
     const source = `file ${file}:${e.line}`;
+    const identity = identitySectionName(e.section);
+    if (identity !== undefined) {
+      const field = identityField(e.key);
+      if (field) rawIdentity(identities, identity, source).values[field] = { text: e.value, source };
+      else {
+        warnings.push({
+          source,
+          key: `${e.section}.${e.key}`,
+          message: `unknown key '${e.key}' in [${e.section}] is ignored: an identity section sets only ${IDENTITY_KEYS.map((k) => k.key).join(' and ')}; the other [${IDENTITY_SECTION}] keys apply to every identity`,
+        });
+      }
+      continue;
+    }
+    const spec = findKey(e.section, e.key);
     if (!spec) {
       const suggestion = suggestKey(e.section, e.key);
       warnings.push({
@@ -207,7 +262,7 @@ function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, problems
   return true;
 }
 
-function readEnvLayer(env: Record<string, string | undefined>, raw: Map<ConfigKeySpec, RawValue>, problems: ConfigProblem[], warnings: ConfigWarning[]): void {
+function readEnvLayer(env: Record<string, string | undefined>, raw: Map<ConfigKeySpec, RawValue>, identities: RawIdentities, problems: ConfigProblem[], warnings: ConfigWarning[]): void {
   const known = new Set<string>();
   for (const spec of CONFIG_KEYS) {
     const name = envName(spec.section, spec.key);
@@ -239,6 +294,11 @@ function readEnvLayer(env: Record<string, string | undefined>, raw: Map<ConfigKe
   const knownNames = [...known];
   for (const name of Object.keys(env)) {
     if (!name.startsWith(ENV_PREFIX) || known.has(name) || env[name] === undefined) continue;
+    const identityVar = parseIdentityEnv(name);
+    if (identityVar) {
+      readIdentityEnv(env, name, identityVar, identities, problems);
+      continue;
+    }
     const suggestion = closest(name.slice(ENV_PREFIX.length), knownNames.map((n) => n.slice(ENV_PREFIX.length)));
     warnings.push({
       source: `env ${name}`,
@@ -249,7 +309,36 @@ function readEnvLayer(env: Record<string, string | undefined>, raw: Map<ConfigKe
   }
 }
 
-function readCliLayer(cli: CliOverrides | undefined, raw: Map<ConfigKeySpec, RawValue>, problems: ConfigProblem[]): void {
+/** One `MASSAL_ASSEMBLYLINEANALYSIS_<NAME>_…` variable; the `_FILE` form of the key is read like every secret file. */
+function readIdentityEnv(
+  env: Record<string, string | undefined>,
+  name: string,
+  v: { name: string; field: IdentityField; file: boolean },
+  identities: RawIdentities,
+  problems: ConfigProblem[],
+): void {
+  const key = `${IDENTITY_SECTION}:${v.name}.${IDENTITY_KEYS.find((k) => k.field === v.field)!.key}`;
+  if (v.file) {
+    if (env[name.slice(0, -FILE_SUFFIX.length)] !== undefined) return; // reported once, for the direct variable
+    const path = env[name]!;
+    const source = `env ${name} (${path})`;
+    try {
+      const secret = readFileSync(path, 'utf8').replace(/[\r\n]+$/, '');
+      if (secret === '') problems.push({ source, key, message: 'the secret file is empty' });
+      else rawIdentity(identities, v.name, source).values[v.field] = { text: secret, source };
+    } catch (err) {
+      problems.push({ source, key, message: `cannot read the secret file: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
+    }
+    return;
+  }
+  if (v.field === 'apiKey' && env[name + FILE_SUFFIX] !== undefined) {
+    problems.push({ source: `env ${name}`, key, message: `both ${name} and ${name}${FILE_SUFFIX} are set; set only one` });
+    return;
+  }
+  rawIdentity(identities, v.name, `env ${name}`).values[v.field] = { text: env[name]!.trim(), source: `env ${name}` };
+}
+
+function readCliLayer(cli: CliOverrides | undefined, raw: Map<ConfigKeySpec, RawValue>, identities: RawIdentities, problems: ConfigProblem[]): void {
   if (!cli) return;
   const items = Array.isArray(cli)
     ? cli
@@ -258,6 +347,12 @@ function readCliLayer(cli: CliOverrides | undefined, raw: Map<ConfigKeySpec, Raw
         return { section: dot < 0 ? '' : id.slice(0, dot), key: dot < 0 ? id : id.slice(dot + 1), value };
       });
   for (const { section, key, value } of items) {
+    const identity = identitySectionName(section);
+    const field = identity === undefined ? undefined : identityField(key);
+    if (identity !== undefined && field) {
+      rawIdentity(identities, identity, 'cli').values[field] = { text: value.trim(), source: 'cli' };
+      continue;
+    }
     const spec = findKey(section, key);
     if (!spec) {
       const suggestion = suggestKey(section, key);
@@ -337,6 +432,56 @@ function crossCheck(get: Getter, where: Where, mayBeEmpty: (section: string, key
   if (typeof inFlight === 'number' && typeof concurrency === 'number' && inFlight < concurrency) {
     warnings.push({ ...where('Bridge', 'MaxInFlight'), message: `is below Concurrency (${concurrency}); some workers will stay idle` });
   }
+}
+
+/**
+ * Checks the `[AssemblylineAnalysis:NAME]` identities: a valid name, a UUID (shaped as for the first identity) and
+ * a key each, no UUID twice (MASS would give two identities one queue). Returns them in the order first named.
+ */
+function checkIdentities(
+  identities: RawIdentities,
+  firstUuid: unknown,
+  opts: { uuidMayBeEmpty: boolean; keyMayBeEmpty: boolean },
+  problems: ConfigProblem[],
+  warnings: ConfigWarning[],
+): MassIdentityConfig[] {
+  const out: MassIdentityConfig[] = [];
+  const uuids = new Map<string, string>();
+  if (typeof firstUuid === 'string' && firstUuid !== '') uuids.set(firstUuid.toLowerCase(), `[${IDENTITY_SECTION}]`);
+  const uuidSpec = findKey(IDENTITY_SECTION, 'UUID')!;
+  for (const identity of identities.values()) {
+    const section = `${IDENTITY_SECTION}:${identity.name}`;
+    const nameProblem = identityNameProblem(identity.name);
+    if (nameProblem) {
+      problems.push({ source: identity.source, key: section, message: nameProblem });
+      continue;
+    }
+    const requiredHere = (k: (typeof IDENTITY_KEYS)[number]) => {
+      const env = identityEnvName(identity.name, k.key);
+      return `is required: set ${k.key} in [${section}] or ${env}${k.secret ? ` (or ${env}${FILE_SUFFIX})` : ''}`;
+    };
+    const uuidRaw = identity.values.uuid;
+    let uuid = '';
+    if (uuidRaw === undefined || uuidRaw.text === '') {
+      if (!opts.uuidMayBeEmpty) problems.push({ source: uuidRaw?.source ?? 'not set', key: `${section}.UUID`, message: requiredHere(IDENTITY_KEYS[0]) });
+    } else {
+      const parsed = uuidSpec.parse(uuidRaw.text);
+      if (!parsed.ok) problems.push({ source: uuidRaw.source, key: `${section}.UUID`, message: `${parsed.message} (got '${clip(uuidRaw.text)}')` });
+      else {
+        uuid = uuidRaw.text;
+        if (parsed.warning) warnings.push({ source: uuidRaw.source, key: `${section}.UUID`, message: `'${clip(uuidRaw.text)}' ${parsed.warning}` });
+        const twice = uuids.get(uuid.toLowerCase());
+        if (twice) problems.push({ source: uuidRaw.source, key: `${section}.UUID`, message: `is also the UUID of ${twice}: each identity needs an instance of its own` });
+        uuids.set(uuid.toLowerCase(), `[${section}]`);
+      }
+    }
+    const keyRaw = identity.values.apiKey;
+    if ((keyRaw === undefined || keyRaw.text === '') && !opts.keyMayBeEmpty) {
+      problems.push({ source: keyRaw?.source ?? 'not set', key: `${section}.mass api key`, message: requiredHere(IDENTITY_KEYS[1]) });
+    }
+    out.push({ name: identity.name, uuid, apiKey: keyRaw?.text ?? '' });
+  }
+  return out;
 }
 
 function fileChecks(values: Map<ConfigKeySpec, unknown>, raw: Map<ConfigKeySpec, RawValue>, problems: ConfigProblem[]): void {

@@ -31,6 +31,12 @@ export interface BridgeConfig {
     verifyTls: boolean;
     /** [AssemblylineAnalysis] CAFile: PEM bundle to trust for MASS. */
     caFile: string;
+    /**
+     * [AssemblylineAnalysis:NAME] sections: more instances of the analysis system served by this process, in the
+     * order written (absent or empty = only the first identity, [AssemblylineAnalysis] UUID + mass api key, named
+     * `default`). Every other [AssemblylineAnalysis] key applies to all identities.
+     */
+    identities?: MassIdentityConfig[];
   };
   assemblyline: {
     /** [Assemblyline] URL, e.g. https://al.example.org */
@@ -165,4 +171,14 @@ export interface BridgeConfig {
     /** [API] ReadToken: bearer for read routes only; set = read auth on. Secret. */
     readToken: string;
   };
+}
+
+/** One more identity (instance of the analysis system on MASS) from an `[AssemblylineAnalysis:NAME]` section. */
+export interface MassIdentityConfig {
+  /** NAME as written in the section header (letters, digits, '-' and '_'); `default` is the first identity's. */
+  name: string;
+  /** UUID of the instance on MASS. */
+  uuid: string;
+  /** Its instance API key. Secret. */
+  apiKey: string;
 }

@@ -161,6 +161,12 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE jobs SET state_since = updated_at;
   CREATE INDEX jobs_state_since ON jobs(state, state_since);
   `,
+  // v5: the identity (instance of the analysis system) whose poll claimed the job. Earlier jobs were claimed by the
+  // only identity there was, the first one, named 'default'.
+  `
+  ALTER TABLE jobs ADD COLUMN identity TEXT;
+  UPDATE jobs SET identity = 'default';
+  `,
 ];
 
 interface JobRow {
@@ -193,6 +199,7 @@ interface JobRow {
   step_failures: number;
   echo_of: string | null;
   state_since: number | null;
+  identity: string | null;
 }
 
 /** Job field → column, for patches. Booleans are stored as 0/1. */
@@ -224,6 +231,7 @@ const COLUMNS: Record<keyof JobPatch, string> = {
   stepFailures: 'step_failures',
   echoOf: 'echo_of',
   stateSince: 'state_since',
+  identity: 'identity',
 };
 
 function rowToJob(r: JobRow): Job {
@@ -257,6 +265,7 @@ function rowToJob(r: JobRow): Job {
     stepFailures: r.step_failures,
     echoOf: r.echo_of,
     stateSince: r.state_since ?? r.updated_at,
+    identity: r.identity,
   };
 }
 
@@ -326,8 +335,8 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
 
   const st = {
     insertJob: db.prepare(
-      `INSERT INTO jobs (id, scheduled_analysis_url, sample_url, state, created_at, updated_at, not_before)
-       VALUES (?, ?, ?, 'claimed', ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+      `INSERT INTO jobs (id, scheduled_analysis_url, sample_url, state, created_at, updated_at, not_before, identity)
+       VALUES (?, ?, ?, 'claimed', ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
     ),
     oldestPerState: db.prepare<[], { state: string; id: string; since: number }>(
       `SELECT state, id, MIN(COALESCE(state_since, updated_at)) AS since FROM jobs WHERE state NOT IN (${TERMINAL_SQL}) GROUP BY state`,
@@ -342,6 +351,9 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     byIngestId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE ingest_id = ? LIMIT 1'),
     countByState: db.prepare<[], { state: string; n: number }>('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state'),
     inFlight: db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM jobs WHERE state NOT IN (${TERMINAL_SQL}, 'held')`),
+    inFlightByIdentity: db.prepare<[], { identity: string; n: number }>(
+      `SELECT COALESCE(identity, 'default') AS identity, COUNT(*) AS n FROM jobs WHERE state NOT IN (${TERMINAL_SQL}, 'held') GROUP BY 1`,
+    ),
     oldest: db.prepare<[], { t: number | null }>(`SELECT MIN(created_at) AS t FROM jobs WHERE state NOT IN (${TERMINAL_SQL}, 'held')`),
     finishedSince: db.prepare<[number], { state: string; finished_at: number; created_at: number }>(
       `SELECT state, finished_at, created_at FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= ? AND state IN (${TERMINAL_SQL})`,
@@ -492,8 +504,8 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     };
   }
 
-  const claimTx = write((input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number) => {
-    const info = st.insertJob.run(input.id, input.scheduledAnalysisUrl, input.sampleUrl, now, now, now);
+  const claimTx = write((input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string; identity?: string }, now: number) => {
+    const info = st.insertJob.run(input.id, input.scheduledAnalysisUrl, input.sampleUrl, now, now, now, input.identity ?? null);
     if (info.changes === 1) prepared('UPDATE jobs SET state_since = ? WHERE id = ?').run(now, input.id);
     const created = info.changes === 1;
     if (created) appendEventRaw(input.id, 'claimed', { type: 'claimed', data: { sampleUrl: input.sampleUrl } }, now);
@@ -614,6 +626,7 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       return out;
     },
     inFlight: () => st.inFlight.get()?.n ?? 0,
+    inFlightByIdentity: () => Object.fromEntries(st.inFlightByIdentity.all().map((r) => [r.identity, r.n])),
     oldestInFlightCreatedAt: () => st.oldest.get()?.t ?? null,
     oldestPerState() {
       return st.oldestPerState.all().map((r) => ({ state: r.state as JobState, jobId: r.id, since: r.since }));

@@ -78,6 +78,11 @@ export interface Job {
   echoOf?: string | null;
   /** When the job entered its current state (ms); budgets by age and the status API read it. */
   stateSince?: number;
+  /**
+   * Name of the identity ([AssemblylineAnalysis] = `default`, or an [AssemblylineAnalysis:NAME] section) whose poll
+   * claimed the job; its MASS client sends the job's report and relations. null/absent = the first identity.
+   */
+  identity?: string | null;
 }
 
 export interface JobEvent {
@@ -157,7 +162,7 @@ export interface NewEvent {
  */
 export interface Ledger {
   /** Inserts the job in state `claimed` unless it exists; returns the job and whether it was new. Atomic. */
-  claim(input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number): { job: Job; created: boolean };
+  claim(input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string; identity?: string }, now: number): { job: Job; created: boolean };
   get(id: string): Job | undefined;
   /**
    * Applies the patch and appends the event in one transaction; returns the updated job. A state change the
@@ -173,6 +178,8 @@ export interface Ledger {
   countByState(): Record<JobState, number>;
   /** Non-terminal, non-held jobs. */
   inFlight(): number;
+  /** Non-terminal, non-held jobs by the identity that claimed them (jobs without one count under `default`). */
+  inFlightByIdentity(): Record<string, number>;
   oldestInFlightCreatedAt(): number | null;
   /** For each unfinished state that has jobs: the job that has been in it longest, and since when (ms). */
   oldestPerState(): Array<{ state: JobState; jobId: string; since: number }>;

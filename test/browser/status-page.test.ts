@@ -56,6 +56,9 @@ test('the status page shows counts, upstream health, the throughput chart and fa
   assert.match(await text(page, '#inflight'), /^6 in flight; oldest 9 min$/);
   assert.match(await text(page, '[data-upstream="mass"]'), /MASS\s+OK/);
   assert.match(await text(page, '[data-upstream="assemblyline"]'), /Assemblyline\s+OK/);
+  // A bridge without identity sections shows its one identity, default, with what it has in flight.
+  assert.equal(await page.locator('#identities tr[data-identity]').count(), 1);
+  assert.match(await text(page, '[data-identity="default"]'), /^default\s+online\s+–\s+6\s+\d+ s ago$/);
 
   const bars = await page.locator('#chart svg rect.bar').count();
   assert.ok(bars >= 20, `expected bars for the finished jobs of the last hour, got ${bars}`);
@@ -75,7 +78,14 @@ test('the status page shows counts, upstream health, the throughput chart and fa
   ledger.seed({ id: 'sa-new', state: 'done', createdAt: now - 1000, finishedAt: Date.now() });
   control.state.upstreams.assemblyline = { lastSuccessAt: now - 120_000, lastErrorAt: Date.now(), lastError: 'Assemblyline answered 503 Service Unavailable', lastErrorCode: 'UPSTREAM_HTTP', consecutiveFailures: 4 };
   control.state.paused = true;
+  // Two identities now, the second one failing to poll for 11 minutes: MASS counts it offline.
+  control.state.identities = [
+    { name: 'default', uuid: control.state.instanceUuid, lastPollAt: Date.now() - 2000, pendingOnMass: 101, inFlight: 97, online: true, lastPollError: null },
+    { name: 'lab-2', uuid: '00000000-0000-4000-8000-000000000002', lastPollAt: Date.now() - 11 * 60_000, pendingOnMass: 40, inFlight: 3, online: false, lastPollError: 'MASS answered 404: Analysis instance not found' },
+  ];
   await page.locator('[data-state="done"] td').filter({ hasText: /^25$/ }).waitFor({ timeout: 10_000 });
+  assert.match(await text(page, '[data-identity="default"]'), /^default\s+online\s+101\s+97\s+\d+ s ago$/);
+  assert.match(await text(page, '[data-identity="lab-2"]'), /^lab-2\s+OFFLINE\s+40\s+3\s+11 min ago\s+MASS answered 404: Analysis instance not found$/);
   assert.equal(await text(page, '#run-state'), 'Paused');
   assert.match(await text(page, '[data-upstream="assemblyline"]'), /FAILING[\s\S]*UPSTREAM_HTTP: Assemblyline answered 503 Service Unavailable \(4 failures in a row\)/);
 

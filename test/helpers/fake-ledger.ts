@@ -26,8 +26,9 @@ export interface FakeLedger extends Ledger {
   seed(job: Partial<Job> & { id: string; state: JobState; createdAt: number }, events?: NewEvent[]): Job;
 }
 
-function newJob(input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string }, now: number): Job {
+function newJob(input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string; identity?: string }, now: number): Job {
   return {
+    identity: input.identity ?? null,
     id: input.id,
     scheduledAnalysisUrl: input.scheduledAnalysisUrl,
     sampleUrl: input.sampleUrl,
@@ -172,6 +173,15 @@ export function createFakeLedger(): FakeLedger {
     },
     inFlight() {
       return [...jobs.values()].filter((j) => !isTerminal(j.state) && j.state !== 'held').length;
+    },
+    inFlightByIdentity() {
+      const out: Record<string, number> = {};
+      for (const j of jobs.values()) {
+        if (isTerminal(j.state) || j.state === 'held') continue;
+        const name = j.identity ?? 'default';
+        out[name] = (out[name] ?? 0) + 1;
+      }
+      return out;
     },
     oldestInFlightCreatedAt() {
       let oldest: number | null = null;

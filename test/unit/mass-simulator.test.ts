@@ -365,3 +365,21 @@ test('listen binds 127.0.0.1 and close is safe twice', async () => {
   await sim.close();
   await sim.close();
 });
+
+test('scheduleThreshold: an instance gets work only while it has at most that many pending; a consumed item makes room', async (t) => {
+  const h = await harness(t, { scheduleThreshold: 3 });
+  const admin = h.sim.adminKey;
+  await poll(h);
+  for (let i = 0; i < 10; i++) await uploadFile(h, admin, `t${i}.bin`, `threshold file ${i}`);
+  // 0, 1, 2 and 3 pending are "at most 3": the fourth item takes the instance to 4, above the threshold.
+  assert.equal(h.sim.runScheduler(), 4);
+  assert.equal(h.sim.runScheduler(), 0, 'above the threshold: nothing more');
+  const count = async () => (await h.call('GET', `/api/analysis_system_instance/${h.sim.instance.uuid}/`)).body.scheduled_analyses_count as number;
+  assert.equal(await count(), 4);
+  const items = (await poll(h)).body.results as Array<{ id: string }>;
+  assert.equal(items.length, 4);
+  for (const item of items.slice(0, 2)) assert.equal((await h.call('DELETE', `/api/scheduled_analysis/${item.id}/`, { key: admin })).status, 204);
+  assert.equal(await count(), 2);
+  assert.equal(h.sim.runScheduler(), 2, '2 pending: room for two more (3, then 4)');
+  assert.equal((await poll(h)).body.results.length, 4);
+});

@@ -4,7 +4,7 @@ import { HealthResponse, ReadyResponse } from '../schemas/status.js';
 
 const REFUSAL_WINDOW_MS = 15 * 60_000;
 
-/** Readiness: ledger writable, MASS polled within 2 × PollTime, Assemblyline answered within the window and accepts ingests, no refused call. */
+/** Readiness: ledger writable, MASS polled within 2 × PollTime (by every identity), Assemblyline answered within the window and accepts ingests, no refused call. */
 export function readiness(ctx: ApiContext) {
   const now = ctx.now();
   const status = ctx.control.status();
@@ -16,7 +16,16 @@ export function readiness(ctx: ApiContext) {
   if (!ledger) reasons.push('ledger is not writable');
   const pollWindowMs = 2 * status.pollTimeSeconds * 1000;
   const mass = status.lastPollAt !== null && now - status.lastPollAt <= pollWindowMs;
-  if (!mass) {
+  const identities = status.identities ?? [];
+  if (!mass && identities.length > 1) {
+    // Several identities: say which ones MASS is about to count offline, each with its own last poll error.
+    for (const i of identities) {
+      if (i.lastPollAt !== null && now - i.lastPollAt <= pollWindowMs) continue;
+      const last = i.lastPollAt === null ? 'no successful MASS poll yet' : `last successful MASS poll ${Math.round((now - i.lastPollAt) / 1000)}s ago`;
+      const why = i.lastPollError ? ` (last error: ${i.lastPollError})` : '';
+      reasons.push(`identity ${i.name}: ${last}, more than 2 × PollTime (${2 * status.pollTimeSeconds}s)${why}`);
+    }
+  } else if (!mass) {
     const last = status.lastPollAt === null ? 'no successful MASS poll yet' : `last successful MASS poll ${Math.round((now - status.lastPollAt) / 1000)}s ago`;
     const why = status.upstreams.mass.lastError ? ` (last error: ${status.upstreams.mass.lastError})` : '';
     reasons.push(`${last}, more than 2 × PollTime (${2 * status.pollTimeSeconds}s)${why}`);

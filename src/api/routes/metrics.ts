@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { oldestJobAges } from '../oldest-jobs.js';
 import type { ApiContext } from '../context.js';
+import { identitiesOf } from '../views.js';
 
 /** Copies the ledger and bridge status into the gauges, so each scrape sees current numbers. */
 export function refreshGauges(ctx: ApiContext): void {
@@ -15,6 +16,7 @@ export function refreshGauges(ctx: ApiContext): void {
     lastPollAt: status.lastPollAt,
     oldestInFlightAgeSeconds: oldest === null ? 0 : Math.max(0, (ctx.now() - oldest) / 1000),
     upstreams: status.upstreams,
+    identities: identitiesOf(status, ledger.inFlight(), ctx.now()),
   });
 }
 

@@ -3,7 +3,7 @@ import type { ApiContext } from '../context.js';
 import { commonErrors } from '../schemas/common.js';
 import { StatusResponse, ThroughputQuery, ThroughputResponse } from '../schemas/status.js';
 import { oldestPerState } from '../oldest-jobs.js';
-import { iso, isoOrNull, upstreamView } from '../views.js';
+import { identitiesOf, iso, isoOrNull, upstreamView } from '../views.js';
 
 const MINUTE = 60_000;
 
@@ -38,6 +38,7 @@ export const statusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
         assemblylineUiUrl: status.assemblylineUiUrl,
         pollTimeSeconds: status.pollTimeSeconds,
         lastPollAt: isoOrNull(status.lastPollAt),
+        identities: identitiesOf(status, ctx.ledger.inFlight(), now).map((i) => ({ ...i, lastPollAt: isoOrNull(i.lastPollAt) })),
         upstreams: { mass: upstreamView(status.upstreams.mass), assemblyline: upstreamView(status.upstreams.assemblyline) },
         counts: ctx.ledger.countByState(),
         inFlight: ctx.ledger.inFlight(),

@@ -44,6 +44,7 @@ const JobObject = Type.Object(
     updatedAt: IsoTime,
     finishedAt: Nullable(IsoTime),
     assemblylineUrl: Nullable(Type.String({ description: 'Link to the submission in the Assemblyline UI' })),
+    identity: Type.String({ description: "The identity whose poll claimed the job and whose key reports it ('default' = [AssemblylineAnalysis])" }),
   },
   { description: 'One MASS scheduled analysis as the bridge tracks it' },
 );

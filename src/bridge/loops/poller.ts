@@ -1,21 +1,38 @@
-/** The poller loop: MASS's heartbeat; claims the scheduled analyses one poll returns, oldest first. */
-import { BridgeError } from '../../errors.js';
+/**
+ * The poller loops: one per identity, each that identity's heartbeat on MASS; each claims the scheduled analyses its
+ * poll returns, oldest first, for its identity.
+ */
+import { BridgeError, toBridgeError } from '../../errors.js';
 import type { MassClient } from '../../mass/types.js';
-import type { BridgeContext, JobUpdate } from '../context.js';
+import type { BridgeContext, Identity, JobUpdate } from '../context.js';
 import { recordFailure } from '../instrument.js';
 
 /** Upper bound of one poll, whatever [AssemblylineAnalysis] Timeout says: MASS marks us offline after 10 minutes without one. */
 const MAX_POLL_MS = 4 * 60_000;
 
-/** One poll: every well-formed, unknown scheduled analysis is claimed while claiming is allowed. */
-export async function pollTick(ctx: BridgeContext): Promise<void> {
+/**
+ * One poll of one identity (default: the first): every well-formed, unknown scheduled analysis is claimed for that
+ * identity while claiming is allowed. The identity's last poll, the number MASS lists as pending and the last poll
+ * error are recorded for the status API.
+ */
+export async function pollTick(ctx: BridgeContext, identity: Identity = ctx.identities[0]): Promise<void> {
+  try {
+    await pollAndClaim(ctx, identity);
+    identity.lastPollError = null;
+  } catch (err) {
+    if (!ctx.signal.aborted) identity.lastPollError = toBridgeError(err).message;
+    throw err;
+  }
+}
+
+async function pollAndClaim(ctx: BridgeContext, identity: Identity): Promise<void> {
   // The poll is MASS's only heartbeat: it runs even while paused or at MaxInFlight, and one poll that hangs
   // (a half-open connection, a queue in the connection pool) must not stop the next one.
   const limitMs = Math.min(MAX_POLL_MS, Math.max(100, ctx.config.mass.timeout * 1000));
   const timeout = AbortSignal.timeout(limitMs);
   let items: Awaited<ReturnType<MassClient['poll']>>;
   try {
-    items = await ctx.pollClient.poll(ctx.config.mass.uuid, { signal: AbortSignal.any([ctx.signal, timeout]) });
+    items = await identity.pollClient.poll(identity.uuid, { signal: AbortSignal.any([ctx.signal, timeout]) });
   } catch (err) {
     if (timeout.aborted && !ctx.signal.aborted) {
       const e = new BridgeError('TIMEOUT', `MASS poll gave no answer within ${limitMs} ms`, { upstream: 'mass', cause: err });
@@ -25,9 +42,14 @@ export async function pollTick(ctx: BridgeContext): Promise<void> {
     }
     throw err;
   }
-  ctx.lastPollAt = ctx.now();
-  ctx.metrics?.pollSucceeded(ctx.lastPollAt);
+  identity.lastPollAt = ctx.now();
+  identity.pendingOnMass = items.length;
+  // The gauge follows the least recently polled identity: its alert fires when any identity stops polling.
+  const leastRecent = ctx.lastPollAt;
+  if (leastRecent !== null) ctx.metrics?.pollSucceeded(leastRecent);
+  // runOnce: each identity claims from its first poll only.
   const once = ctx.claimMode === 'once';
+  if (once && ctx.polledOnce.has(identity.name)) return;
   let claimed = 0;
   // MASS lists newest first; claim the oldest first.
   for (const sa of [...items].reverse()) {
@@ -38,15 +60,18 @@ export async function pollTick(ctx: BridgeContext): Promise<void> {
     }
     if (ctx.ledger.get(sa.id)) continue;
     if (!ctx.canClaim()) break;
-    const { job, created } = ctx.ledger.claim({ id: sa.id, scheduledAnalysisUrl: sa.url, sampleUrl: sa.sample }, ctx.now());
+    const { job, created } = ctx.ledger.claim({ id: sa.id, scheduledAnalysisUrl: sa.url, sampleUrl: sa.sample, identity: identity.name }, ctx.now());
     if (created) {
       claimed++;
       ctx.claimedThisRun++;
-      ctx.jobLog(job).info({ sample: sa.sample }, 'claimed scheduled analysis');
+      ctx.jobLog(job).info({ sample: sa.sample, identity: identity.name }, 'claimed scheduled analysis');
       ctx.events.emit('job', { job, event: { type: 'claimed' } } satisfies JobUpdate);
       ctx.crashPoint('after-claim');
     }
   }
-  if (once) ctx.claimMode = 'never';
+  if (once) {
+    ctx.polledOnce.add(identity.name);
+    if (ctx.identities.every((i) => ctx.polledOnce.has(i.name))) ctx.claimMode = 'never';
+  }
   if (claimed > 0) ctx.loops.worker.wake();
 }

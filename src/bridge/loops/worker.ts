@@ -61,8 +61,9 @@ export function onStepError(ctx: BridgeContext, id: string, err: unknown): void 
   ctx.apply(job, d.transition);
 }
 
-/** The step of the job's state. */
-export async function runStep(ctx: BridgeContext, job: Job): Promise<void> {
+/** The step of the job's state, with the MASS client of the identity that claimed the job. */
+export async function runStep(base: BridgeContext, job: Job): Promise<void> {
+  const ctx = base.forJob(job);
   switch (job.state) {
     case 'claimed':
     case 'fetching':

@@ -15,6 +15,8 @@ export interface MassSimulatorOptions {
   systemName?: string; // default 'assemblyline'
   tagFilter?: string; // default 'sample-type:filesample'
   schedulerIntervalMs?: number; // default 30000 (real MASS); 0 = no automatic ticks
+  /** Pending items above which the scheduler gives an instance nothing more (default 100, MASS's MAX_SCHEDULE_THRESHOLD). */
+  scheduleThreshold?: number;
   objectsPerPage?: number; // default 100
   now?: () => number; // injectable clock (ms)
   logger?: Logger;
@@ -47,6 +49,7 @@ export async function createMassSimulator(opts: MassSimulatorOptions = {}): Prom
   let clockOffset = 0;
   const now = opts.now ?? (() => Date.now() + clockOffset);
   const store = new MassStore(now);
+  if (opts.scheduleThreshold !== undefined) store.scheduleThreshold = opts.scheduleThreshold;
   const perPage = opts.objectsPerPage ?? 100;
   const faults = new FaultInjector();
 

@@ -65,7 +65,7 @@ export class Serializer {
       id: i.id,
       is_online: this.store.isOnline(i),
       last_seen: formatTimestamp(i.last_seen),
-      scheduled_analyses_count: [...this.store.scheduled.values()].filter((s) => s.instanceId === i.id).length,
+      scheduled_analyses_count: this.store.scheduled.countFor(i.id),
       url: this.urls.instance(i.uuid),
       uuid: i.uuid,
     };

@@ -158,12 +158,56 @@ export function newestFirst<T extends { seq: number }>(items: Iterable<T>, key: 
   return [...items].sort((a, b) => key(b) - key(a) || a.seq - b.seq);
 }
 
+/**
+ * The pending scheduled analyses by id, with an index by instance kept up to date on every set/delete, so the poll,
+ * the scheduler and `scheduled_analyses_count` read one instance's items without scanning them all.
+ */
+export class ScheduledAnalyses extends Map<string, ScheduledAnalysis> {
+  readonly #byInstance = new Map<string, Map<string, ScheduledAnalysis>>();
+
+  override set(id: string, item: ScheduledAnalysis): this {
+    const old = super.get(id);
+    if (old) this.#byInstance.get(old.instanceId)?.delete(id);
+    super.set(id, item);
+    let own = this.#byInstance.get(item.instanceId);
+    if (!own) this.#byInstance.set(item.instanceId, (own = new Map()));
+    own.set(id, item);
+    return this;
+  }
+
+  override delete(id: string): boolean {
+    const old = super.get(id);
+    if (old) this.#byInstance.get(old.instanceId)?.delete(id);
+    return super.delete(id);
+  }
+
+  override clear(): void {
+    this.#byInstance.clear();
+    super.clear();
+  }
+
+  /** The pending items of one instance (any order). */
+  forInstance(instanceId: string): Iterable<ScheduledAnalysis> {
+    return this.#byInstance.get(instanceId)?.values() ?? [];
+  }
+
+  /** How many items one instance has pending. */
+  countFor(instanceId: string): number {
+    return this.#byInstance.get(instanceId)?.size ?? 0;
+  }
+}
+
 export class MassStore {
   readonly systems = new Map<string, AnalysisSystem>();
   readonly instances = new Map<string, AnalysisSystemInstance>();
   readonly samples = new Map<string, Sample>();
   readonly requests = new Map<string, AnalysisRequest>();
-  readonly scheduled = new Map<string, ScheduledAnalysis>();
+  readonly scheduled = new ScheduledAnalyses();
+  /**
+   * The scheduler gives an instance new work only while it has at most this many pending items (MASS's
+   * MAX_SCHEDULE_THRESHOLD, 100); adjustable so a test can show the rule with fewer samples.
+   */
+  scheduleThreshold = MAX_SCHEDULE_THRESHOLD;
   readonly reports = new Map<string, Report>();
   readonly relations = new Map<string, SampleRelation>();
   /**
@@ -287,7 +331,7 @@ export class MassStore {
 
   pendingFor(instanceId: string): ScheduledAnalysis[] {
     return newestFirst(
-      [...this.scheduled.values()].filter((s) => s.instanceId === instanceId),
+      this.scheduled.forInstance(instanceId),
       (s) => s.analysis_scheduled,
     );
   }
@@ -301,7 +345,7 @@ export class MassStore {
   deleteInstance(instance: AnalysisSystemInstance): void {
     this.instances.delete(instance.id);
     // deviation: upstream leaves dangling references; dropping the queue keeps every read well-formed
-    for (const s of [...this.scheduled.values()]) if (s.instanceId === instance.id) this.scheduled.delete(s.id);
+    for (const s of [...this.scheduled.forInstance(instance.id)]) this.scheduled.delete(s.id);
   }
 
   deleteSystem(system: AnalysisSystem): void {
@@ -333,7 +377,7 @@ export class MassStore {
 
   /**
    * One run of mass_flask_scheduling schedule_analyses: each AnalysisRequest goes to the online instance
-   * of its system with the fewest pending items; instances above MAX_SCHEDULE_THRESHOLD are skipped;
+   * of its system with the fewest pending items; instances above scheduleThreshold (MAX_SCHEDULE_THRESHOLD) are skipped;
    * unplaceable requests wait. `priority` is not copied. Returns how many were scheduled.
    */
   runScheduler(): number {
@@ -341,8 +385,8 @@ export class MassStore {
     for (const instance of this.instances.values()) {
       if (!candidates.has(instance.systemId)) candidates.set(instance.systemId, []);
       if (!this.isOnline(instance)) continue;
-      const count = [...this.scheduled.values()].filter((s) => s.instanceId === instance.id).length;
-      if (count <= MAX_SCHEDULE_THRESHOLD) candidates.get(instance.systemId)!.push({ instance, count });
+      const count = this.scheduled.countFor(instance.id);
+      if (count <= this.scheduleThreshold) candidates.get(instance.systemId)!.push({ instance, count });
     }
     let scheduled = 0;
     for (const request of [...this.requests.values()]) {
@@ -352,7 +396,7 @@ export class MassStore {
       for (const c of list) if (c.count < best.count) best = c;
       this.createScheduled(best.instance.id, request.sampleId);
       best.count++;
-      if (best.count > MAX_SCHEDULE_THRESHOLD) list.splice(list.indexOf(best), 1);
+      if (best.count > this.scheduleThreshold) list.splice(list.indexOf(best), 1);
       this.requests.delete(request.id);
       scheduled++;
     }

@@ -1,0 +1,182 @@
+/**
+ * Several identities in one process: three instances of the analysis system, polled by one bridge, over a MASS
+ * scheduler with the real threshold (an instance gets new work only while it has at most 100 pending) and a short
+ * interval.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildApi } from '../../src/api/app.js';
+import { openBridgeRuntime } from '../../src/bridge/commands.js';
+import { doctorCommand } from '../../src/commands/doctor.js';
+import { silentLogger } from '../../src/log.js';
+import type { MassClient } from '../../src/mass/types.js';
+import { makeConfig, overrideMethods, reportsBySample, startSimulators } from '../helpers/bridge-harness.js';
+import { waitFor } from '../helpers/wait.js';
+
+const ANALYSES = 500;
+
+test('three identities, 500 scheduled analyses: each reported once by the identity that claimed it, all online, none above 101 pending', { timeout: 240_000 }, async (t) => {
+  const sims = await startSimulators(t, { mass: { schedulerIntervalMs: 100 }, al: { analysisDelayMs: 100 } });
+  const system = await sims.admin.getAnalysisSystem('assemblyline');
+  const extra = [];
+  for (const name of ['second', 'third']) {
+    const inst = await sims.admin.createInstance(system.url);
+    extra.push({ name, uuid: inst.uuid, apiKey: sims.mass.instanceKeyFor(inst.uuid)! });
+  }
+  const uuids = new Map([['default', sims.endpoints.uuid], ...extra.map((e) => [e.name, e.uuid] as [string, string])]);
+
+  // Every sample waits as an analysis request until the scheduler places it: the instances are offline until they poll.
+  const samples = new Set<string>();
+  for (let i = 0; i < ANALYSES; i++) samples.add((await sims.seedFile(`many-${i}.bin`, `identity load file ${i}\n`)).url);
+
+  const config = makeConfig(sims.endpoints, { mass: { identities: extra } });
+  // Which identity's key sent each report (the steps' clients, one per identity).
+  const reportedBy = new Map<string, string[]>();
+  const runtime = await openBridgeRuntime(config, silentLogger(), {
+    wrapMass: (client: MassClient, identity = 'default') =>
+      overrideMethods(client, {
+        submitReport: async (original, url, report, o) => {
+          const answer = await original(url, report, o);
+          const key = typeof url === 'string' ? url : url.url;
+          reportedBy.set(key, [...(reportedBy.get(key) ?? []), identity]);
+          return answer;
+        },
+      }),
+  });
+  const api = await buildApi({ ledger: runtime.ledger, control: runtime.bridge.control, metrics: runtime.metrics, token: '', readAuth: 'none', readToken: '' });
+  sims.defer(async () => {
+    await api.close();
+    await runtime.bridge.stop({ graceMs: 2000 });
+    await runtime.close();
+  });
+
+  // What MASS counts as pending per instance, read like an operator would, while the bridge works.
+  let maxPending = 0;
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      for (const uuid of uuids.values()) maxPending = Math.max(maxPending, (await sims.admin.getInstance(uuid)).scheduled_analyses_count);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+
+  runtime.bridge.start();
+  await waitFor(async () => (await sims.massState()).reports.length >= ANALYSES, { timeoutMs: 200_000, intervalMs: 250, what: `${ANALYSES} reports on MASS` });
+  watching = false;
+  await watcher;
+
+  const state = await sims.massState();
+  assert.equal(state.reports.length, ANALYSES, 'one report per scheduled analysis, no more');
+  assert.equal(state.scheduled_pending, 0);
+  assert.equal(state.analysis_requests, 0);
+  const bySample = reportsBySample(state);
+  assert.equal(bySample.size, ANALYSES);
+  for (const url of samples) assert.equal(bySample.get(url)?.length, 1, `one report for ${url}`);
+  assert.ok(maxPending >= 100, `the load reached the threshold (max pending ${maxPending})`);
+  assert.ok(maxPending <= 101, `no instance held more than 101 pending (max ${maxPending})`);
+
+  // Each job remembers which identity claimed it, and that identity's key sent its one report.
+  const claimedBy = new Map<string, number>();
+  const jobs = runtime.ledger.list({ limit: 1000 }).jobs;
+  assert.equal(jobs.length, ANALYSES);
+  for (const job of jobs) {
+    assert.equal(job.state, 'done', `${job.id}: ${job.lastError ?? ''}`);
+    assert.ok(job.identity && uuids.has(job.identity), `${job.id} claimed by a configured identity (${job.identity})`);
+    claimedBy.set(job.identity, (claimedBy.get(job.identity) ?? 0) + 1);
+    assert.deepEqual(reportedBy.get(job.scheduledAnalysisUrl), [job.identity], `${job.id} reported once, by its own identity`);
+  }
+  for (const name of uuids.keys()) assert.ok((claimedBy.get(name) ?? 0) > 0, `${name} claimed work (${JSON.stringify([...claimedBy])})`);
+
+  // All three stay online on MASS, and the status API and the metrics say so per identity.
+  for (const uuid of uuids.values()) assert.equal((await sims.admin.getInstance(uuid)).is_online, true, `${uuid} online on MASS`);
+  const status = (await api.inject({ method: 'GET', url: '/api/v1/status' })).json<{ identities: Array<{ name: string; uuid: string; online: boolean; inFlight: number; pendingOnMass: number | null; lastPollAt: string | null }> }>();
+  assert.deepEqual(status.identities.map((i) => [i.name, i.uuid]), [...uuids]);
+  for (const i of status.identities) {
+    assert.equal(i.online, true, `${i.name} online`);
+    assert.equal(i.inFlight, 0);
+    assert.ok(i.lastPollAt !== null);
+    assert.ok(i.pendingOnMass !== null && i.pendingOnMass <= 101);
+  }
+  const metrics = (await api.inject({ method: 'GET', url: '/metrics' })).body;
+  for (const name of uuids.keys()) {
+    assert.match(metrics, new RegExp(`^massal_identity_online\\{identity="${name}"\\} 1$`, 'm'));
+    assert.match(metrics, new RegExp(`^massal_identity_jobs_in_flight\\{identity="${name}"\\} 0$`, 'm'));
+  }
+  const job = (await api.inject({ method: 'GET', url: `/api/v1/jobs/${jobs[0].id}` })).json<{ identity?: string; job?: { identity: string } }>();
+  assert.equal(job.job?.identity ?? job.identity, jobs[0].identity);
+});
+
+test('doctor checks every identity: a key that does not belong to its UUID is named with its section', { timeout: 60_000 }, async (t) => {
+  const sims = await startSimulators(t, { mass: { schedulerIntervalMs: 0 } });
+  const system = await sims.admin.getAnalysisSystem('assemblyline');
+  const good = await sims.admin.createInstance(system.url);
+  const other = await sims.admin.createInstance(system.url);
+  const config = makeConfig(sims.endpoints, {
+    mass: {
+      identities: [
+        { name: 'good', uuid: good.uuid, apiKey: sims.mass.instanceKeyFor(good.uuid)! },
+        // The key of another instance: MASS answers the poll with 404.
+        { name: 'swapped', uuid: other.uuid, apiKey: sims.mass.instanceKeyFor(good.uuid)! },
+      ],
+    },
+  });
+  let out = '';
+  const code = await doctorCommand({ config, out: { write: (s: string) => (out += s) } });
+  assert.equal(code, 1, out);
+  assert.match(out, new RegExp(`\\[ ok \\] identity good: the key belongs to instance ${good.uuid}; 0 scheduled analyses pending`));
+  assert.match(out, new RegExp(`\\[FAIL\\] identity swapped: the key does not belong to instance ${other.uuid} \\(the poll answers 404\\)\\n\\s+fix: use in \\[AssemblylineAnalysis:swapped\\] the UUID`));
+  assert.ok(!out.includes(sims.mass.instanceKeyFor(good.uuid)!), 'no key is printed');
+});
+
+test('an identity removed from the configuration: its unfinished jobs are reported with the key of an identity still configured', { timeout: 90_000 }, async (t) => {
+  const sims = await startSimulators(t, { mass: { schedulerIntervalMs: 100 }, al: { analysisDelayMs: 1500 } });
+  const system = await sims.admin.getAnalysisSystem('assemblyline');
+  const inst = await sims.admin.createInstance(system.url);
+  const second = { name: 'second', uuid: inst.uuid, apiKey: sims.mass.instanceKeyFor(inst.uuid)! };
+  const samples = new Set<string>();
+  for (let i = 0; i < 12; i++) samples.add((await sims.seedFile(`removed-${i}.bin`, `removed identity file ${i}\n`)).url);
+
+  const reportedBy = new Map<string, string>();
+  const wrapMass = (client: MassClient, identity = 'default') =>
+    overrideMethods(client, {
+      submitReport: async (original, url, report, o) => {
+        const answer = await original(url, report, o);
+        reportedBy.set(typeof url === 'string' ? url : url.url, identity);
+        return answer;
+      },
+    });
+  // First run with both identities: stopped while the work is in Assemblyline.
+  const withBoth = makeConfig(sims.endpoints, { mass: { identities: [second] } });
+  const first = await openBridgeRuntime(withBoth, silentLogger(), { wrapMass });
+  first.bridge.start();
+  const claimed = await waitFor(
+    () => {
+      const jobs = first.ledger.list({ limit: 100 }).jobs;
+      return jobs.length === samples.size && jobs.every((j) => j.state === 'waiting') ? jobs : undefined;
+    },
+    { timeoutMs: 30_000, what: 'every sample claimed and in Assemblyline' },
+  );
+  await first.bridge.stop({ graceMs: 2000 });
+  await first.close();
+  const ofSecond = claimed.filter((j) => j.identity === 'second');
+  assert.ok(ofSecond.length > 0 && ofSecond.length < samples.size, `both identities claimed work (${ofSecond.length} by second)`);
+
+  // Second run without it: the default identity finishes every job, the removed identity's too.
+  const onlyFirst = makeConfig(sims.endpoints);
+  const after = await openBridgeRuntime(onlyFirst, silentLogger(), { wrapMass });
+  sims.defer(async () => {
+    await after.bridge.stop({ graceMs: 2000 });
+    await after.close();
+  });
+  after.bridge.start();
+  await waitFor(async () => (await sims.massState()).reports.length >= samples.size, { timeoutMs: 60_000, what: 'every report on MASS' });
+  const state = await sims.massState();
+  assert.equal(state.reports.length, samples.size);
+  assert.equal(state.scheduled_pending, 0);
+  for (const job of ofSecond) {
+    assert.equal(after.ledger.get(job.id)?.state, 'done');
+    assert.equal(after.ledger.get(job.id)?.identity, 'second', 'the job still names the identity that claimed it');
+    assert.equal(reportedBy.get(job.scheduledAnalysisUrl), 'default', 'reported with the key of an identity still configured');
+  }
+  assert.deepEqual(after.bridge.control.status().identities?.map((i) => i.name), ['default']);
+});
