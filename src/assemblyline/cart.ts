@@ -6,7 +6,8 @@
  * RC4 is implemented here because OpenSSL 3 ships it only in the legacy provider.
  */
 import { createHash } from 'node:crypto';
-import { deflateSync, inflateSync } from 'node:zlib';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { createInflate, deflateSync, inflateSync } from 'node:zlib';
 import { BridgeError } from '../errors.js';
 
 const HEADER_MAGIC = 'CART';
@@ -33,8 +34,11 @@ export interface DecodeCartOptions {
   maxOutputBytes?: number;
 }
 
-/** RC4 keystream applied to `input`; a new cipher state per call. */
-export function rc4(key: Uint8Array, input: Uint8Array): Buffer {
+/**
+ * A stateful RC4 keystream from `key` (1..256 bytes): each call XORs its input with the next bytes of the
+ * same keystream, so a part can be decrypted chunk by chunk as it arrives.
+ */
+export function rc4Stream(key: Uint8Array): (input: Uint8Array) => Buffer {
   if (key.length === 0 || key.length > 256) throw new RangeError('RC4 key must be 1..256 bytes');
   const s = new Uint8Array(256);
   for (let i = 0; i < 256; i++) s[i] = i;
@@ -44,16 +48,25 @@ export function rc4(key: Uint8Array, input: Uint8Array): Buffer {
     s[i] = s[j];
     s[j] = t;
   }
-  const out = Buffer.allocUnsafe(input.length);
-  for (let n = 0, i = 0, j = 0; n < input.length; n++) {
-    i = (i + 1) & 0xff;
-    j = (j + s[i]) & 0xff;
-    const t = s[i];
-    s[i] = s[j];
-    s[j] = t;
-    out[n] = input[n] ^ s[(s[i] + s[j]) & 0xff];
-  }
-  return out;
+  let i = 0;
+  let j = 0;
+  return (input) => {
+    const out = Buffer.allocUnsafe(input.length);
+    for (let n = 0; n < input.length; n++) {
+      i = (i + 1) & 0xff;
+      j = (j + s[i]) & 0xff;
+      const t = s[i];
+      s[i] = s[j];
+      s[j] = t;
+      out[n] = input[n] ^ s[(s[i] + s[j]) & 0xff];
+    }
+    return out;
+  };
+}
+
+/** RC4 keystream applied to `input`; a new cipher state per call. */
+export function rc4(key: Uint8Array, input: Uint8Array): Buffer {
+  return rc4Stream(key)(input);
 }
 
 function invalid(message: string, cause?: unknown): BridgeError {
@@ -131,6 +144,138 @@ export function decodeCart(input: Uint8Array, opts: DecodeCartOptions = {}): Dec
     if (actual !== expected.toLowerCase()) throw invalid(`${algo} mismatch`);
   }
   return { data, header, footer };
+}
+
+/** Largest optional header or optional footer the stream decoder accepts (AL writes a few hundred bytes). */
+export const CART_MAX_OPTIONAL_PART = 64 * 1024;
+
+export interface CartStreamInfo {
+  /** Optional header JSON, once the header has been read. */
+  header?: Record<string, unknown>;
+  /** Optional footer JSON, once the whole input has been read. */
+  footer?: Record<string, unknown>;
+}
+
+/**
+ * Decodes a CaRT file as it streams in: the content comes out chunk by chunk, memory stays bounded
+ * (a few chunks plus at most CART_MAX_OPTIONAL_PART bytes held back for the footer) whatever the size.
+ * The optional header and footer each must not exceed CART_MAX_OPTIONAL_PART bytes. The data part
+ * is RC4-decrypted and inflated as it arrives; the last bytes are held back until the input ends,
+ * then the mandatory footer says where the data stopped. Before the output ends, the content's
+ * length and sha256 are checked against the optional footer. Errors: BridgeError CART_INVALID (layout,
+ * key, inflate, footer mismatch), SAMPLE_TOO_LARGE (more than `maxOutputBytes` of content); an error of
+ * `source` is passed on. Destroying the returned stream destroys `source`. `info` receives the header
+ * and footer as they are read.
+ */
+export function decodeCartStream(source: Readable, opts: DecodeCartOptions = {}, info: CartStreamInfo = {}): Readable {
+  const held: Buffer[] = [];
+  let heldLength = 0;
+  let position = 0; // input bytes consumed so far
+  let dataStart = -1;
+  let released = 0; // absolute offset up to which input went to the data cipher
+  let key: Buffer | undefined;
+  let decrypt: ((b: Uint8Array) => Buffer) | undefined;
+
+  const take = (n: number): Buffer => {
+    const all = held.length === 1 ? held[0] : Buffer.concat(held, heldLength);
+    held.length = 0;
+    const out = all.subarray(0, n);
+    if (all.length > n) held.push(all.subarray(n));
+    heldLength = all.length - n;
+    return out;
+  };
+  const parseHeader = (): void => {
+    if (dataStart >= 0 || heldLength < MANDATORY_HEADER_LENGTH) return;
+    const head = Buffer.concat(held, heldLength).subarray(0, MANDATORY_HEADER_LENGTH);
+    if (head.toString('latin1', 0, 4) !== HEADER_MAGIC) throw invalid('missing CART header magic');
+    const version = head.readUInt16LE(4);
+    if (version !== VERSION) throw invalid(`unsupported version ${version}`);
+    let k: Buffer = Buffer.from(head.subarray(14, 30));
+    if (k.every((b) => b === 0)) {
+      if (!opts.key) throw invalid('encrypted with a private key that was not supplied');
+      k = opts.key;
+    }
+    const optHeaderLength = readU64(head, 30, 'optional header length');
+    if (optHeaderLength > CART_MAX_OPTIONAL_PART) throw invalid(`optional header of ${optHeaderLength} bytes (at most ${CART_MAX_OPTIONAL_PART} are read)`);
+    key = k;
+    dataStart = MANDATORY_HEADER_LENGTH + optHeaderLength;
+  };
+
+  const framer = new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      try {
+        held.push(chunk);
+        heldLength += chunk.length;
+        position += chunk.length;
+        parseHeader();
+        if (dataStart < 0 || position < dataStart) return done();
+        if (decrypt === undefined) {
+          const start = take(dataStart);
+          info.header = parseJsonPart(key!, start.subarray(MANDATORY_HEADER_LENGTH), 'optional header');
+          decrypt = rc4Stream(key!);
+          released = dataStart;
+        }
+        // Keep the last bytes back: the footer's size is known only at the end.
+        const excess = heldLength - (CART_MAX_OPTIONAL_PART + MANDATORY_FOOTER_LENGTH);
+        if (excess > 0) {
+          this.push(decrypt(take(excess)));
+          released += excess;
+        }
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+    flush(done: TransformCallback) {
+      try {
+        if (decrypt === undefined || heldLength < MANDATORY_FOOTER_LENGTH) throw invalid(`too short (${position} bytes)`);
+        const tail = take(heldLength);
+        const footerStart = position - MANDATORY_FOOTER_LENGTH;
+        const mandatory = tail.subarray(tail.length - MANDATORY_FOOTER_LENGTH);
+        if (mandatory.toString('latin1', 0, 4) !== FOOTER_MAGIC) throw invalid('missing TRAC footer magic');
+        const optFooterOffset = readU64(mandatory, 12, 'optional footer offset');
+        const optFooterLength = readU64(mandatory, 20, 'optional footer length');
+        if (optFooterOffset < dataStart || optFooterOffset + optFooterLength !== footerStart) {
+          throw invalid('optional footer offset/length do not match the file layout');
+        }
+        if (optFooterOffset < released) throw invalid(`optional footer of ${optFooterLength} bytes (at most ${CART_MAX_OPTIONAL_PART} are read)`);
+        const rel = (abs: number) => abs - released;
+        info.footer = parseJsonPart(key!, tail.subarray(rel(optFooterOffset), rel(footerStart)), 'optional footer');
+        const last = tail.subarray(0, rel(optFooterOffset));
+        if (last.length > 0) this.push(decrypt(last));
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  });
+
+  const inflated = pipeline(source, framer, createInflate(), () => undefined);
+  async function* checked(): AsyncGenerator<Buffer> {
+    const hash = createHash('sha256');
+    let length = 0;
+    try {
+      for await (const chunk of inflated as AsyncIterable<Buffer>) {
+        length += chunk.length;
+        if (opts.maxOutputBytes !== undefined && length > opts.maxOutputBytes) {
+          throw new BridgeError('SAMPLE_TOO_LARGE', `CaRT content is larger than ${opts.maxOutputBytes} bytes`, { upstream: 'assemblyline' });
+        }
+        hash.update(chunk);
+        yield chunk;
+      }
+    } catch (err) {
+      // zlib's errors (Z_DATA_ERROR, Z_BUF_ERROR for a cut stream, ...) mean a broken file, not a transport problem.
+      const code = (err as { code?: unknown } | null)?.code;
+      throw typeof code === 'string' && code.startsWith('Z_') ? invalid('data does not inflate', err) : err;
+    }
+    const footer = info.footer ?? {};
+    if (footer.length !== undefined && String(footer.length) !== String(length)) {
+      throw invalid(`length ${length} does not match the footer (${String(footer.length)})`);
+    }
+    const expected = footer.sha256;
+    if (typeof expected === 'string' && hash.digest('hex') !== expected.toLowerCase()) throw invalid('sha256 mismatch');
+  }
+  return Readable.from(checked(), { objectMode: false });
 }
 
 export interface EncodeCartOptions {

@@ -6,17 +6,19 @@
  * mapping of AL answers to BridgeError.
  */
 import { rootCertificates } from 'node:tls';
-import { finished, type Readable } from 'node:stream';
+import { finished, PassThrough, pipeline, type Readable } from 'node:stream';
 import { getSetCookies, Headers, Pool, type Dispatcher } from 'undici';
 import { BridgeError, tlsFailure } from '../errors.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_MAX_ANSWER_BYTES, readAnswerText } from './body.js';
-import { decodeCart } from './cart.js';
+import { decodeCartStream } from './cart.js';
 import { CallLimiter } from './limiter.js';
+import { verifiedContent } from './verified.js';
 import { buildIngestMultipart, ingestBySha256Json, type IngestMultipart } from './multipart.js';
 import type {
   AssemblylineClient,
   AssemblylineClientOptions,
+  FileContent,
   IngestBySha256Request,
   AssemblylineUser,
   IngestMessage,
@@ -476,6 +478,43 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
     return { body, length: Number.isFinite(len) ? len : undefined };
   }
 
+  /**
+   * The file's content as a stream: encoding=raw, or once Assemblyline refused raw downloads (403 "RAW file
+   * download has been disabled"), encoding=cart decoded as it streams. `length` is the raw download's
+   * Content-Length (unknown for CaRT). A declared length above `maxBytes` is refused before reading.
+   */
+  async function openContent(sha256: string, options: { sid?: string; maxBytes?: number }, signal?: AbortSignal): Promise<{ body: Readable; length: number | undefined }> {
+    const { maxBytes, sid } = options;
+    const tooLarge = (n: number): BridgeError =>
+      new BridgeError('SAMPLE_TOO_LARGE', `file ${sha256} is ${n} bytes, more than ${maxBytes}`, { upstream: 'assemblyline' });
+    const classify = (err: unknown): BridgeError =>
+      err instanceof BridgeError ? err : classifyTransportError(err, { method: 'GET', path: `/api/v4/file/download/${sha256}/` }, signal);
+    if (!rawDownloadDisabled) {
+      try {
+        const { body, length } = await openDownload(sha256, 'raw', sid, signal);
+        if (maxBytes !== undefined && length !== undefined && length > maxBytes) {
+          body.destroy();
+          throw tooLarge(length);
+        }
+        return { body, length };
+      } catch (err) {
+        // AL admins can forbid raw downloads (403); CaRT is always allowed.
+        if (!(err instanceof BridgeError && err.status === 403 && RAW_DOWNLOAD_DISABLED.test(err.body ?? ''))) throw classify(err);
+        rawDownloadDisabled = true;
+      }
+    }
+    // zlib level 1 on incompressible data grows it slightly; allow that plus the CaRT framing.
+    const cartLimit = maxBytes === undefined ? undefined : maxBytes + Math.ceil(maxBytes / 100) + 65_536;
+    const { body, length } = await openDownload(sha256, 'cart', sid, signal).catch((err: unknown) => {
+      throw classify(err);
+    });
+    if (cartLimit !== undefined && length !== undefined && length > cartLimit) {
+      body.destroy();
+      throw tooLarge(length);
+    }
+    return { body: decodeCartStream(body, { maxOutputBytes: maxBytes }), length: undefined };
+  }
+
   return {
     async ingest(req: IngestRequest, ro?: RequestOptions): Promise<{ ingestId: string }> {
       const path = '/api/v4/ingest/';
@@ -548,39 +587,34 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
     },
 
     async downloadFileBytes(sha256: string, options: { sid?: string; maxBytes?: number } = {}, ro?: RequestOptions): Promise<Buffer> {
-      const { maxBytes, sid } = options;
-      const tooLarge = (n: number): BridgeError =>
-        new BridgeError('SAMPLE_TOO_LARGE', `file ${sha256} is ${n} bytes, more than ${maxBytes}`, { upstream: 'assemblyline' });
-      if (!rawDownloadDisabled) {
-        try {
-          const { body, length } = await openDownload(sha256, 'raw', sid, ro?.signal);
-          if (maxBytes !== undefined && length !== undefined && length > maxBytes) {
-            body.destroy();
-            throw tooLarge(length);
-          }
-          return await readAtMost(body, maxBytes, `file ${sha256}`);
-        } catch (err) {
-          // AL admins can forbid raw downloads (403); CaRT is always allowed.
-          if (!(err instanceof BridgeError && err.status === 403 && RAW_DOWNLOAD_DISABLED.test(err.body ?? ''))) {
-            throw err instanceof BridgeError ? err : classifyTransportError(err, { method: 'GET', path: `/api/v4/file/download/${sha256}/` }, ro?.signal);
-          }
-          rawDownloadDisabled = true;
-        }
-      }
-      // zlib level 1 on incompressible data grows it slightly; allow that plus the CaRT framing.
-      const cartLimit = maxBytes === undefined ? undefined : maxBytes + Math.ceil(maxBytes / 100) + 65_536;
-      const { body, length } = await openDownload(sha256, 'cart', sid, ro?.signal);
-      if (cartLimit !== undefined && length !== undefined && length > cartLimit) {
-        body.destroy();
-        throw tooLarge(length);
-      }
-      let cart: Buffer;
+      const { body } = await openContent(sha256, options, ro?.signal);
       try {
-        cart = await readAtMost(body, cartLimit, `CaRT of ${sha256}`);
+        return await readAtMost(body, options.maxBytes, `file ${sha256}`);
       } catch (err) {
         throw err instanceof BridgeError ? err : classifyTransportError(err, { method: 'GET', path: `/api/v4/file/download/${sha256}/` }, ro?.signal);
       }
-      return decodeCart(cart, { maxOutputBytes: maxBytes }).data;
+    },
+
+    async openFile(sha256: string, options: { sid?: string; maxBytes?: number; size?: number } = {}, ro?: RequestOptions): Promise<FileContent> {
+      const { body, length } = await openContent(sha256, options, ro?.signal);
+      const size = options.size ?? length;
+      if (options.size !== undefined && length !== undefined && length !== options.size) {
+        body.destroy();
+        throw new BridgeError('UPSTREAM_PROTOCOL', `file ${sha256} from Assemblyline: ${length} bytes (Content-Length), not the ${options.size} expected`, {
+          upstream: 'assemblyline',
+          transient: false,
+        });
+      }
+      const path = `/api/v4/file/download/${sha256}/`;
+      // A transport failure of the download reaches the reader as a classified Assemblyline error.
+      const checked = pipeline(body, verifiedContent({ sha256, maxBytes: options.maxBytes, size }), () => undefined);
+      const content = new PassThrough();
+      checked.on('error', (err) => content.destroy(err instanceof BridgeError ? err : classifyTransportError(err, { method: 'GET', path }, ro?.signal)));
+      content.on('close', () => {
+        if (!checked.readableEnded) checked.destroy();
+      });
+      checked.pipe(content);
+      return { body: content, size };
     },
 
     async fileChildren(sha256: string, ro?: RequestOptions): Promise<Array<{ name: string; sha256: string }>> {

@@ -188,6 +188,13 @@ export interface RequestOptions {
  * 401/403 → AUTH, 404 → NOT_FOUND (except where a method returns null), 503 with "daily" quota → QUOTA_DAILY,
  * other statuses → UPSTREAM_HTTP with `status` and the envelope's api_error_message, network → NETWORK.
  */
+/** A file's content being downloaded (AssemblylineClient.openFile). */
+export interface FileContent {
+  body: Readable;
+  /** Byte length when known (expected size, or the raw download's Content-Length). */
+  size?: number;
+}
+
 export interface AssemblylineClient {
   /** POST /api/v4/ingest/ multipart (json + bin), body streamed. Returns the ingest_id. */
   ingest(req: IngestRequest, opts?: RequestOptions): Promise<{ ingestId: string }>;
@@ -215,6 +222,16 @@ export interface AssemblylineClient {
   downloadFile(sha256: string, options?: { encoding?: 'raw' | 'cart'; sid?: string }, opts?: RequestOptions): Promise<Readable>;
   /** Raw bytes whatever the server allows: tries encoding=raw, falls back to CaRT and decodes it. */
   downloadFileBytes(sha256: string, options?: { sid?: string; maxBytes?: number }, opts?: RequestOptions): Promise<Buffer>;
+  /**
+   * The content of a stored file as a stream, whatever the server allows (encoding=raw; once raw downloads are
+   * refused with 403, encoding=cart decoded as it streams; ASSEMBLYLINE.md §6.6, §8). Memory does not grow with
+   * the file's size. The stream is checked as it goes (assemblyline/verified.ts): more than `maxBytes` is
+   * SAMPLE_TOO_LARGE, a length other than `size` (when given) or a sha256 other than `sha256` is
+   * UPSTREAM_PROTOCOL, and the error comes instead of the last chunk, so a consumer never gets a complete
+   * wrong file. `size` of the answer: the expected size, else the raw download's Content-Length.
+   * Destroying `body` releases the download (and its slot in the call limiter).
+   */
+  openFile(sha256: string, options?: { sid?: string; maxBytes?: number; size?: number }, opts?: RequestOptions): Promise<FileContent>;
   /** GET /api/v4/file/children/<sha256>/ */
   fileChildren(sha256: string, opts?: RequestOptions): Promise<Array<{ name: string; sha256: string }>>;
   /** GET /api/v4/user/whoami/: the user's roles, clearance, quotas and the submission profiles they may use. */

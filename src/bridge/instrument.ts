@@ -38,6 +38,7 @@ const OPERATIONS: Record<string, string> = {
   searchSubmissions: 'search',
   downloadFile: 'file_download',
   downloadFileBytes: 'file_download',
+  openFile: 'file_download',
   fileChildren: 'file_children',
 };
 

@@ -9,6 +9,7 @@ import { sameMassUrl } from '../../mass/client.js';
 import type { MassRelation, MassSample, RelationKind } from '../../mass/types.js';
 import { SAME_FAILURE_LIMIT, type BridgeContext } from '../context.js';
 import { refusal, WAIT_CODES } from '../decide.js';
+import { uploadExtractedFile } from './extracted-file.js';
 import { RELATING_EVENTS, relationKey } from '../outcome.js';
 
 
@@ -139,24 +140,25 @@ async function createRelatedSample(
     // Recorded before the upload: MASS dispatches the new sample back to us at once (echo-back), maybe before we record its URL.
     ctx.ledger.recordOwnSample(item.sha256, { jobId: job.id, sid, parentSha256: item.parentSha256, massSampleUrl: '' }, ctx.now());
     try {
-      const bytes = await ctx.retry(() => ctx.al.downloadFileBytes(item.sha256, { sid, maxBytes }, { signal }));
-      const sample = await ctx.retry(() =>
-        ctx.mass.submitFileSample(
-          {
-            filename: name,
-            body: bytes,
-            tlpLevel,
-            // Another bridge of the system recognises the file by these tags when MASS schedules it there (fetch.ts).
-            tags: extractedFileTags(prefix, item.parentRelation, sid),
-          },
-          { signal },
-        ),
-      );
+      const sample = await uploadExtractedFile(ctx, {
+        sha256: item.sha256,
+        sid,
+        filename: name,
+        size: item.size,
+        tlpLevel,
+        // Another bridge of the system recognises the file by these tags when MASS schedules it there (fetch.ts).
+        tags: extractedFileTags(prefix, item.parentRelation, sid),
+      });
       if (renamed) ctx.ledger.appendEvent(job.id, { type: RELATING_EVENTS.renamed, data: { key: item.key, from: original, to: name } }, ctx.now());
       return sample;
     } catch (err) {
       // No MASS sample was made: a later genuine scheduling of this file must not be answered from our submission.
       ctx.ledger.forgetOwnSample(item.sha256, job.id);
+      // Larger than Assemblyline said (or it said nothing): the upload was cut at MaxExtractedSize; listed in the report.
+      if (err instanceof BridgeError && err.code === 'SAMPLE_TOO_LARGE') {
+        skip(item, err.message, null);
+        return null;
+      }
       throw err;
     }
   }
