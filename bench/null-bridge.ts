@@ -22,6 +22,8 @@ export interface NullBridgeOptions {
   queue: string;
   concurrency: number;
   maxInFlight: number;
+  /** Most Assemblyline calls in flight (the client's limiter; the bridge's [Assemblyline] MaxConcurrentCalls). */
+  maxConcurrentCalls?: number;
   pollMs: number;
   /** Wait after an empty queue read (ms). */
   queueIdleMs: number;
@@ -36,7 +38,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Runs until `n` reports are sent; resolves with the number of queue reads made. Rejects on any upstream failure. */
 export async function runNullBridge(o: NullBridgeOptions): Promise<{ queueReads: number }> {
   const mass = createMassClient({ apiRoot: o.massApiRoot, apiKey: o.massKey });
-  const al = createAssemblylineClient({ url: o.alUrl, user: o.alUser, auth: 'apikey', apiKey: o.alApiKey });
+  const al = createAssemblylineClient({ url: o.alUrl, user: o.alUser, auth: 'apikey', apiKey: o.alApiKey, maxConcurrentCalls: o.maxConcurrentCalls });
   const work = new PQueue({ concurrency: o.concurrency });
   const seen = new Set<string>();
   const pending = new Map<string, { sa: ScheduledAnalysis; sha256: string }>();

@@ -16,12 +16,14 @@ import { benchLedger } from './ledger.js';
 import { benchMapping } from './mapping.js';
 import { benchMemory } from './memory.js';
 import { benchPipeline } from './pipeline.js';
+import { benchPollCost } from './poll-cost.js';
 
 const BENCHES: Record<string, (say: Say) => Promise<BenchOutcome>> = {
   mapping: benchMapping,
   ledger: benchLedger,
   memory: benchMemory,
   pipeline: benchPipeline,
+  'poll-cost': benchPollCost,
   'hash-first': benchHashFirst,
 };
 

@@ -1,10 +1,11 @@
 /**
- * Both simulators on 127.0.0.1:0 in their own process, so the benchmark process measures only itself
- * (the simulators keep every upload in memory). Prints one JSON line (origins, loopback keys, seeded
- * samples) on stdout, then runs until its stdin closes (the parent ended or stopped it), SIGTERM/SIGINT,
- * or BENCH_SIM_MAX_MS (default 10 min) passes.
+ * One simulator (MASS or Assemblyline) on 127.0.0.1:0 in its own process, so the benchmark process measures
+ * only itself (the simulators keep every upload in memory) and each simulator has its own event loop, as the
+ * real services do. Prints one JSON line (origin, loopback keys, seeded samples) on stdout, then runs until its
+ * stdin closes (the parent ended or stopped it), SIGTERM/SIGINT, or BENCH_SIM_MAX_MS (default 10 min) passes.
  *
- *   node --import tsx bench/sim-server.ts [--al-delay-ms=50] [--file-mb=256]
+ *   node --import tsx bench/sim-server.ts --sim=mass [--file-mb=256]
+ *   node --import tsx bench/sim-server.ts --sim=al [--al-delay-ms=50] [--max-file-mb=256]
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -14,7 +15,7 @@ import { createMassClient } from '../src/mass/client.js';
 import type { MassSample } from '../src/mass/types.js';
 import { createAssemblylineSimulator } from '../src/simulators/assemblyline/index.js';
 import { createMassSimulator } from '../src/simulators/mass/index.js';
-import type { SeededSample, SimServerInfo } from './lib.js';
+import type { AlSimInfo, MassSimInfo, SeededSample } from './lib.js';
 
 const MiB = 1024 * 1024;
 
@@ -34,25 +35,31 @@ function generated(mb: number): Readable {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { 'al-delay-ms': { type: 'string', default: '50' }, 'file-mb': { type: 'string', default: '0' } },
+    options: {
+      sim: { type: 'string' },
+      'al-delay-ms': { type: 'string', default: '50' },
+      'file-mb': { type: 'string', default: '0' },
+      'max-file-mb': { type: 'string', default: '0' },
+    },
     strict: true,
   });
+  const sim = values.sim;
+  if (sim !== 'mass' && sim !== 'al') throw new Error('--sim=mass|al required');
   const alDelayMs = Number(values['al-delay-ms']);
   const fileMb = Number(values['file-mb']);
-  if (!Number.isInteger(alDelayMs) || alDelayMs < 0 || !Number.isInteger(fileMb) || fileMb < 0) {
-    throw new Error('--al-delay-ms and --file-mb take non-negative integers');
+  const maxFileMb = Number(values['max-file-mb']);
+  if (![alDelayMs, fileMb, maxFileMb].every((v) => Number.isInteger(v) && v >= 0)) {
+    throw new Error('--al-delay-ms, --file-mb and --max-file-mb take non-negative integers');
   }
   const logger = silentLogger();
-  // Scheduler ticks only on request (/_sim/scheduler/run): the benchmark decides when work appears.
-  const mass = await createMassSimulator({ schedulerIntervalMs: 0, logger, bodyLimit: (fileMb + 16) * MiB * 2 });
-  const al = await createAssemblylineSimulator({
-    analysisDelayMs: alDelayMs,
-    logger,
-    maxFileSize: Math.max(104_857_600, (fileMb + 1) * MiB),
-  });
+  const server =
+    sim === 'mass'
+      ? // Scheduler ticks only on request (/_sim/scheduler/run): the benchmark decides when work appears.
+        await createMassSimulator({ schedulerIntervalMs: 0, logger, bodyLimit: (fileMb + 16) * MiB * 2 })
+      : await createAssemblylineSimulator({ analysisDelayMs: alDelayMs, logger, maxFileSize: Math.max(104_857_600, (maxFileMb + 1) * MiB) });
   let closing: Promise<void> | undefined;
   const shutdown = (code: number): Promise<void> => {
-    closing ??= Promise.allSettled([mass.close(), al.close()]).then(() => {
+    closing ??= server.close().then(() => {
       process.exitCode = code;
     });
     return closing;
@@ -68,13 +75,17 @@ async function main(): Promise<void> {
     void shutdown(3).then(() => process.exit(3));
   }, maxMs).unref();
 
-  const massOrigin = await mass.listen({ host: '127.0.0.1', port: 0 });
-  const alOrigin = await al.listen({ host: '127.0.0.1', port: 0 });
-
+  const origin = await server.listen({ host: '127.0.0.1', port: 0 });
+  if (!('adminKey' in server)) {
+    const info: AlSimInfo = { alOrigin: origin, alUser: server.user, alApiKey: server.apiKey };
+    process.stdout.write(`${JSON.stringify(info)}\n`);
+    return;
+  }
+  const mass = server;
   const samples: Record<string, SeededSample> = {};
   if (fileMb > 0) {
     // Seeded through the real API as a MASS user would upload (the JSON control endpoint would need base64 in memory).
-    const user = createMassClient({ apiRoot: `${massOrigin}/api/`, apiKey: mass.userKey, timeoutMs: 300_000 });
+    const user = createMassClient({ apiRoot: `${origin}/api/`, apiKey: mass.userKey, timeoutMs: 600_000 });
     try {
       const seed = async (name: string, body: Readable, size: number): Promise<SeededSample> => {
         const s: MassSample = await user.submitFileSample({ filename: name, body, size, tlpLevel: 0 });
@@ -86,16 +97,12 @@ async function main(): Promise<void> {
       await user.close();
     }
   }
-
-  const info: SimServerInfo = {
-    massOrigin,
-    alOrigin,
+  const info: MassSimInfo = {
+    massOrigin: origin,
     adminKey: mass.adminKey,
     userKey: mass.userKey,
     instanceUuid: mass.instance.uuid,
     instanceKey: mass.instance.key,
-    alUser: al.user,
-    alApiKey: al.apiKey,
     samples,
   };
   process.stdout.write(`${JSON.stringify(info)}\n`);
