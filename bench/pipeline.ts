@@ -49,6 +49,8 @@ export interface PipelineProfile {
   concurrency: number;
   /** [Bridge] MaxInFlight, also the null bridge's bound. */
   maxInFlight: number;
+  /** [Bridge] QueuePollTime (s, default 5). */
+  queuePollTime?: number;
   /** [Bridge] QueueReadsPerMinute (default 120). */
   queueReadsPerMinute?: number;
   /** [Assemblyline] MaxConcurrentCalls, also the null bridge's (default 8). */
@@ -100,9 +102,10 @@ export async function runPipelineOnce(label: string, runner: Runner, n: number, 
   let runtime: BridgeRuntime | null = null;
   try {
     if (profile.callDelayMs > 0) {
-      // Every API call of both upstreams answers callDelayMs later (a fault rule without a count stays).
-      await postJson(`${info.massOrigin}/_sim/faults`, { path_prefix: '/api/', delay_ms: profile.callDelayMs });
-      await postJson(`${info.alOrigin}/_sim/faults`, { path_prefix: '/api/', delay_ms: profile.callDelayMs });
+      // Every API call of both upstreams answers callDelayMs later (a delay-only fault rule for the next 10⁹ calls).
+      const rule = { path_prefix: '/api/', delay_ms: profile.callDelayMs, times: 1_000_000_000 };
+      await postJson(`${info.massOrigin}/_sim/faults`, rule);
+      await postJson(`${info.alOrigin}/_sim/faults`, rule);
     }
     // Small distinct files (no AL cache hits); the AL default outcome has no extracted files, so one job per sample.
     const run = randomUUID();
@@ -133,7 +136,7 @@ export async function runPipelineOnce(label: string, runner: Runner, n: number, 
           Assemblyline: { MaxConcurrentCalls: profile.maxConcurrentCalls ?? 8 },
           // Every other [Bridge] key at its default (the simulator INI sets a shorter QueuePollTime: restored here).
           Bridge: {
-            Concurrency: profile.concurrency, MaxInFlight: profile.maxInFlight, QueuePollTime: 5, ResultDeadline: 21600, LogLevel: 'silent',
+            Concurrency: profile.concurrency, MaxInFlight: profile.maxInFlight, QueuePollTime: profile.queuePollTime ?? 5, ResultDeadline: 21600, LogLevel: 'silent',
             QueueReadsPerMinute: profile.queueReadsPerMinute ?? 120,
           },
           API: { Listen: '127.0.0.1:0' },
@@ -174,7 +177,7 @@ export async function runPipelineOnce(label: string, runner: Runner, n: number, 
         massApiRoot: config.global.apiRoot, massKey: mass.apiKey, instanceUuid: mass.uuid,
         alUrl: config.assemblyline.url, alUser: config.assemblyline.user, alApiKey: config.assemblyline.apiKey,
         queue: config.assemblyline.notificationQueue, concurrency: profile.concurrency, maxInFlight: profile.maxInFlight,
-        maxConcurrentCalls: profile.maxConcurrentCalls ?? 8, pollMs: profile.pollS * 1000, queueIdleMs: 10, n, onReport: () => void reports++,
+        maxConcurrentCalls: profile.maxConcurrentCalls ?? 8, hashFirst: config.assemblyline.hashFirst, pollMs: profile.pollS * 1000, queueIdleMs: 10, n, onReport: () => void reports++,
       });
       nullRun.catch((err: unknown) => {
         nullError = err;

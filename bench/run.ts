@@ -12,6 +12,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { QUICK, REPO_ROOT, killChildren, type BenchOutcome, type Say, type TableRow } from './lib.js';
 import { benchHashFirst } from './hash-first.js';
+import { benchLatency } from './latency.js';
 import { benchLedger } from './ledger.js';
 import { benchMapping } from './mapping.js';
 import { benchMemory } from './memory.js';
@@ -23,6 +24,7 @@ const BENCHES: Record<string, (say: Say) => Promise<BenchOutcome>> = {
   ledger: benchLedger,
   memory: benchMemory,
   pipeline: benchPipeline,
+  latency: benchLatency,
   'poll-cost': benchPollCost,
   'hash-first': benchHashFirst,
 };
