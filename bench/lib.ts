@@ -1,8 +1,10 @@
 /** Shared helpers for the benchmarks: child processes, memory sampling, formatting. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createCipheriv } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 /** Repository root: children run with it as cwd so `--import tsx` resolves from its node_modules. */
@@ -164,6 +166,8 @@ export interface SimServerOptions {
   alDelayMs: number;
   /** Seed one large file sample of this many MiB (key `big`) plus a 64 KiB `warmup` sample. */
   fileMb?: number;
+  /** The big sample's bytes: `generated(fileMb, seedHex)` (default: a random seed). */
+  seedHex?: string;
 }
 
 /**
@@ -174,7 +178,7 @@ export async function startSimServer(opts: SimServerOptions): Promise<{ info: Si
   const nodeArgs = (process.env.BENCH_SIM_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const fileMb = opts.fileMb ?? 0;
   const started = await Promise.allSettled([
-    startTsChild<MassSimInfo>('bench/sim-server.ts', ['--sim=mass', `--file-mb=${fileMb}`], { readyTimeoutMs: 300_000, nodeArgs }),
+    startTsChild<MassSimInfo>('bench/sim-server.ts', ['--sim=mass', `--file-mb=${fileMb}`, ...(opts.seedHex ? [`--seed=${opts.seedHex}`] : [])], { readyTimeoutMs: 300_000, nodeArgs }),
     startTsChild<AlSimInfo>('bench/sim-server.ts', ['--sim=al', `--al-delay-ms=${opts.alDelayMs}`, `--max-file-mb=${fileMb}`], { readyTimeoutMs: 60_000, nodeArgs }),
   ]);
   const stop = async (): Promise<void> => {
@@ -201,6 +205,22 @@ export function cpuSecondsOf(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+// ------------------------------------------------------------------ large samples
+
+/**
+ * `mb` MiB of incompressible bytes, generated chunk by chunk (never held whole in memory): the AES-256-CTR key
+ * stream of `seedHex` (32 bytes), so that two processes given the same seed produce the same bytes.
+ */
+export function generated(mb: number, seedHex: string): Readable {
+  const cipher = createCipheriv('aes-256-ctr', Buffer.from(seedHex, 'hex'), Buffer.alloc(16));
+  const zeros = Buffer.alloc(1048576);
+  return Readable.from(
+    (function* () {
+      for (let i = 0; i < mb; i++) yield cipher.update(zeros);
+    })(),
+  );
 }
 
 // ------------------------------------------------------------------ memory

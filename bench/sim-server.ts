@@ -4,7 +4,7 @@
  * real services do. Prints one JSON line (origin, loopback keys, seeded samples) on stdout, then runs until its
  * stdin closes (the parent ended or stopped it), SIGTERM/SIGINT, or BENCH_SIM_MAX_MS (default 10 min) passes.
  *
- *   node --import tsx bench/sim-server.ts --sim=mass [--file-mb=256]
+ *   node --import tsx bench/sim-server.ts --sim=mass [--file-mb=256 [--seed=<64 hex digits>]]
  *   node --import tsx bench/sim-server.ts --sim=al [--al-delay-ms=50] [--max-file-mb=256]
  */
 import { randomBytes } from 'node:crypto';
@@ -15,23 +15,9 @@ import { createMassClient } from '../src/mass/client.js';
 import type { MassSample } from '../src/mass/types.js';
 import { createAssemblylineSimulator } from '../src/simulators/assemblyline/index.js';
 import { createMassSimulator } from '../src/simulators/mass/index.js';
-import type { AlSimInfo, MassSimInfo, SeededSample } from './lib.js';
+import { generated, type AlSimInfo, type MassSimInfo, type SeededSample } from './lib.js';
 
 const MiB = 1024 * 1024;
-
-/** `mb` MiB of incompressible bytes, generated chunk by chunk (never held whole in memory). */
-function generated(mb: number): Readable {
-  const block = randomBytes(MiB);
-  return Readable.from(
-    (function* () {
-      for (let i = 0; i < mb; i++) {
-        const chunk = Buffer.from(block);
-        chunk.writeUInt32BE(i, 0); // every MiB differs from the others
-        yield chunk;
-      }
-    })(),
-  );
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -40,6 +26,7 @@ async function main(): Promise<void> {
       'al-delay-ms': { type: 'string', default: '50' },
       'file-mb': { type: 'string', default: '0' },
       'max-file-mb': { type: 'string', default: '0' },
+      seed: { type: 'string', default: randomBytes(32).toString('hex') },
     },
     strict: true,
   });
@@ -92,7 +79,7 @@ async function main(): Promise<void> {
         return { url: s.url, sha256: s.sha256sum ?? '', size: s.file_size ?? size };
       };
       samples.warmup = await seed('bench-warmup.bin', Readable.from([randomBytes(64 * 1024)]), 64 * 1024);
-      samples.big = await seed(`bench-${fileMb}MiB.bin`, generated(fileMb), fileMb * MiB);
+      samples.big = await seed(`bench-${fileMb}MiB.bin`, generated(fileMb, values.seed), fileMb * MiB);
     } finally {
       await user.close();
     }

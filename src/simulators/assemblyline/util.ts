@@ -61,8 +61,8 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
 /** Shannon entropy in bits per byte, as AL's File.entropy. */
 export function entropy(data: Buffer): number {
   if (data.length === 0) return 0;
-  const counts = new Array<number>(256).fill(0);
-  for (const b of data) counts[b]++;
+  const counts = new Float64Array(256);
+  for (let i = 0; i < data.length; i++) counts[data[i]]++;
   let e = 0;
   for (const c of counts) {
     if (c === 0) continue;
