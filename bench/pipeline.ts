@@ -255,7 +255,7 @@ export async function runPipelineOnce(label: string, runner: Runner, n: number, 
 }
 
 export async function benchPipeline(say: Say): Promise<BenchOutcome> {
-  const n = envInt('BENCH_PIPELINE_N', QUICK ? 300 : 2000);
+  const n = envInt('BENCH_PIPELINE_N', QUICK ? 300 : 1000);
   const p = FAST_PROFILE;
   say(
     `pipeline: ${n} small samples end-to-end, simulators each in its own process (Assemblyline analysis ${p.alDelayMs} ms each, ` +
