@@ -3,7 +3,7 @@
  * with --quick), each against a baseline measured in the same run, and prints a table of ratios and targets at the
  * end. Names: mapping, ledger, memory, large, pipeline, latency, poll-cost, hash-first.
  * Exits 1 when a target is missed, a benchmark's correctness check fails or it throws; 2 when BENCH_MAX_MS
- * (default 900 s; 120 s with --quick) passes; 64 on an unknown name. `--record` appends the table with the machine
+ * (default 900 s; 180 s with --quick) passes; 64 on an unknown name. `--record` appends the table with the machine
  * to docs/benchmarks.md. Sizes: see docs/benchmarks.md (BENCH_* variables).
  */
 import { appendFileSync } from 'node:fs';
@@ -52,7 +52,7 @@ async function main(): Promise<number> {
   }
   const defaults = QUICK ? ['memory', 'pipeline'] : Object.keys(BENCHES);
   const selected = Object.keys(BENCHES).filter((k) => (names.length > 0 ? names : defaults).includes(k));
-  const maxMs = Number(process.env.BENCH_MAX_MS ?? (QUICK ? 120_000 : 900_000));
+  const maxMs = Number(process.env.BENCH_MAX_MS ?? (QUICK ? 180_000 : 900_000));
   const watchdog = setTimeout(() => {
     say(`bench: BENCH_MAX_MS (${maxMs} ms) passed; stopping`);
     killChildren();
