@@ -209,7 +209,7 @@ export async function runPipelineOnce(label: string, runner: Runner, n: number, 
       finished = await pollUntil(
         `${n} jobs to finish`,
         finishedCount,
-        Number(process.env.BENCH_PIPELINE_MAX_MS ?? 150_000),
+        Number(process.env.BENCH_PIPELINE_MAX_MS ?? 300_000),
         10,
       );
     } finally {
