@@ -1,7 +1,10 @@
 /** Shared helpers for the benchmarks: child processes, memory sampling, formatting. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createCipheriv } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 /** Repository root: children run with it as cwd so `--import tsx` resolves from its node_modules. */
@@ -140,38 +143,90 @@ export interface SeededSample {
   size: number;
 }
 
-/** What bench/sim-server.ts prints on stdout (loopback simulator keys, never printed by the bench). */
-export interface SimServerInfo {
+/** What `bench/sim-server.ts --sim=mass` prints on stdout (loopback simulator keys, never printed by the bench). */
+export interface MassSimInfo {
   massOrigin: string;
-  alOrigin: string;
   adminKey: string;
   userKey: string;
   instanceUuid: string;
   instanceKey: string;
-  alUser: string;
-  alApiKey: string;
   samples: Record<string, SeededSample>;
-  /** The instances after the first, with their keys (`--instances`). */
+  /** Instances beyond the seeded one (`--instances`), with their keys. */
   extraInstances: Array<{ uuid: string; key: string }>;
 }
+
+/** What `bench/sim-server.ts --sim=al` prints on stdout. */
+export interface AlSimInfo {
+  alOrigin: string;
+  alUser: string;
+  alApiKey: string;
+}
+
+export type SimServerInfo = MassSimInfo & AlSimInfo;
 
 export interface SimServerOptions {
   alDelayMs: number;
   /** Seed one large file sample of this many MiB (key `big`) plus a 64 KiB `warmup` sample. */
   fileMb?: number;
+  /** The big sample's bytes: `generated(fileMb, seedHex)` (default: a random seed). */
+  seedHex?: string;
   /** Instances of the analysis system (default 1). */
   instances?: number;
   /** Concurrent submissions Assemblyline allows the bridge's user (default 0 = unlimited). */
   asyncQuota?: number;
 }
 
-export async function startSimServer(opts: SimServerOptions): Promise<{ info: SimServerInfo; stop(): Promise<void> }> {
-  const args = [`--al-delay-ms=${opts.alDelayMs}`];
-  if (opts.fileMb) args.push(`--file-mb=${opts.fileMb}`);
-  if (opts.instances) args.push(`--instances=${opts.instances}`);
-  if (opts.asyncQuota) args.push(`--async-quota=${opts.asyncQuota}`);
-  const { value, stop } = await startTsChild<SimServerInfo>('bench/sim-server.ts', args, { readyTimeoutMs: 120_000 });
-  return { info: value, stop };
+/**
+ * Starts the MASS simulator and the Assemblyline simulator, each in its own child process (started in parallel).
+ * BENCH_SIM_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=prof`) adds node flags to both.
+ */
+export async function startSimServer(opts: SimServerOptions): Promise<{ info: SimServerInfo; pids: { mass: number; al: number }; stop(): Promise<void> }> {
+  const nodeArgs = (process.env.BENCH_SIM_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const fileMb = opts.fileMb ?? 0;
+  const started = await Promise.allSettled([
+    startTsChild<MassSimInfo>('bench/sim-server.ts', ['--sim=mass', `--file-mb=${fileMb}`, ...(opts.seedHex ? [`--seed=${opts.seedHex}`] : []), `--instances=${opts.instances ?? 1}`], { readyTimeoutMs: 300_000, nodeArgs }),
+    startTsChild<AlSimInfo>('bench/sim-server.ts', ['--sim=al', `--al-delay-ms=${opts.alDelayMs}`, `--max-file-mb=${fileMb}`, `--async-quota=${opts.asyncQuota ?? 0}`], { readyTimeoutMs: 60_000, nodeArgs }),
+  ]);
+  const stop = async (): Promise<void> => {
+    await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
+  };
+  const [mass, al] = started;
+  if (mass.status === 'rejected' || al.status === 'rejected') {
+    await stop();
+    throw mass.status === 'rejected' ? mass.reason : (al as PromiseRejectedResult).reason;
+  }
+  return { info: { ...mass.value.value, ...al.value.value }, pids: { mass: mass.value.child.pid ?? 0, al: al.value.child.pid ?? 0 }, stop };
+}
+
+/**
+ * CPU time (user + system, seconds) a process has used so far, from /proc/<pid>/stat (Linux); NaN elsewhere.
+ * Compared over a run with the wall time, it shows how busy a child was (1.0 = one core all the time).
+ */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[11], fields[12]: utime, stime in clock ticks (field 14 and 15 of proc(5)); USER_HZ is 100 on Linux.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+// ------------------------------------------------------------------ large samples
+
+/**
+ * `mb` MiB of incompressible bytes, generated chunk by chunk (never held whole in memory): the AES-256-CTR key
+ * stream of `seedHex` (32 bytes), so that two processes given the same seed produce the same bytes.
+ */
+export function generated(mb: number, seedHex: string): Readable {
+  const cipher = createCipheriv('aes-256-ctr', Buffer.from(seedHex, 'hex'), Buffer.alloc(16));
+  const zeros = Buffer.alloc(1048576);
+  return Readable.from(
+    (function* () {
+      for (let i = 0; i < mb; i++) yield cipher.update(zeros);
+    })(),
+  );
 }
 
 // ------------------------------------------------------------------ memory

@@ -1,12 +1,14 @@
 /**
  * The null bridge: the upstream calls the bridge makes for a sample, in straight-line code with no ledger and no
- * bookkeeping: poll MASS, read the sample document, stream the download into an Assemblyline ingest with a
+ * bookkeeping: poll MASS, read the sample document, try the ingest by sha256 (HashFirst, as the bridge), stream the
+ * download into an Assemblyline ingest with a
  * notification queue, read the queue, fetch the submission (full + summary), map it, report to MASS. Work runs
  * in one p-queue of `concurrency` like the bridge's steps; at most `maxInFlight` scheduled analyses are taken.
  * No retries, no crash safety: any failure ends the run. It is the ceiling the pipeline benchmark compares with.
  */
 import PQueue from 'p-queue';
 import { createAssemblylineClient } from '../src/assemblyline/client.js';
+import { ingestHashFirst } from '../src/bridge/hash-first.js';
 import { defaultMappingOptions } from '../src/mapping/index.js';
 import { mapSubmissionToReport } from '../src/mapping/report.js';
 import { createMassClient } from '../src/mass/client.js';
@@ -22,7 +24,11 @@ export interface NullBridgeOptions {
   queue: string;
   concurrency: number;
   maxInFlight: number;
+  /** Most Assemblyline calls in flight (the client's limiter; the bridge's [Assemblyline] MaxConcurrentCalls). */
+  maxConcurrentCalls?: number;
   pollMs: number;
+  /** [Assemblyline] HashFirst: ask Assemblyline to ingest by sha256 before downloading, as the bridge does. */
+  hashFirst?: boolean;
   /** Wait after an empty queue read (ms). */
   queueIdleMs: number;
   /** Reports to send before the run ends. */
@@ -36,7 +42,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Runs until `n` reports are sent; resolves with the number of queue reads made. Rejects on any upstream failure. */
 export async function runNullBridge(o: NullBridgeOptions): Promise<{ queueReads: number }> {
   const mass = createMassClient({ apiRoot: o.massApiRoot, apiKey: o.massKey });
-  const al = createAssemblylineClient({ url: o.alUrl, user: o.alUser, auth: 'apikey', apiKey: o.alApiKey });
+  const al = createAssemblylineClient({ url: o.alUrl, user: o.alUser, auth: 'apikey', apiKey: o.alApiKey, maxConcurrentCalls: o.maxConcurrentCalls });
   const work = new PQueue({ concurrency: o.concurrency });
   const seen = new Set<string>();
   const pending = new Map<string, { sa: ScheduledAnalysis; sha256: string }>();
@@ -51,15 +57,19 @@ export async function runNullBridge(o: NullBridgeOptions): Promise<{ queueReads:
 
   const start = async (sa: ScheduledAnalysis): Promise<void> => {
     const sample = await mass.getSample(sa.sample);
-    const download = await mass.downloadSample(sample);
-    const { ingestId } = await al.ingest({
+    const request = {
       name: sample.file_names?.[0] ?? sample.id,
-      body: download.body,
-      size: download.size ?? undefined,
       metadata: { mass_scheduled_analysis: sa.id, mass_sample: sa.sample },
       params: { priority: 150, deep_scan: false, never_drop: false, ignore_cache: false, generate_alert: false, description: sa.id },
       notificationQueue: o.queue,
-    });
+    };
+    // The bridge's hash-first try: Assemblyline answers 404 for a file it does not hold, then the upload follows.
+    const byHash = await ingestHashFirst(al, { enabled: o.hashFirst === true, sha256: sample.sha256sum, request });
+    let ingestId = byHash?.ingestId;
+    if (ingestId === undefined) {
+      const download = await mass.downloadSample(sample);
+      ingestId = (await al.ingest({ ...request, body: download.body, size: download.size ?? undefined })).ingestId;
+    }
     pending.set(ingestId, { sa, sha256: sample.sha256sum ?? '' });
   };
 

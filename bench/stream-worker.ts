@@ -6,6 +6,7 @@
  *
  *   node --expose-gc --import tsx bench/stream-worker.ts --mode=streaming|buffered
  */
+import { get as httpGet, request as httpRequest, type IncomingMessage } from 'node:http';
 import { parseArgs } from 'node:util';
 import { createAssemblylineClient } from '../src/assemblyline/client.js';
 import type { AssemblylineClient } from '../src/assemblyline/types.js';
@@ -13,7 +14,13 @@ import { createMassClient } from '../src/mass/client.js';
 import type { MassClient } from '../src/mass/types.js';
 import { memNow, memSampler, type MemSnapshot, type SeededSample, type SimServerInfo } from './lib.js';
 
-export type StreamMode = 'streaming' | 'buffered';
+export type StreamMode = 'streaming' | 'buffered' | 'plain';
+
+/** What the `plain` mode reads from env BENCH_PLAIN_INFO: the plain source and sink (bench/plain-server.ts). */
+export interface PlainInfo {
+  sourceUrl: string;
+  sinkUrl: string;
+}
 
 export interface WorkerResult {
   mode: StreamMode;
@@ -29,7 +36,7 @@ export interface WorkerResult {
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
-async function transfer(mass: MassClient, al: AssemblylineClient, sample: SeededSample, mode: StreamMode, signal: AbortSignal): Promise<{ ingestId: string; bytes: number; downloadMs?: number }> {
+async function transfer(mass: MassClient, al: AssemblylineClient, sample: SeededSample, mode: 'streaming' | 'buffered', signal: AbortSignal): Promise<{ ingestId: string; bytes: number; downloadMs?: number }> {
   const t0 = performance.now();
   const download = await mass.downloadSample(sample.url, { signal });
   const common = {
@@ -61,10 +68,47 @@ async function transfer(mass: MassClient, al: AssemblylineClient, sample: Seeded
   return { ingestId, bytes: offset, downloadMs };
 }
 
+/**
+ * The plain loopback copy: node:http GET from the plain source piped into a node:http POST to the plain sink, the
+ * same bytes with nothing else done to them (no multipart, no client, no simulator).
+ */
+async function plainCopy(plain: PlainInfo, signal: AbortSignal): Promise<{ bytes: number; ms: number }> {
+  const t0 = performance.now();
+  const source = await new Promise<IncomingMessage>((resolve, reject) => {
+    httpGet(plain.sourceUrl, { signal }, resolve).on('error', reject);
+  });
+  const size = Number(source.headers['content-length']);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const req = httpRequest(plain.sinkUrl, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, signal }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve(text));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    source.pipe(req);
+  });
+  const { bytes } = JSON.parse(answer) as { bytes: number };
+  if (bytes !== size) throw new Error(`the plain sink received ${bytes} of ${size} bytes`);
+  return { bytes, ms: performance.now() - t0 };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { mode: { type: 'string' } }, strict: true });
   const mode = values.mode;
-  if (mode !== 'streaming' && mode !== 'buffered') throw new Error('--mode=streaming|buffered required');
+  if (mode !== 'streaming' && mode !== 'buffered' && mode !== 'plain') throw new Error('--mode=streaming|buffered|plain required');
+  if (mode === 'plain') {
+    const plain = JSON.parse(process.env.BENCH_PLAIN_INFO ?? 'null') as PlainInfo | null;
+    if (!plain) throw new Error('BENCH_PLAIN_INFO required');
+    const signal = AbortSignal.timeout(Number(process.env.BENCH_WORKER_MAX_MS ?? 180_000));
+    const sampler = memSampler(20);
+    const baseline = memNow();
+    const { bytes, ms } = await plainCopy(plain, signal);
+    const result: WorkerResult = { mode, bytes, ms, ingestId: '', baseline, peak: sampler.stop(), samples: sampler.samples() };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
   const info = JSON.parse(process.env.BENCH_SIM_INFO ?? 'null') as SimServerInfo | null;
   if (!info?.samples.big || !info.samples.warmup) throw new Error('BENCH_SIM_INFO with seeded big and warmup samples required');
   const signal = AbortSignal.timeout(Number(process.env.BENCH_WORKER_MAX_MS ?? 180_000));

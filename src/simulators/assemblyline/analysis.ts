@@ -2,6 +2,7 @@ import type { Scenario, IocSpec } from './scenario.js';
 import type {
   AttackRecord, ErrorRecord, FileRef, HeuristicRecord, ResultRecord, SectionRecord, SimStore, StoredFile, TagRecord,
 } from './store.js';
+import type { FileDigest } from './upload-digest.js';
 import { entropy, md5Hex, sha1Hex, sha256Hex } from './util.js';
 
 const DAY = 86_400_000;
@@ -61,8 +62,9 @@ export function sniffType(content: Buffer, name: string): { type: string; magic:
   return { type: 'unknown', magic: 'data', mime: 'application/octet-stream' };
 }
 
-export function storeFile(store: SimStore, content: Buffer, name: string, now: number, supplementary = false): StoredFile {
-  const sha256 = sha256Hex(content);
+/** Stores a file (or counts a sighting of a stored one); `digest`: its hashes and entropy if already computed. */
+export function storeFile(store: SimStore, content: Buffer, name: string, now: number, supplementary = false, digest?: FileDigest): StoredFile {
+  const sha256 = digest?.sha256 ?? sha256Hex(content);
   const existing = store.files.get(sha256);
   if (existing) {
     existing.lastSeen = now;
@@ -70,8 +72,8 @@ export function storeFile(store: SimStore, content: Buffer, name: string, now: n
     return existing;
   }
   const file: StoredFile = {
-    sha256, sha1: sha1Hex(content), md5: md5Hex(content), size: content.length, ...sniffType(content, name),
-    entropy: entropy(content), content, firstSeen: now, lastSeen: now, seenCount: 1, isSupplementary: supplementary,
+    sha256, sha1: digest?.sha1 ?? sha1Hex(content), md5: digest?.md5 ?? md5Hex(content), size: content.length, ...sniffType(content, name),
+    entropy: digest?.entropy ?? entropy(content), content, firstSeen: now, lastSeen: now, seenCount: 1, isSupplementary: supplementary,
   };
   store.files.set(sha256, file);
   return file;

@@ -10,6 +10,8 @@ import { handleApi, type ApiContext, type FaultRule } from './routes.js';
 import { validateScenario } from './scenario.js';
 import { SimStore } from './store.js';
 import { isRecord } from './util.js';
+import { boundaryOf } from './multipart.js';
+import { UploadDigest, uploadDigests } from './upload-digest.js';
 
 export { encodeCart, decodeCart, isCart } from './cart.js';
 export type { Scenario } from './scenario.js';
@@ -113,6 +115,16 @@ export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOpt
   // Endpoints parse their own bodies (multipart, JSON, form), as Flask views do.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // An ingest's upload is hashed while it arrives (upload-digest.ts); the body is still read whole, as before.
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    const contentType = String(req.headers['content-type'] ?? '');
+    const boundary = req.method === 'POST' && req.url.startsWith('/api/v4/ingest/') && /^multipart\/form-data/i.test(contentType) ? boundaryOf(contentType) : null;
+    if (!boundary) return payload;
+    const digest = new UploadDigest(boundary);
+    uploadDigests.set(req.raw, digest);
+    payload.on('error', (err) => digest.destroy(err));
+    return payload.pipe(digest);
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {

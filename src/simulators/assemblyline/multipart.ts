@@ -43,7 +43,8 @@ export function parseMultipart(body: Buffer, boundary: string): MultipartPart[] 
         contentType = value;
       }
     }
-    parts.push({ name, filename, contentType, data: Buffer.from(raw.subarray(headerEnd + 4)) });
+    // A view, not a copy: an upload's bytes stay where the body was read (the body is as large as the file anyway).
+    parts.push({ name, filename, contentType, data: raw.subarray(headerEnd + 4) });
     pos = next + 2;
   }
   return parts;

@@ -9,6 +9,7 @@ import {
 import type { AnalysisEngine } from './engine.js';
 import { clearCookies, FORBIDDEN_CONFIG, LOGIN_OPTIONS, METHOD_NOT_ALLOWED_HTML, sendEnvelope } from './envelope.js';
 import { boundaryOf, parseMultipart } from './multipart.js';
+import { uploadDigests, type FileDigest } from './upload-digest.js';
 import { matches, parseQuery, project, SearchQueryError } from './search.js';
 import { queueKey, type IngestRecord, type SimStore, type SubmissionParams, type SubmissionRecord } from './store.js';
 import { base62Id, isoMicro, isRecord } from './util.js';
@@ -271,6 +272,8 @@ interface IngestSource {
   isUrl: boolean;
   /** A hash the server does not have: the 404 text, raised after the parameter checks. */
   missing?: string;
+  /** The content's hashes and entropy, computed while the upload arrived (upload-digest.ts). */
+  digest?: FileDigest;
 }
 
 function ingestSource(ctx: ApiContext, call: Call): { options: Record<string, unknown>; source: IngestSource } {
@@ -297,7 +300,10 @@ function ingestSource(ctx: ApiContext, call: Call): { options: Record<string, un
         throw new ApiError(400, BAD_JSON, {});
       }
     }
-    return { options, source: { content: bin.data, name: bin.filename ?? '', isUrl: false } };
+    // bin.data is a view of the body: its offsets there are what the stream's digest saw.
+    const start = bin.data.byteOffset - call.body.byteOffset;
+    const digest = bin.data.buffer === call.body.buffer ? uploadDigests.get(call.req.raw)?.facts(call.body, start, start + bin.data.length) : null;
+    return { options, source: { content: bin.data, name: bin.filename ?? '', isUrl: false, digest: digest ?? undefined } };
   }
   if (ct.startsWith('application/json')) {
     let options: Record<string, unknown>;
@@ -397,7 +403,7 @@ function ingest(ctx: ApiContext, call: Call): FastifyReply {
   const ingestId = base62Id();
   const ingestType = typeof options.type === 'string' && options.type ? options.type : 'INGEST';
   const name = cartName ?? ((typeof options.name === 'string' && options.name) || source.name || '');
-  const file = storeFile(ctx.store, content, name, now);
+  const file = storeFile(ctx.store, content, name, now, false, content === source.content ? source.digest : undefined);
   const finalName = name || file.sha256;
 
   const params = { ...defaults, ...(profile?.params ?? {}), ...reqParams } as SubmissionParams;

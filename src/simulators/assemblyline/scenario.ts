@@ -37,14 +37,15 @@ const DIRECTIVE = 'AL-SIM:';
 
 /** Finds `AL-SIM: {json}` in file content; the JSON runs to the end of that line. */
 export function parseDirective(content: Buffer): Scenario | null {
-  const text = content.toString('latin1');
+  // Searched in the bytes (a file of hundreds of MiB is no string: V8 caps string length, and the copy costs).
+  const needle = Buffer.from(DIRECTIVE, 'latin1');
   let from = 0;
   for (;;) {
-    const idx = text.indexOf(DIRECTIVE, from);
+    const idx = content.indexOf(needle, from);
     if (idx < 0) return null;
-    let end = text.indexOf('\n', idx);
-    if (end < 0) end = text.length;
-    const jsonText = Buffer.from(text.slice(idx + DIRECTIVE.length, end).trim(), 'latin1').toString('utf8');
+    let end = content.indexOf(0x0a, idx);
+    if (end < 0) end = content.length;
+    const jsonText = Buffer.from(content.subarray(idx + needle.length, end).toString('latin1').trim(), 'latin1').toString('utf8');
     try {
       const parsed: unknown = JSON.parse(jsonText);
       if (isRecord(parsed)) return validateScenario(parsed);

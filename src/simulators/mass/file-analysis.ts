@@ -65,31 +65,29 @@ const SPAMSUM_LENGTH = 64;
  */
 export function ssdeep(bytes: Buffer): string {
   const n = bytes.length;
-  const levels = new Int8Array(n);
+  const levels = new Int8Array(n).fill(-1);
   const counts = new Float64Array(40);
   const window = new Uint8Array(ROLLING_WINDOW);
+  // All hash state is kept as int32 (the same bits as the uint32 of the algorithm): V8 keeps it in registers.
   let h1 = 0;
   let h2 = 0;
   let h3 = 0;
   let rolling = 0;
+  let w = 0;
   for (let i = 0; i < n; i++) {
     const c = bytes[i];
-    h2 = (h2 - h1 + ROLLING_WINDOW * c) >>> 0;
-    h1 = (h1 + c - window[i % ROLLING_WINDOW]) >>> 0;
-    window[i % ROLLING_WINDOW] = c;
-    h3 = ((h3 << 5) ^ c) >>> 0;
-    rolling = (h1 + h2 + h3) >>> 0;
-    let q = rolling + 1;
-    if (q % 3 !== 0) {
-      levels[i] = -1;
-      continue;
-    }
-    q /= 3;
-    let k = 0;
-    while (q % 2 === 0 && k < 38) {
-      q /= 2;
-      k++;
-    }
+    h2 = (h2 - h1 + ROLLING_WINDOW * c) | 0;
+    h1 = (h1 + c - window[w]) | 0;
+    window[w] = c;
+    w = w === ROLLING_WINDOW - 1 ? 0 : w + 1;
+    h3 = (h3 << 5) ^ c;
+    rolling = (h1 + h2 + h3) | 0;
+    // Block size 3·2^k triggers where (rolling + 1) % (3·2^k) == 0, rolling read as unsigned (u). As 2^16 ≡ 1
+    // (mod 3), u % 3 == (high 16 bits + low 16 bits) % 3: small integers, no floating point.
+    if (((rolling >>> 16) + (rolling & 0xffff) + 1) % 3 !== 0) continue;
+    // 3 is odd, so the highest k is the number of trailing zero bits of u + 1 (32 when u + 1 == 2^32).
+    const q = (rolling + 1) | 0;
+    const k = q === 0 ? 32 : 31 - Math.clz32(q & -q);
     levels[i] = k;
     counts[k]++;
   }
@@ -106,23 +104,24 @@ export function ssdeep(bytes: Buffer): string {
   let second = '';
   for (let i = 0; i < n; i++) {
     const c = bytes[i];
-    hashA = (Math.imul(hashA, HASH_PRIME) ^ c) >>> 0;
-    hashB = (Math.imul(hashB, HASH_PRIME) ^ c) >>> 0;
+    hashA = Math.imul(hashA, HASH_PRIME) ^ c;
+    hashB = Math.imul(hashB, HASH_PRIME) ^ c;
     const trigger = levels[i];
     if (trigger >= level) {
+      // hash % 64 of the unsigned value: its low 6 bits
       if (first.length < SPAMSUM_LENGTH - 1) {
-        first += B64[hashA % 64];
+        first += B64[hashA & 63];
         hashA = HASH_INIT;
       }
       if (trigger >= level + 1 && second.length < SPAMSUM_LENGTH / 2 - 1) {
-        second += B64[hashB % 64];
+        second += B64[hashB & 63];
         hashB = HASH_INIT;
       }
     }
   }
   if (tail) {
-    first += B64[hashA % 64];
-    second += B64[hashB % 64];
+    first += B64[hashA & 63];
+    second += B64[hashB & 63];
   }
   return `${MIN_BLOCKSIZE * 2 ** level}:${eliminateSequences(first)}:${eliminateSequences(second)}`;
 }
