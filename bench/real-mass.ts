@@ -16,6 +16,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +75,23 @@ interface RunResult {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * CPU seconds (user + system) the MASS server process has used so far, when BENCH_MASS_PID names it (a server on
+ * this machine, Linux /proc); undefined otherwise. Shows how much MASS work a runner caused, whatever the load.
+ */
+function massCpuSeconds(): number | undefined {
+  const pid = process.env.BENCH_MASS_PID;
+  if (!pid) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 a second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Uploads N distinct small files and waits until the MASS scheduler has queued all of them for the instance. */
 async function seedRound(t: RealMassTarget, n: number, say: Say): Promise<Set<string>> {
@@ -262,17 +280,24 @@ async function runOnce(t: RealMassTarget, runner: Runner, n: number, alDelayMs: 
   const urls = await seedRound(t, n, say);
   let seconds: number;
   let extra = '';
+  let cpuBefore: number | undefined;
   if (runner === 'ceiling') {
+    cpuBefore = massCpuSeconds();
     seconds = await runCeiling(t, n);
   } else {
     const sims = await startSimServer({ alDelayMs });
     try {
+      cpuBefore = massCpuSeconds();
       const r = runner === 'python' ? await runPython(t, sims.info, n) : await runBridge(t, sims.info, n);
       seconds = r.seconds;
       extra = `, ${r.queueReads} notification-queue reads`;
     } finally {
       await sims.stop();
     }
+  }
+  const cpuAfter = massCpuSeconds();
+  if (cpuBefore !== undefined && cpuAfter !== undefined) {
+    extra += `; MASS server CPU ${fmtNum(((cpuAfter - cpuBefore) * 1000) / n)} ms per sample`;
   }
   const { ok, check } = await checkRound(t, urls);
   const perSecond = n / seconds;
