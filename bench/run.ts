@@ -1,7 +1,9 @@
 /**
- * `npm run bench [-- [--quick] [--record] <names>]`: runs the named benchmarks (all by default; memory and pipeline
- * with --quick), each against a baseline measured in the same run, and prints a table of ratios and targets at the
- * end. Names: mapping, ledger, memory, large, pipeline, latency, poll-cost, hash-first, identities.
+ * `npm run bench [-- [--quick] [--record] [--real-mass <API root>] <names>]`: runs the named benchmarks (all but
+ * real-mass by default; memory and pipeline with --quick), each against a baseline measured in the same run, and
+ * prints a table of ratios and targets at the end. Names: mapping, ledger, memory, large, pipeline, latency,
+ * poll-cost, hash-first, identities, real-mass. real-mass runs only when named or given `--real-mass` (it needs a
+ * MASS server; see bench/real-mass.ts).
  * Exits 1 when a target is missed, a benchmark's correctness check fails or it throws; 2 when BENCH_MAX_MS
  * (default 900 s; 180 s with --quick) passes; 64 on an unknown name. `--record` appends the table with the machine
  * to docs/benchmarks.md. Sizes: see docs/benchmarks.md (BENCH_* variables).
@@ -19,6 +21,7 @@ import { benchMapping } from './mapping.js';
 import { benchMemory } from './memory.js';
 import { benchPipeline } from './pipeline.js';
 import { benchPollCost } from './poll-cost.js';
+import { benchRealMass } from './real-mass.js';
 
 const BENCHES: Record<string, (say: Say) => Promise<BenchOutcome>> = {
   mapping: benchMapping,
@@ -30,7 +33,11 @@ const BENCHES: Record<string, (say: Say) => Promise<BenchOutcome>> = {
   'poll-cost': benchPollCost,
   'hash-first': benchHashFirst,
   identities: benchIdentities,
+  'real-mass': benchRealMass,
 };
+
+/** Run only when named or given `--real-mass <API root>`: it needs a MASS server of the user's. */
+const NOT_DEFAULT = new Set(['real-mass']);
 
 const say: Say = (line = '') => void process.stdout.write(`${line}\n`);
 
@@ -46,15 +53,19 @@ function table(rows: TableRow[]): string[] {
 
 async function main(): Promise<number> {
   const flags = new Set(['--quick', '--record']);
-  const names = process.argv.slice(2).filter((a) => !flags.has(a));
+  const argv = process.argv.slice(2);
+  const realMassAt = argv.indexOf('--real-mass');
+  // `--real-mass <API root>` takes a value and selects the real-mass benchmark.
+  const names = argv.filter((a, i) => !flags.has(a) && (realMassAt < 0 || (i !== realMassAt && i !== realMassAt + 1)));
+  if (realMassAt >= 0 && !names.includes('real-mass')) names.push('real-mass');
   const unknown = names.filter((n) => !(n in BENCHES));
   if (unknown.length > 0) {
     say(`unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(BENCHES).join(', ')}`);
     return 64;
   }
-  const defaults = QUICK ? ['memory', 'pipeline'] : Object.keys(BENCHES);
+  const defaults = QUICK ? ['memory', 'pipeline'] : Object.keys(BENCHES).filter((k) => !NOT_DEFAULT.has(k));
   const selected = Object.keys(BENCHES).filter((k) => (names.length > 0 ? names : defaults).includes(k));
-  const maxMs = Number(process.env.BENCH_MAX_MS ?? (QUICK ? 180_000 : 900_000));
+  const maxMs = Number(process.env.BENCH_MAX_MS ?? (QUICK && !selected.includes('real-mass') ? 180_000 : 900_000));
   const watchdog = setTimeout(() => {
     say(`bench: BENCH_MAX_MS (${maxMs} ms) passed; stopping`);
     killChildren();

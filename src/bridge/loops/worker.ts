@@ -1,6 +1,6 @@
 /** The worker loop: drives every due job in a work state through its steps, Concurrency at a time. */
 import { toBridgeError } from '../../errors.js';
-import type { Job } from '../../ledger/types.js';
+import type { Job, JobState } from '../../ledger/types.js';
 import type { BridgeContext } from '../context.js';
 import { decideStepError } from '../decide.js';
 import { WORK_STATES } from '../states.js';
@@ -9,14 +9,23 @@ import { fetchStep } from '../steps/fetch.js';
 import { ingestStep } from '../steps/ingest.js';
 import { sendErrorReport } from '../steps/report.js';
 
-/** Starts a driver for each due, unlocked job while the queue has room. */
+/** Work states past the Assemblyline analysis: results are read, related and reported to MASS. */
+const FINISHING_STATES: ReadonlySet<JobState> = new Set<JobState>(['collecting', 'relating', 'reporting']);
+
+/** Starts a driver for each due, unlocked job while the queue has room; jobs with results to report first. */
 export async function workerTick(ctx: BridgeContext): Promise<void> {
   if (ctx.stopping) return;
   const free = ctx.queue.concurrency - ctx.queue.pending - ctx.queue.size;
   if (free <= 0) return;
   // While the ingest gate holds every ingest, ingesting jobs are not picked (no hold written per job).
   const gateShut = ctx.gate.blocksIngest(ctx.now(), ctx.inAnalysis());
-  const due = ctx.ledger.due(gateShut ? WORK_STATES.filter((s) => s !== 'ingesting') : [...WORK_STATES], ctx.now(), free + ctx.active.size);
+  const states = gateShut ? WORK_STATES.filter((s) => s !== 'ingesting') : WORK_STATES;
+  // Finishing work first: a job with results to report goes before new work (oldest first within each group), so
+  // reports reach MASS while new samples are still being ingested instead of after the last ingest.
+  const now = ctx.now();
+  const limit = free + ctx.active.size;
+  const finishing = ctx.ledger.due(states.filter((s) => FINISHING_STATES.has(s)), now, limit);
+  const due = finishing.length >= limit ? finishing : [...finishing, ...ctx.ledger.due(states.filter((s) => !FINISHING_STATES.has(s)), now, limit - finishing.length)];
   let started = 0;
   for (const job of due) {
     if (started >= free) break;
