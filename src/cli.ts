@@ -307,8 +307,9 @@ async function main(argv: string[]): Promise<number> {
         const arg = remaining[countIdx];
         const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : remaining[countIdx + 1];
         remaining.splice(countIdx, arg.includes('=') ? 1 : 2);
-        if (text === undefined || !/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 100) {
-          return usageError('register', '--instances needs a whole number from 1 to 100');
+        // The sizing table of docs/operations.md §5 reaches about 125 identities; 1000 stops a typo (10000) early.
+        if (text === undefined || !/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 1000) {
+          return usageError('register', '--instances needs a whole number from 1 to 1000');
         }
         instances = Number(text);
       }

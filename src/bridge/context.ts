@@ -183,7 +183,10 @@ export class BridgeContext {
       identity(DEFAULT_IDENTITY, deps.config.mass.uuid, this.mass, this.pollClient),
       ...(deps.identities ?? []).map((d) => {
         const mass = instrument(d.mass, 'mass', this.health.mass, deps.metrics, this.now, durable);
-        return identity(d.name, d.uuid, mass, d.pollClient ? instrument(d.pollClient, 'mass', this.health.mass, deps.metrics, this.now, durable) : mass);
+        // The poll of a further identity keeps its own health record: a wrong key of one identity is that identity's
+        // problem (its poll error and /ready name it), not "MASS is down" while the other identities work. A MASS
+        // outage still shows on the shared record through the first identity's poll and every step.
+        return identity(d.name, d.uuid, mass, d.pollClient ? instrument(d.pollClient, 'mass', newHealth(), deps.metrics, this.now, durable) : mass);
       }),
     ];
     if (new Set(this.identities.map((i) => i.name)).size !== this.identities.length) {

@@ -180,3 +180,34 @@ test('an identity removed from the configuration: its unfinished jobs are report
   }
   assert.deepEqual(after.bridge.control.status().identities?.map((i) => i.name), ['default']);
 });
+
+test('a wrong key of one identity is that identity’s problem: MASS stays up, the other identity works, /ready names the identity', { timeout: 60_000 }, async (t) => {
+  const sims = await startSimulators(t, { mass: { schedulerIntervalMs: 100 }, al: { analysisDelayMs: 50 } });
+  const system = await sims.admin.getAnalysisSystem('assemblyline');
+  const inst = await sims.admin.createInstance(system.url);
+  const wrongKey = 'IjNotTheKeyOfTwo.sig-wrong';
+  const config = makeConfig(sims.endpoints, { mass: { identities: [{ name: 'two', uuid: inst.uuid, apiKey: wrongKey }] } });
+  const runtime = await openBridgeRuntime(config, silentLogger());
+  const api = await buildApi({ ledger: runtime.ledger, control: runtime.bridge.control, metrics: runtime.metrics, token: '', readAuth: 'none', readToken: '' });
+  sims.defer(async () => {
+    await api.close();
+    await runtime.bridge.stop({ graceMs: 2000 });
+    await runtime.close();
+  });
+  runtime.bridge.start();
+  const samples = new Set<string>();
+  for (let i = 0; i < 4; i++) samples.add((await sims.seedFile(`wrong-key-${i}.bin`, `wrong key of another identity ${i}\n`)).url);
+  await waitFor(async () => (await sims.massState()).reports.length >= samples.size, { timeoutMs: 30_000, what: 'every sample reported by the default identity' });
+  await waitFor(() => runtime.bridge.control.status().identities?.find((i) => i.name === 'two')?.lastPollError ?? undefined, { what: "identity two's poll error" });
+
+  const status = (await api.inject('/api/v1/status')).json();
+  assert.equal(status.upstreams.mass.ok, true, `MASS is up for the identities whose key works (${JSON.stringify(status.upstreams.mass)})`);
+  const two = status.identities.find((i: { name: string }) => i.name === 'two');
+  assert.match(two.lastPollError, /403|refus/i);
+  assert.equal(two.lastPollAt, null);
+  const ready = await api.inject('/ready');
+  assert.equal(ready.statusCode, 503);
+  assert.ok(ready.json().reasons.some((r: string) => /identity two/.test(r)), JSON.stringify(ready.json().reasons));
+  assert.ok(!ready.json().reasons.some((r: string) => /MASS refuses poll/.test(r)), `the refusal is the identity's, not MASS's: ${JSON.stringify(ready.json().reasons)}`);
+  for (const body of [JSON.stringify(status), ready.body, (await api.inject('/metrics')).body]) assert.ok(!body.includes(wrongKey), 'the key appears nowhere');
+});

@@ -36,8 +36,9 @@ async function pollAndClaim(ctx: BridgeContext, identity: Identity): Promise<voi
   } catch (err) {
     if (timeout.aborted && !ctx.signal.aborted) {
       const e = new BridgeError('TIMEOUT', `MASS poll gave no answer within ${limitMs} ms`, { upstream: 'mass', cause: err });
-      // The client saw an abort (not a failure); the status API must still show that MASS is not answering.
-      recordFailure(ctx.health.mass, e, ctx.now());
+      // The client saw an abort (not a failure); the status API must still show that MASS is not answering (the
+      // first identity's poll speaks for MASS; a further identity's poll error is shown with that identity).
+      if (identity === ctx.identities[0]) recordFailure(ctx.health.mass, e, ctx.now());
       throw e;
     }
     throw err;
