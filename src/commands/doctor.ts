@@ -98,7 +98,12 @@ async function checkIdentity(config: BridgeConfig, identity: MassIdentityConfig,
     pending = (await mass.poll(identity.uuid)).length;
   } catch (err) {
     if (is(err, 'NOT_FOUND')) {
-      return [{ ok: false, what: `identity ${identity.name}: the key does not belong to instance ${identity.uuid} (the poll answers 404)`, hint: `use in ${section} the UUID of the instance whose key you copied, or create it with \`mass-al-bridge register --instances\`` }];
+      // A key pasted from another identity's section: its UUID is already taken, so the fix is the key, not the UUID.
+      const owner = identity.apiKey === config.mass.apiKey ? '[AssemblylineAnalysis]' : (config.mass.identities ?? []).find((o) => o.name !== identity.name && o.apiKey === identity.apiKey);
+      const hint = owner
+        ? `${section} has the key of ${typeof owner === 'string' ? owner : `[AssemblylineAnalysis:${owner.name}]`}: copy the key of instance ${identity.uuid} into ${section} mass api key (each identity needs its own instance's key)`
+        : `use in ${section} the UUID of the instance whose key you copied, or create it with \`mass-al-bridge register --instances\``;
+      return [{ ok: false, what: `identity ${identity.name}: the key does not belong to instance ${identity.uuid} (the poll answers 404)`, hint }];
     }
     if (is(err, 'AUTH')) return [{ ok: false, what: `identity ${identity.name}: MASS refused its instance key (403)`, hint: `copy the instance key again into ${section} mass api key` }];
     return [{ ok: false, what: `identity ${identity.name}: polling MASS failed: ${describe(err)}`, hint: `check ${section}` }];

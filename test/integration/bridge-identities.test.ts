@@ -124,7 +124,7 @@ test('doctor checks every identity: a key that does not belong to its UUID is na
   const code = await doctorCommand({ config, out: { write: (s: string) => (out += s) } });
   assert.equal(code, 1, out);
   assert.match(out, new RegExp(`\\[ ok \\] identity good: the key belongs to instance ${good.uuid}; 0 scheduled analyses pending`));
-  assert.match(out, new RegExp(`\\[FAIL\\] identity swapped: the key does not belong to instance ${other.uuid} \\(the poll answers 404\\)\\n\\s+fix: use in \\[AssemblylineAnalysis:swapped\\] the UUID`));
+  assert.match(out, new RegExp(`\\[FAIL\\] identity swapped: the key does not belong to instance ${other.uuid} \\(the poll answers 404\\)\\n\\s+fix: \\[AssemblylineAnalysis:swapped\\] has the key of \\[AssemblylineAnalysis:good\\]: copy the key of instance ${other.uuid}`));
   assert.ok(!out.includes(sims.mass.instanceKeyFor(good.uuid)!), 'no key is printed');
 });
 
