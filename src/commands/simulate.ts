@@ -1,5 +1,5 @@
 /** `mass-al-bridge simulate`: both simulators on this machine, printing how to use them. */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createMassSimulator } from '../simulators/mass/index.js';
 import { createAssemblylineSimulator } from '../simulators/assemblyline/index.js';
@@ -141,6 +141,10 @@ export async function simulateCommand(opts: SimulateOptions): Promise<number> {
   w('Control endpoints: <origin>/_sim/... (see README "Simulators").');
   if (opts.writeConfig) {
     const file = resolve(opts.writeConfig);
+    const stateDir = resolve(opts.stateDir ?? 'state');
+    // The configuration names this StateDir: it exists, so `doctor` passes with the file as written (a StateDir
+    // that does not exist is a doctor finding, as it is often a typo).
+    await mkdir(stateDir, { recursive: true });
     await writeFile(
       file,
       renderSimulatorIni({
@@ -150,7 +154,7 @@ export async function simulateCommand(opts: SimulateOptions): Promise<number> {
         alOrigin: sims.alOrigin,
         alUser: al.user,
         alApiKey: al.apiKey,
-        stateDir: resolve(opts.stateDir ?? 'state'),
+        stateDir,
         lockedDown: opts.lockedDown,
       }),
       { mode: 0o600 },
