@@ -75,7 +75,7 @@ interface Real {
 }
 
 /** What the runs did, for the test's diagnostics (a run that does nothing proves nothing). */
-const seen = { commands: new Map<string, number>(), reports: 0, relations: 0, deleted: 0, deletedInFlight: 0, answersLost: 0, batchesRepeated: 0 };
+const seen = { commands: new Map<string, number>(), reports: 0, relations: 0, deleted: 0, deletedInFlight: 0, answersLost: 0, reportAnswersLost: 0, relationAnswersLost: 0, batchesRepeated: 0 };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -103,6 +103,7 @@ async function setUp(): Promise<Real> {
       if (real.loseReportAnswers > 0) {
         real.loseReportAnswers--;
         seen.answersLost++;
+        seen.reportAnswersLost++;
         await sleep(LOST_ANSWER_MS);
         throw new BridgeError('NETWORK', 'socket hang up (the answer to a stored report was lost)', { upstream: 'mass' });
       }
@@ -114,6 +115,7 @@ async function setUp(): Promise<Real> {
       if (real.loseRelationAnswers > 0) {
         real.loseRelationAnswers--;
         seen.answersLost++;
+        seen.relationAnswersLost++;
         await sleep(LOST_ANSWER_MS);
         throw new BridgeError('NETWORK', 'socket hang up (the answer to a stored relation was lost)', { upstream: 'mass' });
       }
@@ -374,11 +376,11 @@ test(`model: random interleavings of the pipeline's events keep one report per s
     { numRuns: RUNS, seed: SEED, endOnFailure: true, includeErrorInReport: true },
   );
   t.diagnostic(`${runs} runs of at most ${MAX_COMMANDS} commands, seed ${SEED}: ${JSON.stringify(Object.fromEntries(seen.commands))}; ` +
-    `${seen.reports} reports, ${seen.relations} relations, ${seen.deleted} scheduled analyses deleted (${seen.deletedInFlight} claimed by the bridge before), ${seen.answersLost} report or relation answers lost, ` +
+    `${seen.reports} reports, ${seen.relations} relations, ${seen.deleted} scheduled analyses deleted (${seen.deletedInFlight} claimed by the bridge before), ${seen.reportAnswersLost} report and ${seen.relationAnswersLost} relation answers lost, ` +
     `${seen.batchesRepeated} notification batches delivered twice`);
   // The runs did what they claim: work reached MASS, and the faults were met.
   assert.ok(seen.reports > 0 && seen.relations > 0, 'the runs produced reports and relations');
-  assert.ok(seen.answersLost > 0 && seen.batchesRepeated > 0, 'report answers were lost and notifications delivered twice');
+  assert.ok(seen.reportAnswersLost > 0 && seen.relationAnswersLost > 0 && seen.batchesRepeated > 0, 'report answers and relation answers were lost, and notifications delivered twice');
   for (const name of ['schedule', 'crash-restart', ...(SAME_SAMPLE ? ['schedule-again'] : []), 'report-answer-lost', 'relation-answer-lost', 'duplicate-notification', 'report-404', 'ingest-fails']) {
     assert.ok((seen.commands.get(name) ?? 0) > 0, `the runs used ${name}`);
   }
