@@ -12,6 +12,7 @@ import type { BridgeConfig } from '../../src/config/types.js';
 import { openLedger } from '../../src/ledger/sqlite.js';
 import type { Ledger } from '../../src/ledger/types.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log.js';
+import { waitFor } from './wait.js';
 import { createMassClient } from '../../src/mass/client.js';
 import type { MassClient, MassRelation, MassReport, MassSample } from '../../src/mass/types.js';
 import { createMetrics, type BridgeMetrics } from '../../src/metrics.js';
@@ -209,6 +210,17 @@ export async function startHarness(
 }
 
 /** Reports on MASS grouped by sample URL. */
+/** Waits (30 s at most) until MASS holds `reports` reports, nothing is pending or requested on MASS and the ledger has nothing in flight; returns MASS's state. */
+export async function settled(h: Harness, reports: number): Promise<MassSimState> {
+  return waitFor(
+    async () => {
+      const s = await h.massState();
+      return s.reports.length >= reports && s.scheduled_pending === 0 && s.analysis_requests === 0 && h.ledger.inFlight() === 0 ? s : null;
+    },
+    { timeoutMs: 30_000, what: `${reports} reports and nothing in flight` },
+  );
+}
+
 export function reportsBySample(state: MassSimState): Map<string, MassReport[]> {
   const out = new Map<string, MassReport[]>();
   for (const r of state.reports) out.set(r.sample, [...(out.get(r.sample) ?? []), r]);

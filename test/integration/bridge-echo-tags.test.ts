@@ -5,18 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { reportsBySample, startHarness, type Harness } from '../helpers/bridge-harness.js';
-import { waitFor } from '../helpers/wait.js';
-
-async function settled(h: Harness, reports: number) {
-  return waitFor(
-    async () => {
-      const s = await h.massState();
-      return s.reports.length >= reports && s.scheduled_pending === 0 && s.analysis_requests === 0 && h.ledger.inFlight() === 0 ? s : null;
-    },
-    { timeoutMs: 30_000, what: `${reports} reports and nothing in flight` },
-  );
-}
+import { reportsBySample, settled, startHarness } from '../helpers/bridge-harness.js';
 
 test('tags naming a submission that does not hold the file, or one that is gone, do not stop its analysis', { timeout: 60_000 }, async (t) => {
   const h = await startHarness(t);

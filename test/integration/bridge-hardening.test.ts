@@ -8,18 +8,8 @@ import { openBridgeRuntime } from '../../src/bridge/commands.js';
 import { BridgeError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import type { MassClient, MassReport } from '../../src/mass/types.js';
-import { makeConfig, overrideMethods, reportsBySample, startHarness, startSimulators, type Harness } from '../helpers/bridge-harness.js';
+import { makeConfig, overrideMethods, reportsBySample, settled, startHarness, startSimulators } from '../helpers/bridge-harness.js';
 import { waitFor } from '../helpers/wait.js';
-
-async function settled(h: Harness, reports: number) {
-  return waitFor(
-    async () => {
-      const s = await h.massState();
-      return s.reports.length >= reports && s.scheduled_pending === 0 && s.analysis_requests === 0 && h.ledger.inFlight() === 0 ? s : null;
-    },
-    { timeoutMs: 30_000, what: `${reports} reports and nothing in flight` },
-  );
-}
 
 test('the heartbeat poll goes on while sample downloads hold every connection to MASS', { timeout: 60_000 }, async (t) => {
   const sims = await startSimulators(t);
