@@ -1,6 +1,6 @@
 /**
- * Wraps the upstream clients so every call first makes the ledger's pending writes durable (the bridge passes
- * `ledger.flush` as `beforeCall`), then records a metric and updates the upstream's health (consecutive failures
+ * Wraps the upstream clients so every call first makes the ledger's pending writes durable (the bridge passes its
+ * ledger as `durable`), then records a metric and updates the upstream's health (consecutive failures
  * drive backpressure and the status API).
  */
 import { BridgeError, isTransient } from '../errors.js';
