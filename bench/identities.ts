@@ -9,14 +9,14 @@
  * identities at least MIN_SCALING × K times the throughput of one (measured in the same run).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBridgeRuntime, type BridgeRuntime } from '../src/bridge/commands.js';
 import { renderSimulatorIni } from '../src/commands/sim-config.js';
 import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
-import { QUICK, envInt, fmtNum, median, fmtRatio, getJson, pollUntil, postJson, startSimServer, type BenchOutcome, type Say, type TableRow } from './lib.js';
+import { QUICK, envInt, fmtNum, median, fmtRatio, getJson, pollUntil, postJson, startSimServer, type BenchOutcome, type Say, type TableRow, endBridgeRun } from './lib.js';
 
 /** MASS's MAX_SCHEDULE_THRESHOLD: an instance with at most this many pending gets one more per request. */
 const THRESHOLD = 100;
@@ -156,12 +156,7 @@ async function runOnce(run: Run, n: number, analysisMs: number, say: Say): Promi
     );
     return { perSecond, model, ok, maxPending };
   } finally {
-    if (runtime) {
-      await runtime.bridge.stop({ graceMs: 2000 }).catch(() => undefined);
-      await runtime.close().catch(() => undefined);
-    }
-    await sims.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await endBridgeRun(runtime, stateDir, sims);
   }
 }
 

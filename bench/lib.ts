@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -264,4 +265,17 @@ export function memSampler(everyMs = 20): { stop(): MemSnapshot; samples(): numb
     },
     samples: () => n,
   };
+}
+
+/**
+ * The end of one bridge run in a benchmark: stops the bridge (2 s grace) and closes its runtime if it was opened,
+ * stops the simulators if given, and removes the run's StateDir. Never throws for the bridge's own stop or close.
+ */
+export async function endBridgeRun(runtime: { bridge: { stop(o: { graceMs: number }): Promise<unknown> }; close(): Promise<unknown> } | null | undefined, stateDir: string, sims?: { stop(): Promise<void> }): Promise<void> {
+  if (runtime) {
+    await runtime.bridge.stop({ graceMs: 2000 }).catch(() => undefined);
+    await runtime.close().catch(() => undefined);
+  }
+  await sims?.stop();
+  await rm(stateDir, { recursive: true, force: true });
 }

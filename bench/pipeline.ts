@@ -6,7 +6,7 @@
  * holds exactly one report per scheduled analysis. Target: the bridge reaches MIN_NULL_RATIO of the null bridge.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBridgeRuntime, type BridgeRuntime } from '../src/bridge/commands.js';
@@ -14,7 +14,7 @@ import { renderSimulatorIni } from '../src/commands/sim-config.js';
 import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
 import { runNullBridge } from './null-bridge.js';
-import { QUICK, cpuSecondsOf, envInt, fmtNum, fmtRatio, getJson, pollUntil, postJson, startSimServer, type BenchOutcome, type Say } from './lib.js';
+import { QUICK, cpuSecondsOf, envInt, fmtNum, fmtRatio, getJson, pollUntil, postJson, startSimServer, type BenchOutcome, type Say, endBridgeRun } from './lib.js';
 
 interface MassState {
   samples: number;
@@ -251,12 +251,7 @@ export async function runPipelineOnce(label: string, runner: Runner, n: number, 
     say(`pipeline: check (${label}): ${check}: ${ok ? 'OK' : 'FAILED'}`);
     return { label, n, seconds, perSecond, ok, check, queueReads: reads, cpu };
   } finally {
-    if (runtime) {
-      await runtime.bridge.stop({ graceMs: 2000 }).catch(() => undefined);
-      await runtime.close().catch(() => undefined);
-    }
-    await sims.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await endBridgeRun(runtime, stateDir, sims);
   }
 }
 

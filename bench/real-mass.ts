@@ -17,7 +17,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -27,7 +27,7 @@ import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
 import { createMassClient } from '../src/mass/client.js';
 import type { ScheduledAnalysis } from '../src/mass/types.js';
-import { REPO_ROOT, envInt, fmtNum, fmtRatio, median, pollUntil, startSimServer, type BenchOutcome, type Say, type SimServerInfo } from './lib.js';
+import { REPO_ROOT, envInt, fmtNum, fmtRatio, median, pollUntil, startSimServer, type BenchOutcome, type Say, type SimServerInfo, endBridgeRun } from './lib.js';
 
 /** The bridge must reach this multiple of the Python bridge's throughput. */
 const MIN_PYTHON_RATIO = 1.5;
@@ -268,11 +268,7 @@ async function runBridge(t: RealMassTarget, al: SimServerInfo, n: number): Promi
     await bridge.stop({ graceMs: 5000 });
     return { seconds, queueReads };
   } finally {
-    if (runtime) {
-      await runtime.bridge.stop({ graceMs: 2000 }).catch(() => undefined);
-      await runtime.close().catch(() => undefined);
-    }
-    await rm(stateDir, { recursive: true, force: true });
+    await endBridgeRun(runtime, stateDir);
   }
 }
 
