@@ -1,25 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { registerCommand } from '../../src/bridge/commands.js';
 import { makeConfig, reportsBySample, startHarness, startSimulators } from '../helpers/bridge-harness.js';
+import { textSink } from '../helpers/text-sink.js';
 
-function sink(): { stream: Writable; text: () => string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return { stream, text: () => text };
-}
 
 test('register creates the analysis system and an instance once, and is idempotent', { timeout: 30_000 }, async (t) => {
   const sims = await startSimulators(t, { mass: { seed: false } });
   const config = makeConfig({ ...sims.endpoints, uuid: '' });
   config.mass.systemName = 'al-bridge-test';
-  const first = sink();
+  const first = textSink();
   assert.equal(await registerCommand({ config, adminKey: sims.mass.adminKey, stdout: first.stream }), 0);
   const uuid = /UUID = (\S+)/.exec(first.text())?.[1];
   assert.ok(uuid, first.text());
@@ -29,7 +19,7 @@ test('register creates the analysis system and an instance once, and is idempote
   const system = await sims.admin.getAnalysisSystem('al-bridge-test');
   assert.equal(system.tag_filter_expression, 'sample-type:filesample');
 
-  const second = sink();
+  const second = textSink();
   assert.equal(await registerCommand({ config: { ...config, mass: { ...config.mass, uuid } }, adminKey: sims.mass.adminKey, stdout: second.stream }), 0);
   assert.match(second.text(), /analysis system 'al-bridge-test' exists/);
   assert.match(second.text(), new RegExp(`instance ${uuid} exists`));

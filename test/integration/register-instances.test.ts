@@ -4,21 +4,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { registerCommand } from '../../src/bridge/commands.js';
 import { loadConfig } from '../../src/config/load.js';
 import { makeConfig, startSimulators } from '../helpers/bridge-harness.js';
+import { textSink } from '../helpers/text-sink.js';
 
-function sink(): { stream: Writable; text: () => string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return { stream, text: () => text };
-}
 
 const FIRST = '6a1c2f0e-3b4d-4e5f-8a9b-0c1d2e3f4a5b';
 
@@ -28,7 +18,7 @@ test('register --instances 3 creates three instances once, prints sections that 
   // One identity is already named in the configuration, still without a UUID.
   config.mass.identities = [{ name: 'lab', uuid: '', apiKey: '' }];
 
-  const first = sink();
+  const first = textSink();
   assert.equal(await registerCommand({ config, adminKey: sims.mass.adminKey, stdout: first.stream, instances: 3 }), 0);
   assert.equal([...first.text().matchAll(/analysis system instance created: /g)].length, 3, first.text());
   assert.doesNotMatch(first.text(), new RegExp(sims.mass.adminKey));
@@ -44,7 +34,7 @@ test('register --instances 3 creates three instances once, prints sections that 
   for (const uuid of uuids) assert.equal((await sims.admin.getInstance(uuid)).analysis_system, system.url);
 
   // The same configuration again: nothing new, the same UUIDs.
-  const second = sink();
+  const second = textSink();
   assert.equal(await registerCommand({ config, adminKey: sims.mass.adminKey, stdout: second.stream, instances: 3 }), 0);
   assert.doesNotMatch(second.text(), /created/);
   for (const uuid of uuids) assert.match(second.text(), new RegExp(`instance ${uuid} exists`));
