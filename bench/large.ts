@@ -5,7 +5,7 @@
  * plain copy's rate, and the streaming process's peak RSS under MAX_PEAK_RSS.
  */
 import { randomBytes } from 'node:crypto';
-import { QUICK, envInt, fmtNum, fmtRatio, getJson, mib, startSimServer, startTsChild, type BenchOutcome, type Say } from './lib.js';
+import { QUICK, cpuSecondsOf, envInt, fmtNum, fmtRatio, getJson, mib, startSimServer, startTsChild, type BenchOutcome, type Say } from './lib.js';
 import type { PlainInfo, WorkerResult } from './stream-worker.js';
 
 interface AlState {
@@ -23,20 +23,27 @@ export async function benchLarge(say: Say): Promise<BenchOutcome> {
   say(`large: seeding a ${fileMb} MiB sample into the MASS simulator (its own process; MASS hashes it, ssdeep included)…`);
   const t0 = performance.now();
   const sims = await startSimServer({ alDelayMs: 50, fileMb, seedHex });
-  const ends: Array<{ value: { url: string }; stop(): Promise<void> }> = [];
+  const ends: Array<{ value: { url: string }; child: { pid?: number }; stop(): Promise<void> }> = [];
   try {
     say(`large: seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     ends.push(await startTsChild<{ url: string }>('bench/plain-server.ts', ['--role=source', `--mb=${fileMb}`, `--seed=${seedHex}`], { readyTimeoutMs: 60_000 }));
     ends.push(await startTsChild<{ url: string }>('bench/plain-server.ts', ['--role=sink'], { readyTimeoutMs: 60_000 }));
     const plainInfo: PlainInfo = { sourceUrl: ends[0].value.url, sinkUrl: ends[1].value.url };
+    // CPU time (ms) each process used during a transfer: the two servers' from /proc, the worker's own count.
+    const serverPids = { plain: [ends[0].child.pid ?? 0, ends[1].child.pid ?? 0], streaming: [sims.pids.mass, sims.pids.al] };
+    const cpu = new Map<WorkerResult, number[]>();
     const worker = async (mode: 'plain' | 'streaming'): Promise<WorkerResult> => {
+      const pids = serverPids[mode];
+      const before = pids.map(cpuSecondsOf);
       const w = await startTsChild<WorkerResult>('bench/stream-worker.ts', [`--mode=${mode}`], {
         // BENCH_WORKER_NODE_ARGS (e.g. `--cpu-prof`): extra node flags for the transfer's process.
         nodeArgs: ['--expose-gc', ...(process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean)],
         env: { BENCH_SIM_INFO: JSON.stringify(sims.info), BENCH_PLAIN_INFO: JSON.stringify(plainInfo), BENCH_WORKER_MAX_MS: '600000' },
         readyTimeoutMs: 600_000,
       });
+      const after = pids.map(cpuSecondsOf);
       await w.stop();
+      cpu.set(w.value, [...pids.map((_, i) => (after[i] - before[i]) * 1000), w.value.cpuMs]);
       return w.value;
     };
     // Plain copy before and after the bridge's transfer; the faster one is the baseline (the harder target).
@@ -46,6 +53,9 @@ export async function benchLarge(say: Say): Promise<BenchOutcome> {
     const plain = rate(plainA) >= rate(plainB) ? plainA : plainB;
     for (const [label, r] of [['plain copy', plainA], ['bridge streaming', streaming], ['plain copy', plainB]] as const) {
       say(`large: ${label.padEnd(16)} ${mib(r.bytes)} in ${(r.ms / 1000).toFixed(2)} s = ${fmtNum(rate(r))} MiB/s, peak RSS ${mib(r.peak.rss)}`);
+      const [source, sink, transfer] = cpu.get(r) ?? [];
+      const names = r.mode === 'plain' ? ['source', 'sink', 'copier'] : ['MASS simulator', 'AL simulator', 'bridge'];
+      say(`large:   CPU ms: ${names[0]} ${fmtNum(source, 0)}, ${names[1]} ${fmtNum(sink, 0)}, ${names[2]} ${fmtNum(transfer, 0)} (wall ${fmtNum(r.ms, 0)})`);
     }
     const al = await getJson<AlState>(`${sims.info.alOrigin}/_sim/state`);
     const big = sims.info.samples.big;

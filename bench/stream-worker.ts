@@ -32,7 +32,14 @@ export interface WorkerResult {
   baseline: MemSnapshot;
   peak: MemSnapshot;
   samples: number;
+  /** CPU time (user + system, ms) this process used for the measured transfer. */
+  cpuMs: number;
 }
+
+const cpuMsSince = (start: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+};
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -104,8 +111,10 @@ async function main(): Promise<void> {
     const signal = AbortSignal.timeout(Number(process.env.BENCH_WORKER_MAX_MS ?? 180_000));
     const sampler = memSampler(20);
     const baseline = memNow();
+    const cpu0 = process.cpuUsage();
     const { bytes, ms } = await plainCopy(plain, signal);
-    const result: WorkerResult = { mode, bytes, ms, ingestId: '', baseline, peak: sampler.stop(), samples: sampler.samples() };
+    const cpuMs = cpuMsSince(cpu0);
+    const result: WorkerResult = { mode, bytes, ms, ingestId: '', baseline, peak: sampler.stop(), samples: sampler.samples(), cpuMs };
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
@@ -125,11 +134,13 @@ async function main(): Promise<void> {
     }
     const baseline = memNow();
     const sampler = memSampler(20);
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const { ingestId, bytes, downloadMs } = await transfer(mass, al, info.samples.big, mode, signal);
     const ms = performance.now() - t0;
+    const cpuMs = cpuMsSince(cpu0);
     const peak = sampler.stop();
-    const result: WorkerResult = { mode, bytes, ms, ingestId, downloadMs, baseline, peak, samples: sampler.samples() };
+    const result: WorkerResult = { mode, bytes, ms, ingestId, downloadMs, baseline, peak, samples: sampler.samples(), cpuMs };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     await Promise.allSettled([mass.close(), al.close()]);
