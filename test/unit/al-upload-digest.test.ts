@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { parseMultipart } from '../../src/simulators/assemblyline/multipart.js';
 import { UploadDigest } from '../../src/simulators/assemblyline/upload-digest.js';
-import { entropy } from '../../src/simulators/assemblyline/util.js';
+import { countBytes, entropy } from '../../src/simulators/assemblyline/util.js';
 
 const BOUNDARY = '----bench-boundary-7d3';
 
@@ -88,4 +88,18 @@ test('a digest asked for another range of the body answers null', async () => {
   const start = bin.data.byteOffset - raw.byteOffset;
   assert.equal(digest.facts(raw, start + 1, start + bin.data.length), null);
   assert.equal(new UploadDigest('other-boundary').facts(raw, start, start + bin.data.length), null);
+});
+
+test('the byte count behind the entropy matches a count byte by byte, at every alignment and length', () => {
+  const data = randomBytes(4099);
+  for (const [from, to] of [[0, 0], [0, 1], [1, 2], [1, 7], [2, 4099], [3, 4096], [0, 4099], [5, 13]]) {
+    const bytes = data.subarray(from, to);
+    const counted = new Float64Array(256);
+    countBytes(counted, bytes);
+    const expected = new Float64Array(256);
+    for (const b of bytes) expected[b]++;
+    assert.deepEqual(counted, expected, `bytes [${from}, ${to})`);
+  }
+  assert.equal(entropy(Buffer.alloc(1000, 7)), 0);
+  assert.equal(entropy(Buffer.from([0, 1, 2, 3, 0, 1, 2, 3])), 2);
 });

@@ -8,7 +8,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { entropyFromCounts } from './util.js';
+import { countBytes, entropyFromCounts } from './util.js';
 
 /** The digest of each ingest request's body stream, by its IncomingMessage (set by the preParsing hook). */
 export const uploadDigests = new WeakMap<object, UploadDigest>();
@@ -101,8 +101,7 @@ export class UploadDigest extends Transform {
 
   #feed(bytes: Buffer): void {
     for (const h of this.#hashes) h.update(bytes);
-    const counts = this.#counts;
-    for (let i = 0; i < bytes.length; i++) counts[bytes[i]]++;
+    countBytes(this.#counts, bytes);
     this.#fed += bytes.length;
   }
 
