@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { parseMultipart } from '../../src/simulators/assemblyline/multipart.js';
+import { Readable } from 'node:stream';
+import { parseMultipart, readBody } from '../../src/simulators/assemblyline/multipart.js';
 import { UploadDigest } from '../../src/simulators/assemblyline/upload-digest.js';
 import { countBytes, entropy } from '../../src/simulators/assemblyline/util.js';
 
@@ -102,4 +103,16 @@ test('the byte count behind the entropy matches a count byte by byte, at every a
   }
   assert.equal(entropy(Buffer.alloc(1000, 7)), 0);
   assert.equal(entropy(Buffer.from([0, 1, 2, 3, 0, 1, 2, 3])), 2);
+});
+
+test('an upload body is read whole into one buffer, and refused when larger than the limit or than its Content-Length', async () => {
+  const data = randomBytes(200_000);
+  const chunks = (b: Buffer) => Readable.from([b.subarray(0, 1), b.subarray(1, 70_000), b.subarray(70_000)]);
+  assert.ok((await readBody(chunks(data), String(data.length), 1_000_000)).equals(data));
+  assert.ok((await readBody(chunks(data), undefined, 1_000_000)).equals(data));
+  const code = (p: Promise<unknown>) => p.then(() => 'read', (err: { code?: string; statusCode?: number }) => `${err.code} ${err.statusCode}`);
+  assert.equal(await code(readBody(chunks(data), String(data.length), 100_000)), 'FST_ERR_CTP_BODY_TOO_LARGE 413');
+  assert.equal(await code(readBody(chunks(data), undefined, 100_000)), 'FST_ERR_CTP_BODY_TOO_LARGE 413');
+  assert.equal(await code(readBody(chunks(data), String(data.length - 1), 1_000_000)), 'FST_ERR_CTP_INVALID_CONTENT_LENGTH 400');
+  assert.equal(await code(readBody(chunks(data), String(data.length + 1), 1_000_000)), 'FST_ERR_CTP_INVALID_CONTENT_LENGTH 400');
 });

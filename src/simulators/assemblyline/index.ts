@@ -10,7 +10,7 @@ import { handleApi, type ApiContext, type FaultRule } from './routes.js';
 import { validateScenario } from './scenario.js';
 import { SimStore } from './store.js';
 import { isRecord } from './util.js';
-import { boundaryOf } from './multipart.js';
+import { boundaryOf, readBody } from './multipart.js';
 import { UploadDigest, uploadDigests } from './upload-digest.js';
 
 export { encodeCart, decodeCart, isCart } from './cart.js';
@@ -115,6 +115,12 @@ export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOpt
   // Endpoints parse their own bodies (multipart, JSON, form), as Flask views do.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // A multipart body (an ingest upload) of announced length is copied into one buffer as it arrives, instead of a
+  // list of chunks joined at the end (which held the upload twice and cost seconds per GiB); same limits as above.
+  app.addContentTypeParser('multipart/form-data', (req, payload, done) => {
+    const bodyLimit = Math.ceil(maxFileSize * 1.4) + 1_048_576;
+    readBody(payload, req.headers['content-length'], bodyLimit).then((body) => done(null, body), (err: Error) => done(err, undefined));
+  });
   // An ingest's upload is hashed while it arrives (upload-digest.ts); the body is still read whole, as before.
   app.addHook('preParsing', async (req, _reply, payload) => {
     const contentType = String(req.headers['content-type'] ?? '');
