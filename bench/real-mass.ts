@@ -207,7 +207,7 @@ function findPython(): string {
 }
 
 /** Runs bench/baselines/python_bridge.py until it has sent N reports; returns its own first-poll-to-last-report time. */
-async function runPython(t: RealMassTarget, al: SimServerInfo, n: number): Promise<{ seconds: number; queueReads: number }> {
+async function runPython(t: RealMassTarget, al: SimServerInfo, n: number): Promise<{ seconds: number; queueReads: number; cpuMs?: number }> {
   const child = spawn(findPython(), [join(REPO_ROOT, 'bench', 'baselines', 'python_bridge.py')], {
     env: {
       ...process.env,
@@ -235,7 +235,7 @@ async function runPython(t: RealMassTarget, al: SimServerInfo, n: number): Promi
 }
 
 /** The bridge with every configuration key at its default except the endpoints, keys and the state directory. */
-async function runBridge(t: RealMassTarget, al: SimServerInfo, n: number): Promise<{ seconds: number; queueReads: number }> {
+async function runBridge(t: RealMassTarget, al: SimServerInfo, n: number): Promise<{ seconds: number; queueReads: number; cpuMs: number }> {
   const stateDir = await mkdtemp(join(tmpdir(), 'mass-al-bridge-real-mass-'));
   let runtime: BridgeRuntime | null = null;
   try {
@@ -264,6 +264,8 @@ async function runBridge(t: RealMassTarget, al: SimServerInfo, n: number): Promi
     runtime = await openBridgeRuntime(config, silentLogger());
     const { bridge, ledger } = runtime;
     const t0 = performance.now();
+    // The bridge runs in this process: its CPU time (user + system) from start to its N-th finished job.
+    const cpu0 = process.cpuUsage();
     bridge.start();
     await pollUntil(
       `${n} bridge jobs to finish`,
@@ -275,11 +277,12 @@ async function runBridge(t: RealMassTarget, al: SimServerInfo, n: number): Promi
       10,
     );
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     const metric = runtime.metrics.registry.getSingleMetric('massal_upstream_requests_total');
     const values = (await metric?.get())?.values ?? [];
     const queueReads = values.filter((v) => v.labels.operation === 'get_messages').reduce((a, v) => a + v.value, 0);
     await bridge.stop({ graceMs: 5000 });
-    return { seconds, queueReads };
+    return { seconds, queueReads, cpuMs: (cpu.user + cpu.system) / 1000 };
   } finally {
     await endBridgeRun(runtime, stateDir);
   }
@@ -300,6 +303,7 @@ async function runOnce(t: RealMassTarget, runner: Runner, n: number, alDelayMs: 
       const r = runner === 'python' ? await runPython(t, sims.info, n) : await runBridge(t, sims.info, n);
       seconds = r.seconds;
       extra = `, ${r.queueReads} notification-queue reads`;
+      if (r.cpuMs !== undefined) extra += `; bridge CPU ${fmtNum(r.cpuMs / n)} ms per sample`;
     } finally {
       await sims.stop();
     }
