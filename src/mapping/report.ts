@@ -12,8 +12,11 @@ import { makeTag } from './tags.js';
 import type { ErrorReportPlan, MappingInput, MappingOptions, ReportPlan } from './types.js';
 import { LEVELS, normaliseThresholds, scoreBucket, verdictForScore } from './verdict.js';
 
-/** Bumped when a report object changes incompatibly. */
-export const REPORT_FORMAT_VERSION = 1;
+/**
+ * Bumped when a report object changes incompatibly. 2: the file tree is `al_results.file_tree` (version 1 sent it as
+ * a third object, `al_file_tree`; every JSON report object costs MASS a GridFS file).
+ */
+export const REPORT_FORMAT_VERSION = 2;
 
 export const TAG_KINDS = ['verdict', 'family', 'attack', 'score', 'heuristic'] as const;
 
@@ -166,10 +169,10 @@ function build(a: BuildArgs): ReportPlan {
   collect(sub.tree);
   for (const r of sub.results) treeShas.add(r.sha256);
 
+  // Two objects, not three: MASS stores each JSON report object as a GridFS file, its largest cost per report.
   const jsonReportObjects: Record<string, unknown> = {
     al_summary: summaryReport(view, sid, link, verdict, a.maxScore, related.stats, notes, a.now),
-    al_results: resultsObject,
-    al_file_tree: fileTreeReport(sub, sid),
+    al_results: { ...resultsObject, file_tree: fileTreeReport(sub) },
   };
   if (sub.errors.length > 0) jsonReportObjects.al_errors = errorsReport(sub, sid);
   const summaryRelated = (jsonReportObjects.al_summary as Record<string, unknown>).related;
@@ -424,7 +427,8 @@ function resultsReport(sub: NSubmission, sid: string | null, maxBody: number, li
   };
 }
 
-function fileTreeReport(sub: NSubmission, sid: string | null): Record<string, unknown> {
+/** `al_results.file_tree`: the submission's file tree with each child's parent_relation (docs/report-format.md). */
+function fileTreeReport(sub: NSubmission): Record<string, unknown> {
   const relation = new Map<string, string>();
   for (const r of sub.results) for (const e of r.extracted) if (!relation.has(`${r.sha256}:${e.sha256}`)) relation.set(`${r.sha256}:${e.sha256}`, e.relation);
   const convert = (n: NTreeNode, parent: string | null, depth: number): Record<string, unknown> => ({
@@ -440,8 +444,6 @@ function fileTreeReport(sub: NSubmission, sid: string | null): Record<string, un
     children: n.children.map((c) => convert(c, n.sha256, depth + 1)),
   });
   return {
-    format_version: REPORT_FORMAT_VERSION,
-    sid,
     root_sha256: sub.rootSha256,
     tree: sub.tree.map((n) => convert(n, null, 0)),
   };

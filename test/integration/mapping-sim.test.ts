@@ -36,7 +36,7 @@ test('the dropper scenario maps to the expected verdict, tags, extracted files a
   assert.ok(plan.tags.includes('al:verdict:malicious'), plan.tags.join(' '));
   assert.ok(plan.tags.some((tag) => /^al:family:agenttesla$/i.test(tag)), plan.tags.join(' '));
   assert.ok(plan.tags.some((tag) => /^al:attack:t1055$/i.test(tag)), plan.tags.join(' '));
-  assert.deepEqual(Object.keys(plan.jsonReportObjects).sort(), ['al_file_tree', 'al_results', 'al_summary']);
+  assert.deepEqual(Object.keys(plan.jsonReportObjects).sort(), ['al_results', 'al_summary']);
 
   const files = plan.related.filter((r) => r.kind === 'file');
   assert.deepEqual(files.map((f) => [f.name, f.parentRelation, f.parentSha256 === rootSha256]).sort(), [

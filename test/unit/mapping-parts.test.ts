@@ -136,7 +136,7 @@ test('echo-back: a file the bridge submitted is answered from the parent submiss
   const results = p.jsonReportObjects.al_results as { files: Array<{ sha256: string; name: string }> };
   assert.deepEqual(results.files.map((f) => [f.sha256, f.name]), [[STAGE2, 'stage2.dll']]);
   assert.equal(p.jsonReportObjects.al_errors, undefined);
-  const tree = p.jsonReportObjects.al_file_tree as { root_sha256: string; tree: Array<{ sha256: string }> };
+  const tree = (p.jsonReportObjects.al_results as { file_tree: { root_sha256: string; tree: Array<{ sha256: string }> } }).file_tree;
   assert.equal(tree.root_sha256, STAGE2);
   assert.deepEqual(tree.tree.map((n) => n.sha256), [STAGE2]);
 });

@@ -64,7 +64,7 @@ test('real AL 4.4 submission/tree (usaa): nested children become related files w
   const shallow = mapSubmissionToReport({ full: tree, cacheHit: false, rootSha256: zip, now: NOW }, { ...opts, maxDepth: 1 });
   assert.equal(shallow.related.length, 2);
   assert.ok(shallow.notes.some((n) => /4 extracted file relation\(s\) deeper than MaxDepth 1/.test(n)));
-  const fileTree = p.jsonReportObjects.al_file_tree as { tree: Array<{ children: Array<{ children: Array<{ truncated: boolean }> }> }> };
+  const fileTree = (p.jsonReportObjects.al_results as { file_tree: { tree: Array<{ children: Array<{ children: Array<{ truncated: boolean }> }> }> } }).file_tree;
   assert.equal(fileTree.tree[0].children[0].children.filter((c) => c.truncated).length, 1);
 });
 

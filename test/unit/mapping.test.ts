@@ -221,9 +221,9 @@ test('al_results: per file, per service, sections with title, heuristic and tags
   assert.equal(r.files[0].results[3].empty, true);
 });
 
-test('al_file_tree keeps the tree with parent_relation; al_errors lists the MetaDefender error', () => {
+test('al_results.file_tree keeps the tree with parent_relation; al_errors lists the MetaDefender error', () => {
   const p = plan();
-  const tree = p.jsonReportObjects.al_file_tree as Record<string, any>;
+  const tree = (p.jsonReportObjects.al_results as Record<string, any>).file_tree;
   assert.equal(tree.root_sha256, ROOT);
   assert.equal(tree.tree.length, 1);
   assert.equal(tree.tree[0].parent_relation, 'ROOT');
@@ -248,13 +248,14 @@ test('al_file_tree keeps the tree with parent_relation; al_errors lists the Meta
   });
 });
 
-test('report object names are MASS-safe and al_errors is absent without errors', () => {
+test('two report objects (three with al_errors, only when services failed), each with the format version', () => {
   const p = plan();
-  assert.deepEqual(Object.keys(p.jsonReportObjects).sort(), ['al_errors', 'al_file_tree', 'al_results', 'al_summary']);
+  assert.deepEqual(Object.keys(p.jsonReportObjects).sort(), ['al_errors', 'al_results', 'al_summary']);
+  for (const o of Object.values(p.jsonReportObjects)) assert.equal((o as { format_version: number }).format_version, 2);
   const doc = structuredClone((full as { api_response: Record<string, unknown> }).api_response);
   doc.errors = {};
   const clean = mapSubmissionToReport({ full: doc, cacheHit: false, rootSha256: ROOT, now: NOW }, defaultMappingOptions());
-  assert.deepEqual(Object.keys(clean.jsonReportObjects).sort(), ['al_file_tree', 'al_results', 'al_summary']);
+  assert.deepEqual(Object.keys(clean.jsonReportObjects).sort(), ['al_results', 'al_summary']);
 });
 
 test('the same input gives the same plan (deterministic)', () => {
