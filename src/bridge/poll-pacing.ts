@@ -75,8 +75,8 @@ export interface QueueReadOutcome {
   jobsExpectedLater?: number;
   /**
    * Before any estimate: how long the longest-waiting job of this run has waited at the read (ms). The backoff
-   * then stays within a quarter of it, so a notification is read at most about a quarter of its analysis time
-   * late (instead of up to the whole doubled backoff).
+   * then stays within half of it, so a notification is read at most about half its analysis time late (instead
+   * of up to the whole doubled backoff).
    */
   longestWaitMs?: number | null;
 }
@@ -109,7 +109,7 @@ export function nextQueueRead(
       wantMs = Math.min(backoffMs, cfg.queuePollTimeMs);
       if (known) wantMs = Math.min(wantMs, Math.max(0, expected));
       else if (read.longestWaitMs !== null && read.longestWaitMs !== undefined && Number.isFinite(read.longestWaitMs)) {
-        wantMs = Math.min(wantMs, Math.max(FIRST_BACKOFF_MS, Math.floor(read.longestWaitMs / 4)));
+        wantMs = Math.min(wantMs, Math.max(FIRST_BACKOFF_MS, Math.floor(read.longestWaitMs / 2)));
       }
     }
   } else {

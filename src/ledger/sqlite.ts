@@ -175,8 +175,20 @@ export const MIGRATIONS: readonly string[] = [
   `,
 ];
 
-/** The worker's due jobs of one state (state, now, limit), in the order of the jobs_due index (migration v6). */
-export const DUE_BY_STATE_SQL = 'SELECT * FROM jobs WHERE state = ? AND not_before <= ? ORDER BY not_before, created_at, id LIMIT ?';
+/**
+ * The due jobs of `states` states (parameters: state, now, limit for each, then the limit again when there are
+ * several): one index range of jobs_due (migration v6) per state, each in index order and cut at the limit, then
+ * merged. A single `state IN (…)` query would sort every due job of those states on each call. `ids`: only the ids,
+ * read from the index alone.
+ */
+export function dueSql(states: number, what: 'jobs' | 'ids' = 'jobs'): string {
+  const order = 'ORDER BY not_before, created_at, id';
+  const cols = what === 'ids' ? 'id, not_before, created_at' : '*';
+  const range = `SELECT ${cols} FROM jobs WHERE state = ? AND not_before <= ? ${order} LIMIT ?`;
+  if (states === 1) return what === 'ids' ? `SELECT id FROM jobs WHERE state = ? AND not_before <= ? ${order} LIMIT ?` : range;
+  const merged = Array.from({ length: states }, () => `SELECT * FROM (${range})`).join(' UNION ALL ');
+  return `SELECT ${what === 'ids' ? 'id' : '*'} FROM (${merged}) ${order} LIMIT ?`;
+}
 
 interface JobRow {
   id: string;
@@ -242,6 +254,12 @@ const COLUMNS: Record<keyof JobPatch, string> = {
   stateSince: 'state_since',
   identity: 'identity',
 };
+
+function dueParams(states: readonly string[], now: number, limit: number): unknown[] {
+  const params: unknown[] = states.flatMap((state) => [state, now, limit]);
+  if (states.length > 1) params.push(limit);
+  return params;
+}
 
 function rowToJob(r: JobRow): Job {
   return {
@@ -590,14 +608,12 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     due(states, now, limit) {
       const wanted = [...new Set(states.filter((s) => !TERMINAL_STATES.includes(s)))];
       if (wanted.length === 0 || limit <= 0) return [];
-      // One index range per state (jobs_due), each already in order and cut at `limit`; merged here. A single
-      // `state IN (…)` query would sort every due job of those states on each call.
-      const byState = prepared(DUE_BY_STATE_SQL);
-      const rows = wanted.flatMap((state) => byState.all(state, now, limit) as JobRow[]);
-      if (wanted.length > 1) {
-        rows.sort((a, b) => a.not_before - b.not_before || a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      }
-      return rows.slice(0, limit).map(rowToJob);
+      return (prepared(dueSql(wanted.length)).all(...dueParams(wanted, now, limit)) as JobRow[]).map(rowToJob);
+    },
+    dueIds(states, now, limit) {
+      const wanted = [...new Set(states.filter((s) => !TERMINAL_STATES.includes(s)))];
+      if (wanted.length === 0 || limit <= 0) return [];
+      return prepared(dueSql(wanted.length, 'ids')).pluck().all(...dueParams(wanted, now, limit)) as unknown as string[];
     },
     list(query: JobQuery): JobPage {
       const where: string[] = [];

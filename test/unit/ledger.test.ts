@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { DUE_BY_STATE_SQL, openLedger, MIGRATIONS } from '../../src/ledger/sqlite.js';
+import { dueSql, openLedger, MIGRATIONS } from '../../src/ledger/sqlite.js';
 import { BridgeError } from '../../src/errors.js';
 import { walkTo } from '../helpers/ledger-walk.js';
 
@@ -241,6 +241,10 @@ test('due across several states: one order (notBefore, then age, then id) and th
   // Not yet due, repeated states and a zero limit.
   assert.deepEqual(ledger.due(['claimed', 'claimed'], 3, 100).map((j) => j.id), all.filter((j) => j.state === 'claimed' && j.notBefore <= 3).map((j) => j.id));
   assert.deepEqual(ledger.due(['claimed'], 3000, 0), []);
+  // The worker's ids-only form gives the same jobs in the same order.
+  for (const [states, now, limit] of [[['claimed', 'fetching', 'ingesting'], 3000, 100], [['ingesting', 'claimed', 'fetching'], 3000, 7], [['fetching'], 5, 3], [['claimed', 'claimed'], 3, 100]] as const) {
+    assert.deepEqual(ledger.dueIds([...states], now, limit), ledger.due([...states], now, limit).map((j) => j.id));
+  }
 });
 
 test('the worker\'s due query reads an index range per state, without sorting every due job', (t) => {
@@ -251,7 +255,15 @@ test('the worker\'s due query reads an index range per state, without sorting ev
   const raw = new Database(file, { readonly: true });
   t.after(() => raw.close());
   // A plan with a temporary B-tree sorts every due job on each worker tick: the cost would grow with the backlog.
-  const plan = (raw.prepare(`EXPLAIN QUERY PLAN ${DUE_BY_STATE_SQL}`).all('claimed', 0, 16) as Array<{ detail: string }>).map((r) => r.detail);
-  assert.ok(plan.some((d) => d.includes('jobs_due')), plan.join('; '));
-  assert.ok(!plan.some((d) => d.includes('TEMP B-TREE')), plan.join('; '));
+  const plan = (sql: string, params: unknown[]): string[] => (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail);
+  const one = plan(dueSql(1), ['claimed', 0, 16]);
+  assert.ok(one.some((d) => d.includes('jobs_due')), one.join('; '));
+  assert.ok(!one.some((d) => d.includes('TEMP B-TREE')), one.join('; '));
+  // Three states: three index ranges, each cut at the limit before the merge (sorts of at most 16 rows each).
+  const three = plan(dueSql(3), ['claimed', 0, 16, 'fetching', 0, 16, 'ingesting', 0, 16, 16]);
+  assert.equal(three.filter((d) => d.startsWith('SEARCH jobs USING INDEX jobs_due')).length, 3, three.join('; '));
+  assert.ok(!three.some((d) => d.startsWith('SCAN jobs')), three.join('; '));
+  // The ids-only form reads the index alone.
+  const ids = plan(dueSql(3, 'ids'), ['claimed', 0, 16, 'fetching', 0, 16, 'ingesting', 0, 16, 16]);
+  assert.equal(ids.filter((d) => d.startsWith('SEARCH jobs USING COVERING INDEX jobs_due')).length, 3, ids.join('; '));
 });
