@@ -1,7 +1,8 @@
 /**
  * Pacing of the notification-queue reads (pure: no clock, no sockets; times are passed in as ms).
  *
- * - Messages came: read again at once (the queue may hold more, and jobs are finishing).
+ * - A full page of messages came: read again at once (the queue may hold more). A page that was not full
+ *   drained the queue: the next read is paced as below, with the backoff started again.
  * - Empty read while jobs wait for a notification: back off gradually, FIRST_BACKOFF_MS doubling up to
  *   QueuePollTime, so a 0.2 s analysis is collected within a fraction of a second and a 2 h one costs few reads;
  *   but read no later than when the next waiting job is expected to finish (its wait so far plus the typical
@@ -63,6 +64,11 @@ export interface QueueReadOutcome {
   /** Messages the read returned. */
   messages: number;
   /**
+   * The read returned a full page ([Bridge] QueuePageSize messages), so the queue may hold more. False: it
+   * drained the queue, and the next read follows the pacing as after an empty one. Absent: taken as full.
+   */
+  pageFull?: boolean;
+  /**
    * Milliseconds from the read until the next waiting job is expected to finish (null: none is expected later,
    * or no estimate yet). Brings the next read forward when it is sooner than the backoff.
    */
@@ -94,10 +100,13 @@ export function nextQueueRead(
   const tokens = tokensAt(prev, now, cfg) - 1;
   let backoffMs: number;
   let wantMs: number;
-  if (read.messages > 0) {
+  if (read.messages > 0 && read.pageFull !== false) {
+    // A full page: the queue may hold more right now.
     backoffMs = 0;
     wantMs = 0;
   } else if (read.jobsWaiting > 0) {
+    // A page that was not full drained the queue: like an empty read, but the backoff starts again.
+    if (read.messages > 0) prev = { ...prev, backoffMs: 0 };
     const expected = read.nextExpectedInMs;
     const known = expected !== null && expected !== undefined && Number.isFinite(expected);
     if (known && (read.jobsExpectedLater ?? 0) >= read.jobsWaiting) {

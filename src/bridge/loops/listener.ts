@@ -146,7 +146,7 @@ export async function listenTick(ctx: BridgeContext): Promise<void> {
   const expectedAt = estimate === null ? null : pacer.waitingSince.nextExpectedAfter(readAt, estimate);
   const oldestStart = estimate === null ? pacer.waitingSince.oldest : null;
   const next = nextQueueRead(
-    { jobsWaiting, messages: popped, nextExpectedInMs: expectedAt === null ? null : expectedAt - readAt, jobsExpectedLater: expectedAt === null ? 0 : pacer.waitingSince.size,
+    { jobsWaiting, messages: popped, pageFull: popped >= b.queuePageSize, nextExpectedInMs: expectedAt === null ? null : expectedAt - readAt, jobsExpectedLater: expectedAt === null ? 0 : pacer.waitingSince.size,
       longestWaitMs: oldestStart === null ? null : readAt - oldestStart },
     before, readAt, cfg,
   );
