@@ -41,7 +41,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** Runs until `n` reports are sent; resolves with the number of queue reads made. Rejects on any upstream failure. */
 export async function runNullBridge(o: NullBridgeOptions): Promise<{ queueReads: number }> {
-  const mass = createMassClient({ apiRoot: o.massApiRoot, apiKey: o.massKey });
+  // As many MASS connections as the bridge's steps get (one per running step, at least 8).
+  const mass = createMassClient({ apiRoot: o.massApiRoot, apiKey: o.massKey, connections: Math.max(8, o.concurrency) });
   const al = createAssemblylineClient({ url: o.alUrl, user: o.alUser, auth: 'apikey', apiKey: o.alApiKey, maxConcurrentCalls: o.maxConcurrentCalls });
   const work = new PQueue({ concurrency: o.concurrency });
   const seen = new Set<string>();
@@ -74,8 +75,8 @@ export async function runNullBridge(o: NullBridgeOptions): Promise<{ queueReads:
   };
 
   const finish = async (sa: ScheduledAnalysis, sha256: string, sid: string): Promise<void> => {
-    const full = await al.getSubmissionFull(sid);
-    const summary = await al.getSubmissionSummary(sid);
+    // Both at once, as the bridge reads them.
+    const [full, summary] = await Promise.all([al.getSubmissionFull(sid), al.getSubmissionSummary(sid)]);
     const plan = mapSubmissionToReport({ full, summary: summary ?? undefined, cacheHit: false, rootSha256: sha256, now: new Date().toISOString() }, defaultMappingOptions());
     await mass.submitReport(sa.url, { analysisDate: new Date(), tags: plan.tags, additionalMetadata: plan.additionalMetadata, jsonReportObjects: plan.jsonReportObjects });
     inFlight--;

@@ -241,6 +241,9 @@ export async function runPipelineOnce(label: string, runner: Runner, n: number, 
       `exactly one per scheduled analysis: ${exactlyOne ? 'yes' : 'NO'}, pending ${st.scheduled_pending}, unscheduled requests ${st.analysis_requests}, ` +
       `ledger done ${finished.done} failed ${finished.failed} held ${finished.held}`;
     const perSecond = scheduled / seconds;
+    // Where a job's time went (the bridge's ledger history): the mean of each leg over every finished job.
+    const legs = runtime ? jobLegs(runtime.ledger) : null;
+    if (legs) say(`pipeline: ${label}: mean ms per job: ${legs}`);
     // Ledger commits (fsyncs) per job: group commit shares one among the jobs that wrote before the same request.
     const commits = runtime ? `, ${fmtNum(runtime.ledger.commits() / Math.max(1, scheduled), 2)} ledger commits/job` : '';
     say(
@@ -253,6 +256,35 @@ export async function runPipelineOnce(label: string, runner: Runner, n: number, 
   } finally {
     await endBridgeRun(runtime, stateDir, sims);
   }
+}
+
+/** Legs of a job's history, by the events that end them: from claim to each, then between consecutive ones. */
+const LEG_EVENTS = ['fetched', 'ingested', 'notified', 'report-sent'] as const;
+const LEG_NAMES = ['claim→fetched', 'fetched→ingested', 'ingested→notified (analysis + queue read)', 'notified→report sent'];
+
+/** "leg m ms, …" over the done jobs of `ledger`, or null without any. */
+function jobLegs(ledger: BridgeRuntime['ledger']): string | null {
+  const sums = LEG_EVENTS.map(() => 0);
+  let jobs = 0;
+  let cursor: string | undefined;
+  do {
+    const page = ledger.list({ states: ['done'], limit: 500, cursor });
+    for (const job of page.jobs) {
+      const events = ledger.events(job.id);
+      const at = LEG_EVENTS.map((type) => events.find((e) => e.type === type)?.at);
+      const claimed = events.find((e) => e.type === 'claimed')?.at;
+      if (claimed === undefined || at.some((t) => t === undefined)) continue;
+      let prev = claimed;
+      at.forEach((t, i) => {
+        sums[i] += (t as number) - prev;
+        prev = t as number;
+      });
+      jobs++;
+    }
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  if (jobs === 0) return null;
+  return LEG_NAMES.map((name, i) => `${name} ${fmtNum(sums[i] / jobs, 0)}`).join(', ');
 }
 
 export async function benchPipeline(say: Say): Promise<BenchOutcome> {

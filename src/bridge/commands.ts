@@ -37,6 +37,9 @@ export interface BridgeRuntime {
 }
 
 /** Ledger at <StateDir>/bridge.sqlite, the two clients and the bridge, wired from the configuration. */
+/** The steps' MASS connections when [Bridge] Concurrency is lower (the MASS client's default). */
+const MIN_MASS_CONNECTIONS = 8;
+
 export async function openBridgeRuntime(
   config: BridgeConfig,
   logger: Logger,
@@ -61,6 +64,9 @@ export async function openBridgeRuntime(
     const point = crashPointOfMassAnswer(method, path);
     if (point) crashPoint(point);
   });
+  // Each running step holds at most one MASS connection (a download stays open during its upload), so [Bridge]
+  // Concurrency steps need as many; fewer would queue steps behind each other's MASS calls.
+  massOptions.connections = Math.max(MIN_MASS_CONNECTIONS, config.bridge.concurrency);
   const rawMass = createMassClient(onAnswer ? { ...massOptions, onAnswer } : massOptions);
   const mass = opts.wrapMass ? opts.wrapMass(rawMass) : rawMass;
   // The heartbeat gets its own connection: streamed sample downloads may hold every connection of the main pool for minutes.

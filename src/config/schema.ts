@@ -347,7 +347,7 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
   spec({ section: 'Bridge', key: 'QueuePageSize', path: ['bridge', 'queuePageSize'], default: '100', parse: int(1, 10000),
     description: 'Messages read from the notification queue per request (page_size)' }),
   spec({ section: 'Bridge', key: 'QueuePollTime', path: ['bridge', 'queuePollTime'], default: '5', parse: seconds(0.01, 3600),
-    description: 'Seconds between notification-queue reads while no job waits for a notification, and the longest wait between reads while jobs wait (after a read that brought messages the next read follows at once, after an empty one the wait starts at 0.05 s and doubles)' }),
+    description: 'Seconds between notification-queue reads while no job waits for a notification, and the longest wait between reads while jobs wait (after a read that brought a full page of messages the next read follows at once, after an empty one the wait starts at 0.05 s and doubles, but the next read comes no later than the next waiting job is expected to finish, from the analysis times seen so far)' }),
   spec({ section: 'Bridge', key: 'QueueReadsPerMinute', path: ['bridge', 'queueReadsPerMinute'], default: '120', parse: int(1, 1000000),
     description: 'Most notification-queue reads per minute on average (bursts of a sixth of it are allowed). Assemblyline counts queue reads against a user\'s daily API quota (off by default): with a quota of N calls a day, keep this well under N / 1440 to leave room for the other calls' }),
   spec({ section: 'Bridge', key: 'MaxAttempts', path: ['bridge', 'maxAttempts'], default: '3', parse: int(1, 100),

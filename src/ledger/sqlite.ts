@@ -167,7 +167,28 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN identity TEXT;
   UPDATE jobs SET identity = 'default';
   `,
+  // v6: the worker's due jobs come from this index in its order, LIMIT rows per state, instead of sorting every
+  // due job on each tick (4 ms a tick with 10 000 due jobs). It replaces (state, not_before), its prefix.
+  `
+  CREATE INDEX jobs_due ON jobs(state, not_before, created_at, id);
+  DROP INDEX jobs_state_not_before;
+  `,
 ];
+
+/**
+ * The due jobs of `states` states (parameters: state, now, limit for each, then the limit again when there are
+ * several): one index range of jobs_due (migration v6) per state, each in index order and cut at the limit, then
+ * merged. A single `state IN (…)` query would sort every due job of those states on each call. `ids`: only the ids,
+ * read from the index alone.
+ */
+export function dueSql(states: number, what: 'jobs' | 'ids' = 'jobs'): string {
+  const order = 'ORDER BY not_before, created_at, id';
+  const cols = what === 'ids' ? 'id, not_before, created_at' : '*';
+  const range = `SELECT ${cols} FROM jobs WHERE state = ? AND not_before <= ? ${order} LIMIT ?`;
+  if (states === 1) return what === 'ids' ? `SELECT id FROM jobs WHERE state = ? AND not_before <= ? ${order} LIMIT ?` : range;
+  const merged = Array.from({ length: states }, () => `SELECT * FROM (${range})`).join(' UNION ALL ');
+  return `SELECT ${what === 'ids' ? 'id' : '*'} FROM (${merged}) ${order} LIMIT ?`;
+}
 
 interface JobRow {
   id: string;
@@ -233,6 +254,12 @@ const COLUMNS: Record<keyof JobPatch, string> = {
   stateSince: 'state_since',
   identity: 'identity',
 };
+
+function dueParams(states: readonly string[], now: number, limit: number): unknown[] {
+  const params: unknown[] = states.flatMap((state) => [state, now, limit]);
+  if (states.length > 1) params.push(limit);
+  return params;
+}
 
 function rowToJob(r: JobRow): Job {
   return {
@@ -579,13 +606,14 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       return row ? rowToJob(row) : undefined;
     },
     due(states, now, limit) {
-      const wanted = states.filter((s) => !TERMINAL_STATES.includes(s));
-      if (wanted.length === 0) return [];
-      const rows = prepared(
-          `SELECT * FROM jobs WHERE state IN (${wanted.map(() => '?').join(',')}) AND not_before <= ?
-           ORDER BY not_before, created_at, id LIMIT ?`,
-      ).all(...wanted, now, limit);
-      return rows.map(rowToJob);
+      const wanted = [...new Set(states.filter((s) => !TERMINAL_STATES.includes(s)))];
+      if (wanted.length === 0 || limit <= 0) return [];
+      return (prepared(dueSql(wanted.length)).all(...dueParams(wanted, now, limit)) as JobRow[]).map(rowToJob);
+    },
+    dueIds(states, now, limit) {
+      const wanted = [...new Set(states.filter((s) => !TERMINAL_STATES.includes(s)))];
+      if (wanted.length === 0 || limit <= 0) return [];
+      return prepared(dueSql(wanted.length, 'ids')).pluck().all(...dueParams(wanted, now, limit)) as unknown as string[];
     },
     list(query: JobQuery): JobPage {
       const where: string[] = [];

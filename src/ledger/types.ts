@@ -174,6 +174,8 @@ export interface Ledger {
   findByIngestId(ingestId: string): Job | undefined;
   /** Non-terminal jobs in the given states whose notBefore <= now, oldest first. */
   due(states: JobState[], now: number, limit: number): Job[];
+  /** The ids of due(states, now, limit), in its order; reads only an index (what the worker's tick needs). */
+  dueIds(states: JobState[], now: number, limit: number): string[];
   list(query: JobQuery): JobPage;
   countByState(): Record<JobState, number>;
   /** Non-terminal, non-held jobs. */

@@ -141,6 +141,9 @@ export function createFakeLedger(): FakeLedger {
       for (const job of jobs.values()) if (job.ingestId === ingestId) return { ...job };
       return undefined;
     },
+    dueIds(states, now, limit) {
+      return this.due(states, now, limit).map((j) => j.id);
+    },
     due(states, now, limit) {
       return [...jobs.values()]
         .filter((j) => states.includes(j.state) && !isTerminal(j.state) && j.notBefore <= now)

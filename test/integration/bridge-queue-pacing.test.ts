@@ -79,3 +79,30 @@ test('the budget caps the reads: 6 reads a minute allows the burst of 1 read, th
   // QueuePollTime 0.05 s alone would read ~30 times in 1.5 s; the budget leaves at most one more.
   assert.ok(reads.length - atWaiting <= 1, `${reads.length - atWaiting} reads in 1.5 s while a job waited`);
 });
+
+test('once analysis times are known, a wave of jobs is read when its analyses end, not by backoff reads while they run', { timeout: 60_000 }, async (t) => {
+  const reads: number[] = [];
+  const h = await startHarness(t, {
+    al: { analysisDelayMs: 3_000 },
+    config: { bridge: { queuePollTime: 5, queueReadsPerMinute: 6000 } },
+    wrapAl: countReads(reads),
+  });
+  // First wave: the bridge learns that analyses take 3 s (notify_time − ingest_time of its notifications).
+  for (let i = 0; i < 8; i++) await h.seedFile(`learn-${i}.bin`, `first wave sample ${i}`);
+  h.bridge.start();
+  const reportsOf = async (n: number): Promise<boolean> => {
+    const s = await h.massState();
+    return s.reports.length >= n && s.scheduled_pending === 0 && h.ledger.inFlight() === 0;
+  };
+  await waitFor(() => reportsOf(8), { timeoutMs: 30_000, what: 'the first wave reported' });
+  // Second wave: plain backoff (50, 100, 200, 400, 800, 1600 ms) would read 6 times, empty, before the analyses
+  // end at 3 s; timed by the expected finish, the first read comes when they end (a simulator timer that fires
+  // late under load may cost a short backoff of one or two more reads).
+  const before = reads.length;
+  for (let i = 0; i < 8; i++) await h.seedFile(`wave-${i}.bin`, `second wave sample ${i}`);
+  await waitFor(() => reportsOf(16), { timeoutMs: 30_000, what: 'the second wave reported' });
+  const wave = reads.slice(before);
+  assert.equal(reads.reduce((a, b) => a + b, 0), 16, 'every notification was read once');
+  const emptyBeforeFirst = wave.findIndex((n) => n > 0);
+  assert.ok(emptyBeforeFirst >= 0 && emptyBeforeFirst <= 3, `empty reads before the first notification of the wave: ${wave.join(',')}`);
+});

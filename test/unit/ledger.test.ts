@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { openLedger, MIGRATIONS } from '../../src/ledger/sqlite.js';
+import { dueSql, openLedger, MIGRATIONS } from '../../src/ledger/sqlite.js';
 import { BridgeError } from '../../src/errors.js';
 import { walkTo } from '../helpers/ledger-walk.js';
 
@@ -219,4 +219,51 @@ test('the event history of an unfinished job cannot be deleted, even by hand', (
   const raw = new Database(file);
   t.after(() => raw.close());
   assert.throws(() => raw.prepare("DELETE FROM job_events WHERE job_id = 'busy'").run(), /append-only/);
+});
+
+test('due across several states: one order (notBefore, then age, then id) and the limit over all of them', (t) => {
+  const ledger = openLedger(':memory:');
+  t.after(() => ledger.close());
+  // 30 jobs in three work states with interleaved notBefore and ages.
+  for (let i = 0; i < 30; i++) {
+    const id = `m${String(i).padStart(2, '0')}`;
+    ledger.claim(sa(id), 1000 - i);
+    if (i % 3 === 1) walkTo(ledger, id, 'fetching', 2000);
+    if (i % 3 === 2) walkTo(ledger, id, 'ingesting', 2000);
+    ledger.update(id, { notBefore: (i * 7) % 11 }, { type: 'retry' }, 2000);
+  }
+  const all = ledger.due(['claimed', 'fetching', 'ingesting'], 3000, 100);
+  assert.equal(all.length, 30);
+  const key = (j: { notBefore: number; createdAt: number; id: string }): string => `${String(j.notBefore).padStart(4, '0')}/${String(j.createdAt).padStart(6, '0')}/${j.id}`;
+  assert.deepEqual(all.map(key), all.map(key).sort(), 'ordered by notBefore, then creation, then id');
+  // The first 7 over all states are the first 7 of the whole order, whichever state they are in.
+  assert.deepEqual(ledger.due(['ingesting', 'claimed', 'fetching'], 3000, 7).map((j) => j.id), all.slice(0, 7).map((j) => j.id));
+  // Not yet due, repeated states and a zero limit.
+  assert.deepEqual(ledger.due(['claimed', 'claimed'], 3, 100).map((j) => j.id), all.filter((j) => j.state === 'claimed' && j.notBefore <= 3).map((j) => j.id));
+  assert.deepEqual(ledger.due(['claimed'], 3000, 0), []);
+  // The worker's ids-only form gives the same jobs in the same order.
+  for (const [states, now, limit] of [[['claimed', 'fetching', 'ingesting'], 3000, 100], [['ingesting', 'claimed', 'fetching'], 3000, 7], [['fetching'], 5, 3], [['claimed', 'claimed'], 3, 100]] as const) {
+    assert.deepEqual(ledger.dueIds([...states], now, limit), ledger.due([...states], now, limit).map((j) => j.id));
+  }
+});
+
+test('the worker\'s due query reads an index range per state, without sorting every due job', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-plan-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'bridge.sqlite');
+  openLedger(file).close();
+  const raw = new Database(file, { readonly: true });
+  t.after(() => raw.close());
+  // A plan with a temporary B-tree sorts every due job on each worker tick: the cost would grow with the backlog.
+  const plan = (sql: string, params: unknown[]): string[] => (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail);
+  const one = plan(dueSql(1), ['claimed', 0, 16]);
+  assert.ok(one.some((d) => d.includes('jobs_due')), one.join('; '));
+  assert.ok(!one.some((d) => d.includes('TEMP B-TREE')), one.join('; '));
+  // Three states: three index ranges, each cut at the limit before the merge (sorts of at most 16 rows each).
+  const three = plan(dueSql(3), ['claimed', 0, 16, 'fetching', 0, 16, 'ingesting', 0, 16, 16]);
+  assert.equal(three.filter((d) => d.startsWith('SEARCH jobs USING INDEX jobs_due')).length, 3, three.join('; '));
+  assert.ok(!three.some((d) => d.startsWith('SCAN jobs')), three.join('; '));
+  // The ids-only form reads the index alone.
+  const ids = plan(dueSql(3, 'ids'), ['claimed', 0, 16, 'fetching', 0, 16, 'ingesting', 0, 16, 16]);
+  assert.equal(ids.filter((d) => d.startsWith('SEARCH jobs USING COVERING INDEX jobs_due')).length, 3, ids.join('; '));
 });

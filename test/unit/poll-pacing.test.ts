@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import {
-  FIRST_BACKOFF_MS, initialPacing, nextQueueRead, queueReadBurst, readAllowedIn, type QueuePacingConfig,
+  AnalysisTimeEstimator, analysisMsOf, FIRST_BACKOFF_MS, initialPacing, MIN_ANALYSIS_TIME_SAMPLES, nextQueueRead, queueReadBurst,
+  readAllowedIn, WaitingSince, type QueuePacingConfig,
 } from '../../src/bridge/poll-pacing.js';
 
 const DEFAULT: QueuePacingConfig = { queuePollTimeMs: 5000, readsPerMinute: 120 };
@@ -56,7 +57,14 @@ test('property: reads follow the budget and jobs never wait longer than max(Queu
   fc.assert(
     fc.property(
       fc.record({ queuePollTimeMs: fc.integer({ min: 10, max: 3_600_000 }), readsPerMinute: fc.integer({ min: 1, max: 100_000 }) }),
-      fc.array(fc.record({ jobsWaiting: fc.nat(50), messages: fc.nat(100), early: fc.nat(5000) }), { minLength: 1, maxLength: 200 }),
+      fc.array(
+        fc.record({
+          jobsWaiting: fc.nat(50), messages: fc.nat(100), early: fc.nat(5000),
+          nextExpectedInMs: fc.option(fc.integer({ min: -10_000, max: 10_000_000 })), jobsExpectedLater: fc.nat(60),
+          longestWaitMs: fc.option(fc.nat(10_000_000)),
+        }),
+        { minLength: 1, maxLength: 200 },
+      ),
       (cfg, reads) => {
         let s = initialPacing(cfg, 0);
         let now = 0;
@@ -87,4 +95,89 @@ test('property: reads follow the budget and jobs never wait longer than max(Queu
     ),
     { numRuns: 300 },
   );
+});
+
+const FAST: QueuePacingConfig = { queuePollTimeMs: 5000, readsPerMinute: 1_000_000 };
+
+test('a wave of jobs expected to finish later: the next read waits for the expected finish, not for a backoff read', () => {
+  const s0 = initialPacing(FAST, 0);
+  // 40 jobs wait, all expected later (none overdue); the first is due in 1 800 ms.
+  const d = nextQueueRead({ jobsWaiting: 40, messages: 0, nextExpectedInMs: 1800, jobsExpectedLater: 40 }, s0, 0, FAST);
+  assert.equal(d.delayMs, 1800);
+  assert.equal(d.state.backoffMs, 0, 'no backoff builds up while nothing is overdue');
+  // Beyond QueuePollTime: QueuePollTime still bounds the wait.
+  assert.equal(nextQueueRead({ jobsWaiting: 1, messages: 0, nextExpectedInMs: 60_000, jobsExpectedLater: 1 }, s0, 0, FAST).delayMs, 5000);
+});
+
+test('an overdue job keeps the backoff going, and the next expected finish brings the read forward', () => {
+  let s = initialPacing(FAST, 0);
+  const delays: number[] = [];
+  let now = 0;
+  for (let i = 0; i < 6; i++) {
+    // 3 wait, 2 of them expected later: one is overdue; the next expected finish is 700 ms after this read.
+    const d = nextQueueRead({ jobsWaiting: 3, messages: 0, nextExpectedInMs: 700, jobsExpectedLater: 2 }, s, now, FAST);
+    delays.push(d.delayMs);
+    s = d.state;
+    now += d.delayMs;
+  }
+  assert.deepEqual(delays, [50, 100, 200, 400, 700, 700]);
+});
+
+test('before any estimate, the backoff stays within half the longest wait so far', () => {
+  let s = initialPacing(FAST, 0);
+  let now = 0;
+  const readsAt: number[] = [];
+  // One job started waiting at 0 and its notification comes at 2 000 ms.
+  while (now < 2000) {
+    const d = nextQueueRead({ jobsWaiting: 1, messages: 0, nextExpectedInMs: null, longestWaitMs: now }, s, now, FAST);
+    s = d.state;
+    now += d.delayMs;
+    readsAt.push(now);
+  }
+  // Doubling alone reads at 50, 150, 350, 750, 1550, 3150: 1 150 ms late. The cap reads within half.
+  assert.ok(now - 2000 <= 1000 && now < 3150, `first read after 2 000 ms at ${now} (${readsAt.join(',')})`);
+  // The price: a few more reads in the first seconds; only until the first notifications give an estimate.
+  assert.ok(readsAt.length <= 10, `${readsAt.length} reads`);
+});
+
+test('analysisMsOf: notify_time minus ingest_time as Assemblyline wrote them, null when either is missing', () => {
+  assert.equal(analysisMsOf({ ingest_time: '2026-11-30T10:00:00.000000Z', notify_time: '2026-11-30T10:00:02.500000Z' }), 2500);
+  // 4.7 Rust components write up to 9 fractional digits.
+  assert.equal(analysisMsOf({ ingest_time: '2026-11-30T10:00:00.123456789Z', notify_time: '2026-11-30T10:01:00.123456789Z' }), 60_000);
+  assert.equal(analysisMsOf({ ingest_time: '2026-11-30T10:00:00Z' }), null, 'notify_time exists only since late 2023');
+  assert.equal(analysisMsOf({ ingest_time: 'soon', notify_time: '2026-11-30T10:00:00Z' }), null);
+  assert.equal(analysisMsOf({ ingest_time: '2026-11-30T10:00:05Z', notify_time: '2026-11-30T10:00:00Z' }), null, 'negative');
+});
+
+test('AnalysisTimeEstimator: no estimate before enough notifications, then the 20th percentile of the last 50', () => {
+  const e = new AnalysisTimeEstimator();
+  for (let i = 0; i < MIN_ANALYSIS_TIME_SAMPLES - 1; i++) e.observe(2000);
+  assert.equal(e.estimateMs(), null);
+  e.observe(2000);
+  assert.equal(e.estimateMs(), 2000);
+  // A few cache hits (answered at once) do not pull the estimate down.
+  const f = new AnalysisTimeEstimator();
+  for (let i = 0; i < 45; i++) f.observe(2000 + i);
+  for (let i = 0; i < 5; i++) f.observe(10);
+  assert.ok((f.estimateMs() ?? 0) >= 2000, String(f.estimateMs()));
+  f.observe(Number.NaN);
+  f.observe(-5);
+  assert.ok((f.estimateMs() ?? 0) >= 2000, 'bad values are ignored');
+  // Only the last 50 count: after 50 observations of 300 ms the earlier 2 s are gone.
+  for (let i = 0; i < 50; i++) f.observe(300);
+  assert.equal(f.estimateMs(), 300);
+});
+
+test('WaitingSince: the next expected finish after a read, forgetting the ones already due', () => {
+  const w = new WaitingSince();
+  for (const at of [0, 100, 100, 900]) w.add(at);
+  w.add(50); // out of order
+  assert.equal(w.nextExpectedAfter(0, 2000), 2000);
+  assert.equal(w.oldest, 0);
+  assert.equal(w.nextExpectedAfter(2000, 2000), 2050, 'the one due at 2 000 is dropped');
+  assert.equal(w.nextExpectedAfter(2100, 2000), 2900);
+  assert.equal(w.size, 1);
+  assert.equal(w.nextExpectedAfter(3000, 2000), null);
+  assert.equal(w.size, 0);
+  assert.equal(w.oldest, null);
 });

@@ -6,8 +6,8 @@
 import type { BridgeContext, JobUpdate } from '../context.js';
 import { decideNotification, parseNotification } from '../decide.js';
 import {
-  DEFAULT_QUEUE_READS_PER_MINUTE, FIRST_BACKOFF_MS, initialPacing, nextQueueRead, readAllowedIn,
-  type QueuePacingConfig, type QueuePacingState,
+  AnalysisTimeEstimator, analysisMsOf, DEFAULT_QUEUE_READS_PER_MINUTE, FIRST_BACKOFF_MS, initialPacing, nextQueueRead, readAllowedIn,
+  WaitingSince, type QueuePacingConfig, type QueuePacingState,
 } from '../poll-pacing.js';
 
 /** Per bridge: the pacing state and the timer that wakes the listener before its QueuePollTime interval. */
@@ -18,6 +18,14 @@ interface Pacer {
   timerAt: number;
   /** Reads made (for tests and the status of the loop). */
   reads: number;
+  /** How long analyses take here (ingest to notification), learnt from this run's notifications. */
+  analysisTime: AnalysisTimeEstimator;
+  /** When the jobs of this run started waiting: the next read is due when the next of them is expected to finish. */
+  waitingSince: WaitingSince;
+  /** When the read before the latest one was made (ms, ctx.now()); null before the second read. */
+  previousReadAt: number | null;
+  /** When the latest read was made. */
+  lastReadAt: number | null;
 }
 
 const pacers = new WeakMap<BridgeContext, Pacer>();
@@ -30,14 +38,20 @@ function pacingConfig(ctx: BridgeContext): QueuePacingConfig {
 function pacerOf(ctx: BridgeContext): Pacer {
   let p = pacers.get(ctx);
   if (!p) {
-    const pacer: Pacer = { state: initialPacing(pacingConfig(ctx), ctx.now()), timer: null, timerAt: 0, reads: 0 };
+    const pacer: Pacer = {
+      state: initialPacing(pacingConfig(ctx), ctx.now()), timer: null, timerAt: 0, reads: 0,
+      analysisTime: new AnalysisTimeEstimator(), waitingSince: new WaitingSince(), previousReadAt: null, lastReadAt: null,
+    };
     p = pacer;
     pacers.set(ctx, pacer);
-    // A job that starts waiting while the listener sleeps QueuePollTime: look for its notification soon.
+    // A job that starts waiting while the listener sleeps QueuePollTime: look for its notification soon, or when
+    // analyses here typically end.
     ctx.events.on('job', (u: JobUpdate) => {
       if (u.job.state !== 'waiting' || ctx.stopping) return;
+      const now = ctx.now();
+      pacer.waitingSince.add(u.job.stateSince ?? now);
       pacer.state = { ...pacer.state, backoffMs: 0 };
-      wakeIn(ctx, pacer, FIRST_BACKOFF_MS);
+      wakeIn(ctx, pacer, pacer.analysisTime.estimateMs() ?? FIRST_BACKOFF_MS);
     });
   }
   return p;
@@ -89,6 +103,8 @@ export async function listenTick(ctx: BridgeContext): Promise<void> {
   const readAt = ctx.now();
   if (!ctx.stopping) {
     pacer.reads += 1;
+    pacer.previousReadAt = pacer.lastReadAt;
+    pacer.lastReadAt = readAt;
     // The read is spent even if it fails; the next one after an error follows the loop's error interval.
     pacer.state = nextQueueRead({ jobsWaiting: 1, messages: 0 }, before, readAt, cfg).state;
     // The read is destructive, so a stop request lets an answer in flight arrive and be stored; only when the
@@ -126,7 +142,14 @@ export async function listenTick(ctx: BridgeContext): Promise<void> {
   processMessages(ctx);
   if (ctx.stopping) return;
   const jobsWaiting = ctx.ledger.countByState().waiting ?? 0;
-  const next = nextQueueRead({ jobsWaiting, messages: popped }, before, readAt, cfg);
+  const estimate = pacer.analysisTime.estimateMs();
+  const expectedAt = estimate === null ? null : pacer.waitingSince.nextExpectedAfter(readAt, estimate);
+  const oldestStart = estimate === null ? pacer.waitingSince.oldest : null;
+  const next = nextQueueRead(
+    { jobsWaiting, messages: popped, pageFull: popped >= b.queuePageSize, nextExpectedInMs: expectedAt === null ? null : expectedAt - readAt, jobsExpectedLater: expectedAt === null ? 0 : pacer.waitingSince.size,
+      longestWaitMs: oldestStart === null ? null : readAt - oldestStart },
+    before, readAt, cfg,
+  );
   pacer.state = next.state;
   wakeIn(ctx, pacer, Math.max(0, next.delayMs - (ctx.now() - readAt)));
 }
@@ -153,6 +176,14 @@ export function processMessages(ctx: BridgeContext): void {
     try {
       const current = ctx.ledger.get(job.id)!;
       const d = decideNotification(current, view, ctx.policy, ctx.now(), ctx.random);
+      if (d.kind === 'apply' && current.state === 'waiting') {
+        // How long this analysis took: paces the next reads (poll-pacing.ts). Assemblyline's own timing, else the
+        // wait up to the read before this one (a lower bound: the message was not there yet, or not read yet).
+        const pacer = pacerOf(ctx);
+        const seen = pacer.previousReadAt !== null && current.stateSince !== undefined ? pacer.previousReadAt - current.stateSince : null;
+        const ms = analysisMsOf(stored.body) ?? seen;
+        if (ms !== null && ms >= 0) pacer.analysisTime.observe(ms);
+      }
       if (d.kind === 'apply') {
         ctx.apply(current, d.transition);
         touched = true;

@@ -24,18 +24,18 @@ export async function workerTick(ctx: BridgeContext): Promise<void> {
   // reports reach MASS while new samples are still being ingested instead of after the last ingest.
   const now = ctx.now();
   const limit = free + ctx.active.size;
-  const finishing = ctx.ledger.due(states.filter((s) => FINISHING_STATES.has(s)), now, limit);
-  const due = finishing.length >= limit ? finishing : [...finishing, ...ctx.ledger.due(states.filter((s) => !FINISHING_STATES.has(s)), now, limit - finishing.length)];
+  const finishing = ctx.ledger.dueIds(states.filter((s) => FINISHING_STATES.has(s)), now, limit);
+  const due = finishing.length >= limit ? finishing : [...finishing, ...ctx.ledger.dueIds(states.filter((s) => !FINISHING_STATES.has(s)), now, limit - finishing.length)];
   let started = 0;
-  for (const job of due) {
+  for (const id of due) {
     if (started >= free) break;
-    if (!ctx.lock(job.id)) continue;
+    if (!ctx.lock(id)) continue;
     started++;
     void ctx.queue
-      .add(() => drive(ctx, job.id))
-      .catch((err: unknown) => ctx.log.error({ err, job: job.id }, 'job driver crashed'))
+      .add(() => drive(ctx, id))
+      .catch((err: unknown) => ctx.log.error({ err, job: id }, 'job driver crashed'))
       .finally(() => {
-        ctx.unlock(job.id);
+        ctx.unlock(id);
         ctx.loops.worker.wake();
       });
   }

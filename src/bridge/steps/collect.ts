@@ -28,6 +28,10 @@ export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
     ctx.apply(job, errorReport('INTERNAL', 'no Assemblyline submission id recorded for this job', ctx.now()));
     return;
   }
+  // The summary is read alongside the full results (the report needs both); one round trip instead of two.
+  const summaryRead = job.echoOf ? null : ctx.retry(() => ctx.al.getSubmissionSummary(sid, { signal: ctx.signal }));
+  // Its failure is seen where it is awaited (or not at all when the full results decide otherwise).
+  summaryRead?.catch(() => undefined);
   const full = await ctx.retry(() => ctx.al.getSubmissionFull(sid, { signal: ctx.signal }));
   if (!full) {
     // A dead cached sid already replaced by another job's re-ingest: read the replacement instead.
@@ -57,7 +61,7 @@ export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
   if (job.echoOf) {
     plan = mapOwnSampleReport({ full, sha256: job.sha256 ?? '', parentSid: sid, cacheHit: job.cacheHit, now: nowIso }, ctx.mapping);
   } else {
-    const summary = await ctx.retry(() => ctx.al.getSubmissionSummary(sid, { signal: ctx.signal }));
+    const summary = await summaryRead;
     plan = mapSubmissionToReport(
       // MASS's sha256 of the sample: for a CaRT sample Assemblyline analysed the inner file, whose sha256
       // the mapping reports as analysed_sha256; relations point at the MASS sample either way.
