@@ -169,6 +169,9 @@ export class AnalysisTimeEstimator {
   }
 }
 
+/** Entries WaitingSince keeps at most. */
+export const MAX_WAITING_SINCE = 100_000;
+
 /**
  * When jobs entered `waiting` (ms, ascending as they are added): answers "when is the next one expected to finish
  * after time t", forgetting entries whose expected time has passed. Jobs that finish early stay until their
@@ -178,8 +181,15 @@ export class WaitingSince {
   #times: number[] = [];
   #head = 0;
 
-  /** A job started waiting at `at` (ms). Out-of-order times are kept in order. */
+  /**
+   * A job started waiting at `at` (ms). Out-of-order times are kept in order. At most MAX_WAITING_SINCE entries
+   * are kept (the oldest go first): without an estimate nothing expires, e.g. while no notification arrives.
+   */
   add(at: number): void {
+    if (this.size >= MAX_WAITING_SINCE) {
+      this.#head++;
+      this.#compact();
+    }
     const last = this.#times.at(-1);
     if (last !== undefined && at < last) {
       let i = this.#times.length;
@@ -196,11 +206,16 @@ export class WaitingSince {
    */
   nextExpectedAfter(after: number, estimateMs: number): number | null {
     while (this.#head < this.#times.length && this.#times[this.#head] + estimateMs <= after) this.#head++;
+    this.#compact();
+    return this.#head < this.#times.length ? this.#times[this.#head] + estimateMs : null;
+  }
+
+  /** Drops the forgotten entries from the array once they are most of it. */
+  #compact(): void {
     if (this.#head > 1024 && this.#head * 2 > this.#times.length) {
       this.#times = this.#times.slice(this.#head);
       this.#head = 0;
     }
-    return this.#head < this.#times.length ? this.#times[this.#head] + estimateMs : null;
   }
 
   /** The earliest start kept (ms), or null. */

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import {
   AnalysisTimeEstimator, analysisMsOf, FIRST_BACKOFF_MS, initialPacing, MIN_ANALYSIS_TIME_SAMPLES, nextQueueRead, queueReadBurst,
-  readAllowedIn, WaitingSince, type QueuePacingConfig,
+  readAllowedIn, MAX_WAITING_SINCE, WaitingSince, type QueuePacingConfig,
 } from '../../src/bridge/poll-pacing.js';
 
 const DEFAULT: QueuePacingConfig = { queuePollTimeMs: 5000, readsPerMinute: 120 };
@@ -180,4 +180,12 @@ test('WaitingSince: the next expected finish after a read, forgetting the ones a
   assert.equal(w.nextExpectedAfter(3000, 2000), null);
   assert.equal(w.size, 0);
   assert.equal(w.oldest, null);
+});
+
+test('WaitingSince stays bounded while nothing expires (no estimate yet): the oldest entries go first', () => {
+  const w = new WaitingSince();
+  for (let i = 0; i < MAX_WAITING_SINCE + 10; i++) w.add(i);
+  assert.equal(w.size, MAX_WAITING_SINCE);
+  assert.equal(w.oldest, 10);
+  assert.equal(w.nextExpectedAfter(0, 5), 15);
 });
