@@ -131,14 +131,19 @@ export function nextQueueRead(
 
 /**
  * Ingest to notification (ms) as Assemblyline timed it: the message's `notify_time` minus its `ingest_time`
- * (ASSEMBLYLINE.md §4.3; `notify_time` exists since late 2023). Null when either is missing or unparsable, or the
- * difference is negative. Free of the bridge's own read latency, unlike the time the bridge saw.
+ * (ASSEMBLYLINE.md §4.3; `notify_time` exists since late 2023). Null when either is missing, unparsable or
+ * without a zone (it would be read in this host's time zone), or the difference is negative. Free of the bridge's own read latency, unlike the time the bridge saw.
  */
 export function analysisMsOf(message: Record<string, unknown>): number | null {
-  const ingest = typeof message.ingest_time === 'string' ? Date.parse(message.ingest_time) : NaN;
-  const notify = typeof message.notify_time === 'string' ? Date.parse(message.notify_time) : NaN;
+  const ingest = utcMs(message.ingest_time);
+  const notify = utcMs(message.notify_time);
   const ms = notify - ingest;
   return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
+
+/** An ISO 8601 time with its zone (Assemblyline writes UTC with `Z`) in ms; NaN without a zone (local time). */
+function utcMs(v: unknown): number {
+  return typeof v === 'string' && /(Z|[+-]\d\d:?\d\d)$/i.test(v.trim()) ? Date.parse(v) : NaN;
 }
 
 /** Observed analysis times kept by AnalysisTimeEstimator. */

@@ -147,6 +147,8 @@ test('analysisMsOf: notify_time minus ingest_time as Assemblyline wrote them, nu
   assert.equal(analysisMsOf({ ingest_time: '2026-11-30T10:00:00Z' }), null, 'notify_time exists only since late 2023');
   assert.equal(analysisMsOf({ ingest_time: 'soon', notify_time: '2026-11-30T10:00:00Z' }), null);
   assert.equal(analysisMsOf({ ingest_time: '2026-11-30T10:00:05Z', notify_time: '2026-11-30T10:00:00Z' }), null, 'negative');
+  assert.equal(analysisMsOf({ ingest_time: '2026-11-30T10:00:00', notify_time: '2026-11-30T10:00:01Z' }), null, 'no zone: local time');
+  assert.equal(analysisMsOf({ ingest_time: '2026-11-30T10:00:00+00:00', notify_time: '2026-11-30T11:00:01+01:00' }), 1000);
 });
 
 test('AnalysisTimeEstimator: no estimate before enough notifications, then the 20th percentile of the last 50', () => {
