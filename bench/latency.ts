@@ -13,6 +13,9 @@ const MIN_FRACTION = 0.8;
  * (Assemblyline's per-user limit): a job makes 8 calls (poll and queue reads apart), 5 of them to Assemblyline, so
  * a wave of 100 jobs needs 500 Assemblyline calls × 20 ms / 10 connections = 1 s of call time besides its 2 s of
  * analysis. The default Concurrency 4 caps it near 20/s.
+ *
+ * 2000 samples (20 rounds of MaxInFlight): the run starts with 100 scheduled analyses claimed at once, whose calls
+ * queue behind each other; over 500 samples that start cost even the null bridge about 7% (0.77× vs 0.83×).
  */
 export const LATENCY_PROFILE: PipelineProfile = {
   alDelayMs: 2000, callDelayMs: 20, schedulerMs: 100, pollS: 0.1, concurrency: 32, maxInFlight: 100, maxConcurrentCalls: 10,
@@ -20,7 +23,7 @@ export const LATENCY_PROFILE: PipelineProfile = {
 
 export async function benchLatency(say: Say): Promise<BenchOutcome> {
   const p = LATENCY_PROFILE;
-  const n = envInt('BENCH_LATENCY_N', QUICK ? 200 : 500);
+  const n = envInt('BENCH_LATENCY_N', QUICK ? 200 : 2000);
   const ideal = p.maxInFlight / (p.alDelayMs / 1000);
   say(
     `latency: ${n} samples, Assemblyline analysis ${p.alDelayMs} ms, every upstream API call +${p.callDelayMs} ms; the bridge with ` +

@@ -19,7 +19,7 @@
 export const FIRST_BACKOFF_MS = 50;
 
 /** [Bridge] QueueReadsPerMinute when the configuration predates the key. */
-export const DEFAULT_QUEUE_READS_PER_MINUTE = 120;
+export const DEFAULT_QUEUE_READS_PER_MINUTE = 600;
 
 export interface QueuePacingConfig {
   /** [Bridge] QueuePollTime in ms: the wait between reads while nothing waits, and the longest backoff. */

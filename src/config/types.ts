@@ -106,7 +106,7 @@ export interface BridgeConfig {
     queuePageSize: number;
     /** [Bridge] QueuePollTime seconds between notification-queue reads when idle. */
     queuePollTime: number;
-    /** [Bridge] QueueReadsPerMinute: sustained notification-queue read budget (bursts of a sixth of it); absent = 120. */
+    /** [Bridge] QueueReadsPerMinute: sustained notification-queue read budget (bursts of a sixth of it); absent = 600. */
     queueReadsPerMinute?: number;
     /** [Bridge] MaxAttempts: ingest attempts (Skipped, lost notification, cache gone) before an error report. */
     maxAttempts: number;
