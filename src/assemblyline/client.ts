@@ -67,6 +67,8 @@ interface CallSpec {
   json?: unknown;
   multipart?: IngestMultipart;
   signal?: AbortSignal;
+  /** Served before the calls waiting for a limiter slot (CallLimiter `first`): notification-queue reads. */
+  first?: boolean;
 }
 
 interface CallContext {
@@ -360,7 +362,7 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
   async function execute(spec: CallSpec): Promise<{ res: Dispatcher.ResponseData; release: () => void }> {
     if (closed) throw new BridgeError('INTERNAL', 'Assemblyline client is closed');
     const ctx = { method: spec.method, path: stripQuery(spec.path) };
-    const release = await limiter.acquire(spec.signal);
+    const release = await limiter.acquire(spec.signal, spec.first === true);
     try {
       const replayable = spec.multipart ? spec.multipart.replayable : true;
       for (let attempt = 0; ; attempt++) {
@@ -450,7 +452,8 @@ export function createAssemblylineClient(opts: AssemblylineClientOptions): Assem
   /** Pops at most `pageSize` messages from the notification queue (page_size=0 pops none). */
   async function messageList(queue: string, pageSize: number, signal?: AbortSignal): Promise<IngestMessage[]> {
     const path = `/api/v4/ingest/get_message_list/${seg(queue)}/?page_size=${pageSize}`;
-    const { value } = await callJson({ method: 'GET', path, signal });
+    // A read serves every job whose notification it brings: it goes ahead of calls that serve one job each.
+    const { value } = await callJson({ method: 'GET', path, signal, first: true });
     if (!Array.isArray(value)) throw protocolError({ method: 'GET', path: stripQuery(path) }, 'api_response is not a list');
     return value as IngestMessage[];
   }

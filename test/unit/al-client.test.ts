@@ -676,6 +676,35 @@ test('never more than maxConcurrentCalls requests in flight at the server', asyn
   assert.equal(srv.requests.length, total);
 });
 
+test('a notification-queue read waiting for a slot goes ahead of the other waiting calls, reads among themselves in order', async (t) => {
+  const held: ServerResponse[] = [];
+  let arrived = (): void => undefined;
+  const srv = await startServer(t, (_req, res) => {
+    held.push(res);
+    arrived();
+  });
+  const nextArrival = (): Promise<void> => new Promise((r) => (arrived = r));
+  const al = client(t, srv.url, { maxConcurrentCalls: 1 });
+  // The only slot is taken by a submission read the server holds; four calls queue behind it.
+  const first = nextArrival();
+  const calls = [al.getSubmission('sid-0')];
+  await first;
+  calls.push(al.getSubmission('sid-1'), al.getMessages('queue-a', 5), al.getSubmission('sid-2'), al.getMessages('queue-b', 5));
+  await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 5; i++) {
+    const next = nextArrival();
+    const res = held.shift() as ServerResponse;
+    if (res.req.url?.includes('get_message_list')) envelope(res, 200, []);
+    else envelope(res, 200, { sid: 'x', state: 'completed' });
+    if (i < 4) await next;
+  }
+  await Promise.all(calls);
+  const order = srv.requests.map((r) => r.url.replace(/\?.*$/, '').replace('/api/v4/', ''));
+  assert.deepEqual(order, [
+    'submission/sid-0/', 'ingest/get_message_list/queue-a/', 'ingest/get_message_list/queue-b/', 'submission/sid-1/', 'submission/sid-2/',
+  ]);
+});
+
 test('verifyTls:false calls onInsecure once; bad options are CONFIG_INVALID', async (t) => {
   let warned = 0;
   client(t, 'https://127.0.0.1:1', { verifyTls: false, onInsecure: () => warned++ });
