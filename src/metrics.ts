@@ -11,8 +11,12 @@ export type UpstreamTarget = 'mass' | 'assemblyline';
 
 export interface BridgeMetrics {
   readonly registry: Registry;
-  /** One upstream HTTP call: operation e.g. poll, download, ingest, get_messages, submission_full, submit_report. */
-  upstreamRequest(target: UpstreamTarget, operation: string, outcome: 'ok' | 'error', seconds: number): void;
+  /**
+   * One upstream HTTP call: operation e.g. poll, download, ingest, get_messages, submission_full, submit_report.
+   * `identity`: for MASS calls, the identity whose key made the call (`default` or NAME of [AssemblylineAnalysis:NAME]);
+   * absent for Assemblyline calls, whose series then have no `identity` label.
+   */
+  upstreamRequest(target: UpstreamTarget, operation: string, outcome: 'ok' | 'error', seconds: number, identity?: string): void;
   /** A job reached done or failed; seconds from claim to report. */
   jobFinished(state: 'done' | 'failed', seconds: number): void;
   /** Seconds between AL's notify_time (or ingest) and the bridge reading the message. */
@@ -49,8 +53,8 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
 
   const upstreamRequests = new Counter({
     name: 'massal_upstream_requests_total',
-    help: 'Upstream HTTP calls by target, operation and outcome',
-    labelNames: ['target', 'operation', 'outcome'] as const,
+    help: 'Upstream HTTP calls by target, operation and outcome; MASS calls also by identity',
+    labelNames: ['target', 'operation', 'outcome', 'identity'] as const,
     registers: [registry],
   });
   const upstreamLatency = new Histogram({
@@ -162,8 +166,9 @@ export function createMetrics(options: { collectProcessMetrics?: boolean; versio
 
   return {
     registry,
-    upstreamRequest(target, operation, outcome, seconds) {
-      upstreamRequests.inc({ target, operation, outcome });
+    upstreamRequest(target, operation, outcome, seconds, identity) {
+      // Identity names come from the configuration (a few per bridge): a bounded label.
+      upstreamRequests.inc(identity === undefined ? { target, operation, outcome } : { target, operation, outcome, identity });
       upstreamLatency.observe({ target, operation }, seconds);
     },
     jobFinished(state, seconds) {

@@ -13,7 +13,7 @@ import { errorReport } from './decide.js';
 import { Loop, LoopGroup } from './loop.js';
 import { budgetOf } from './states.js';
 import { listenTick } from './loops/listener.js';
-import { pollTick } from './loops/poller.js';
+import { logPollFailure, pollTick } from './loops/poller.js';
 import { reconcileTick } from './loops/reconciler.js';
 import { workerTick } from './loops/worker.js';
 import { sendErrorReport } from './steps/report.js';
@@ -63,7 +63,9 @@ class BridgeImpl extends EventEmitter implements Bridge {
         'poller',
         ctx.identities.map(
           (identity, i) =>
-            new Loop(i === 0 ? 'poller' : `poller:${identity.name}`, pollMs, () => pollTick(ctx, identity), ctx.log, () => ctx.config.global.sleepTime * 1000),
+            new Loop(i === 0 ? 'poller' : `poller:${identity.name}`, pollMs, () => pollTick(ctx, identity), ctx.log, () => ctx.config.global.sleepTime * 1000, (err) =>
+              logPollFailure(ctx, identity, err),
+            ),
         ),
       ),
       worker: new Loop('worker', workerMs, () => workerTick(ctx), ctx.log),

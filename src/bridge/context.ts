@@ -25,6 +25,7 @@ import { IngestGate } from './ingest-gate.js';
 import { ReplacementSids } from './ingest-request.js';
 import { instrument, newHealth } from './instrument.js';
 import type { Loop } from './loop.js';
+import { RepeatedFailures } from './repeated-failures.js';
 import type { BudgetLimits } from './states.js';
 
 /** Consecutive identical failures of one related item, while its upstream answers other requests, before it is skipped. */
@@ -51,6 +52,8 @@ export interface BridgeDeps {
   random?: () => number;
   /** Test-only hook called at each named side-effect boundary (see crash-point.ts); no-op by default. */
   crashPoint?: (name: string) => void;
+  /** Upper bound of one poll in ms (default MAX_POLL_MS); tests shorten it. */
+  maxPollMs?: number;
 }
 
 /** One more instance of the analysis system on MASS served by this bridge, with its clients. */
@@ -78,10 +81,15 @@ export interface Identity {
   pendingOnMass: number | null;
   /** Secret-free message of the last failed poll, null once a poll succeeds. */
   lastPollError: string | null;
+  /** Its failed polls in a row, so that a poll failing the same way every PollTime is logged once a minute. */
+  readonly pollFailures: RepeatedFailures;
 }
 
 /** MASS counts an instance online while its last poll is less than 10 minutes old (MASS.md §3 "Heartbeat"). */
 export const MASS_ONLINE_WINDOW_MS = 10 * 60_000;
+
+/** Upper bound of one poll, whatever [AssemblylineAnalysis] Timeout says: MASS marks us offline after 10 minutes without one. */
+export const MAX_POLL_MS = 4 * 60_000;
 
 /** What `on('job', …)` listeners receive after every ledger transition. */
 export interface JobUpdate {
@@ -129,6 +137,8 @@ export class BridgeContext {
   readonly crashPoint: (name: string) => void;
   /** True when a crash-point hook was given: only then do the steps add the test-only taps (crash-point.ts). */
   readonly crashArmed: boolean;
+  /** Upper bound of one poll (ms): MAX_POLL_MS unless the deps shorten it. */
+  readonly maxPollMs: number;
   readonly policy: Policy;
   readonly mapping: MappingOptions;
   readonly health: { mass: UpstreamHealth; assemblyline: UpstreamHealth };
@@ -169,6 +179,7 @@ export class BridgeContext {
     this.random = deps.random ?? Math.random;
     this.crashPoint = deps.crashPoint ?? (() => undefined);
     this.crashArmed = deps.crashPoint !== undefined;
+    this.maxPollMs = deps.maxPollMs ?? MAX_POLL_MS;
     this.startedAt = this.now();
     // A shutdown or crash may have closed the ledger while a queue read was open: look once at start.
     this.queueReadUncertainAt = this.startedAt;
@@ -176,17 +187,17 @@ export class BridgeContext {
     // Group commit: every upstream request first makes the ledger writes durable (one commit shared by the calls
     // of the same turn), so a side effect never depends on a transition a crash could lose.
     const durable = this.ledger;
-    this.mass = instrument(deps.mass, 'mass', this.health.mass, deps.metrics, this.now, durable);
-    this.pollClient = deps.pollClient ? instrument(deps.pollClient, 'mass', this.health.mass, deps.metrics, this.now, durable) : this.mass;
-    const identity = (name: string, uuid: string, mass: MassClient, pollClient: MassClient): Identity => ({ name, uuid, mass, pollClient, lastPollAt: null, pendingOnMass: null, lastPollError: null });
+    this.mass = instrument(deps.mass, 'mass', this.health.mass, deps.metrics, this.now, durable, DEFAULT_IDENTITY);
+    this.pollClient = deps.pollClient ? instrument(deps.pollClient, 'mass', this.health.mass, deps.metrics, this.now, durable, DEFAULT_IDENTITY) : this.mass;
+    const identity = (name: string, uuid: string, mass: MassClient, pollClient: MassClient): Identity => ({ name, uuid, mass, pollClient, lastPollAt: null, pendingOnMass: null, lastPollError: null, pollFailures: new RepeatedFailures() });
     this.identities = [
       identity(DEFAULT_IDENTITY, deps.config.mass.uuid, this.mass, this.pollClient),
       ...(deps.identities ?? []).map((d) => {
-        const mass = instrument(d.mass, 'mass', this.health.mass, deps.metrics, this.now, durable);
+        const mass = instrument(d.mass, 'mass', this.health.mass, deps.metrics, this.now, durable, d.name);
         // The poll of a further identity keeps its own health record: a wrong key of one identity is that identity's
         // problem (its poll error and /ready name it), not "MASS is down" while the other identities work. A MASS
         // outage still shows on the shared record through the first identity's poll and every step.
-        return identity(d.name, d.uuid, mass, d.pollClient ? instrument(d.pollClient, 'mass', newHealth(), deps.metrics, this.now, durable) : mass);
+        return identity(d.name, d.uuid, mass, d.pollClient ? instrument(d.pollClient, 'mass', newHealth(), deps.metrics, this.now, durable, d.name) : mass);
       }),
     ];
     if (new Set(this.identities.map((i) => i.name)).size !== this.identities.length) {

@@ -78,7 +78,7 @@ export interface Durability {
  * method is called only once no ledger write is uncommitted: the wrapper flushes (group commit) until `pending()`
  * is 0, so no request is issued while anything written before it could still be lost (docs/design.md §9). When
  * nothing is pending the call starts synchronously. A failed commit fails the call without counting against the
- * upstream.
+ * upstream. `identity` labels the calls' metric: the identity whose MASS key the client carries (none for Assemblyline).
  */
 export function instrument<T extends object>(
   client: T,
@@ -87,6 +87,7 @@ export function instrument<T extends object>(
   metrics: BridgeMetrics | undefined,
   clock: () => number,
   durable?: Durability,
+  identity?: string,
 ): T {
   return new Proxy(client, {
     get(obj, prop, receiver) {
@@ -99,13 +100,13 @@ export function instrument<T extends object>(
         const started = performance.now();
         try {
           const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
-          metrics?.upstreamRequest(target, operation, 'ok', (performance.now() - started) / 1000);
+          metrics?.upstreamRequest(target, operation, 'ok', (performance.now() - started) / 1000, identity);
           health.lastSuccessAt = clock();
           health.consecutiveFailures = 0;
           if (health.refusals?.[operation]) delete health.refusals[operation];
           return result;
         } catch (err) {
-          metrics?.upstreamRequest(target, operation, 'error', (performance.now() - started) / 1000);
+          metrics?.upstreamRequest(target, operation, 'error', (performance.now() - started) / 1000, identity);
           if (sourceFailed(args)) {
             // The data we were sending broke (e.g. a MASS download feeding an Assemblyline upload): not this upstream's fault.
           } else if (countsAsFailure(err)) {

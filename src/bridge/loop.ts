@@ -11,14 +11,19 @@ export class Loop {
   #wake: (() => void) | null = null;
   #woken = false;
   #errorInterval: () => number;
+  #logFailure: (err: unknown) => void;
 
-  /** `errorIntervalMs`: the wait after a tick that threw (default: the normal interval). */
-  constructor(name: string, intervalMs: () => number, tick: () => Promise<void>, logger: Logger, errorIntervalMs?: () => number) {
+  /**
+   * `errorIntervalMs`: the wait after a tick that threw (default: the normal interval). `logFailure`: logs what a
+   * tick threw (default: one error line per failed tick).
+   */
+  constructor(name: string, intervalMs: () => number, tick: () => Promise<void>, logger: Logger, errorIntervalMs?: () => number, logFailure?: (err: unknown) => void) {
     this.name = name;
     this.#interval = intervalMs;
     this.#errorInterval = errorIntervalMs ?? intervalMs;
     this.#tick = tick;
     this.#logger = logger;
+    this.#logFailure = logFailure ?? ((err) => this.#logger.error({ err, loop: this.name }, 'loop tick failed'));
   }
 
   get running(): boolean {
@@ -51,7 +56,7 @@ export class Loop {
         await this.#tick();
       } catch (err) {
         failed = true;
-        this.#logger.error({ err, loop: this.name }, 'loop tick failed');
+        this.#logFailure(err);
       }
       if (!this.#running) break;
       if (this.#woken) continue;

@@ -6,7 +6,7 @@
  */
 import type { BridgeConfig, MassIdentityConfig } from './types.js';
 import { normalizeName } from './ini.js';
-import { ENV_PREFIX } from './schema.js';
+import { ENV_PREFIX, editDistance } from './schema.js';
 
 /** Name of the first identity ([AssemblylineAnalysis] UUID and mass api key): in metrics, the status API and the ledger. */
 export const DEFAULT_IDENTITY = 'default';
@@ -28,6 +28,22 @@ export function identitySectionName(section: string): string | undefined {
   const colon = section.indexOf(':');
   if (colon < 0 || normalizeName(section.slice(0, colon)) !== normalizeName(IDENTITY_SECTION)) return undefined;
   return section.slice(colon + 1).trim();
+}
+
+/**
+ * NAME of a section header that is no `[AssemblylineAnalysis:NAME]` but looks like a mistyped one: a name after
+ * a header part within two letters of `AssemblylineAnalysis`, joined by any separator (`[AssemblylineAnalyses:x]`,
+ * `[AssemblylineAnalysis second]`, `[AssemblylineAnalysis.x]`). Undefined for every other header, identity sections included.
+ */
+export function mistypedIdentitySectionName(section: string): string | undefined {
+  if (identitySectionName(section) !== undefined) return undefined;
+  const expected = normalizeName(IDENTITY_SECTION);
+  for (let i = 0; i < section.length; i++) {
+    if (/[A-Za-z0-9]/.test(section[i])) continue;
+    const name = section.slice(i + 1).replace(/^[^A-Za-z0-9]+/, '').trim();
+    if (name !== '' && editDistance(normalizeName(section.slice(0, i)), expected) <= 2) return name;
+  }
+  return undefined;
 }
 
 /** The identity field a key names (`UUID`, `mass api key`; matched like every key), else undefined. */

@@ -8,7 +8,7 @@ import { hostname as osHostname } from 'node:os';
 import { BridgeError } from '../errors.js';
 import type { BridgeConfig, MassIdentityConfig } from './types.js';
 import { normalizeName, parseIni } from './ini.js';
-import { IDENTITY_KEYS, IDENTITY_SECTION, identityEnvName, identityField, identityNameProblem, identitySectionName, parseIdentityEnv, type IdentityField } from './identities.js';
+import { IDENTITY_KEYS, IDENTITY_SECTION, identityEnvName, identityField, identityNameProblem, identitySectionName, mistypedIdentitySectionName, parseIdentityEnv, type IdentityField } from './identities.js';
 import {
   CONFIG_KEYS,
   ENV_PREFIX,
@@ -222,6 +222,13 @@ function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, identiti
       continue;
     }
     unknownSections.add(s.name);
+    const mistyped = mistypedIdentitySectionName(s.name);
+    if (mistyped !== undefined) {
+      // An error, not a warning: ignoring it would leave that identity's scheduled analyses unpolled without a word.
+      const fixed = identityNameProblem(mistyped) ? '' : `; did you mean [${IDENTITY_SECTION}:${mistyped}]?`;
+      problems.push({ source: `file ${file}:${s.line}`, key: s.name, message: `section [${s.name}] is no identity section: write each further identity as [${IDENTITY_SECTION}:NAME]${fixed}` });
+      continue;
+    }
     const suggestion = closest(s.name, SECTIONS);
     warnings.push({
       source: `file ${file}:${s.line}`,

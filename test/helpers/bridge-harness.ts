@@ -184,6 +184,8 @@ export async function startHarness(
     wrapAl?: (client: AssemblylineClient) => AssemblylineClient;
     /** The bridge's clock (ms). */
     now?: () => number;
+    /** The bridge's upper bound of one poll (ms; default 4 minutes). */
+    maxPollMs?: number;
   } = {},
 ): Promise<Harness> {
   const sims = await startSimulators(t, opts);
@@ -200,6 +202,7 @@ export async function startHarness(
     logger: opts.logger ?? silentLogger(),
     metrics,
     now: opts.now,
+    maxPollMs: opts.maxPollMs,
   });
   sims.defer(async () => {
     await bridge.stop({ graceMs: 2000 });

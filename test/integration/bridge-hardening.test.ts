@@ -1,12 +1,15 @@
 /**
  * Review findings of the pipeline core, each reproduced against the simulators (see docs/design.md §4).
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AssemblylineClient, IngestRequest, SubmissionFull } from '../../src/assemblyline/types.js';
 import { openBridgeRuntime } from '../../src/bridge/commands.js';
 import { BridgeError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
+import { createMassClient } from '../../src/mass/client.js';
 import type { MassClient, MassReport } from '../../src/mass/types.js';
 import { makeConfig, overrideMethods, reportsBySample, settled, startHarness, startSimulators } from '../helpers/bridge-harness.js';
 import { waitFor } from '../helpers/wait.js';
@@ -74,6 +77,32 @@ test('a poll that never answers is cut off, and the next poll still happens', { 
   h.bridge.start();
   await waitFor(() => calls >= 2 && h.bridge.control.status().lastPollAt !== null, { timeoutMs: 10_000, what: 'a second, successful poll' });
   assert.equal(h.bridge.control.status().upstreams.mass.lastErrorCode, 'TIMEOUT');
+});
+
+test('a poll is cut off at the poll cap even when Timeout is longer, and the next poll still happens', { timeout: 30_000 }, async (t) => {
+  // A MASS that accepts the poll and never answers it.
+  const requests: string[] = [];
+  const blackHole = createServer((req) => void requests.push(req.url ?? ''));
+  await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+  const silent = createMassClient({ apiRoot: `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}/api/`, apiKey: 'unused' });
+  t.after(async () => {
+    blackHole.closeAllConnections();
+    await new Promise((resolve) => blackHole.close(resolve));
+    await silent.close();
+  });
+  const h = await startHarness(t, {
+    // Timeout 10 s: only the cap (200 ms here, 4 minutes by default) ends the poll within this test.
+    config: { mass: { timeout: 10 } },
+    maxPollMs: 200,
+    wrapMass: (c) => overrideMethods<MassClient>(c, { poll: (original, uuid, opts) => (requests.length < 2 ? silent.poll(uuid, opts) : original(uuid, opts)) }),
+  });
+  h.bridge.start();
+  const error = await waitFor(() => h.bridge.control.status().identities?.[0].lastPollError ?? undefined, { timeoutMs: 5000, what: 'the first poll cut off' });
+  assert.equal(error, 'MASS poll gave no answer within 200 ms');
+  assert.equal(h.bridge.control.status().upstreams.mass.lastErrorCode, 'TIMEOUT');
+  await waitFor(() => h.bridge.control.status().lastPollAt !== null, { timeoutMs: 5000, what: 'a later poll answered' });
+  assert.equal(requests.length, 2, 'the silent MASS got the two polls before it, each cut off in turn');
+  assert.match(requests[0], /scheduled_analyses/);
 });
 
 test('the ingest sends the sample size, so the upload carries a Content-Length instead of chunked encoding', { timeout: 30_000 }, async (t) => {

@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { buildApi } from '../../src/api/app.js';
 import { openBridgeRuntime } from '../../src/bridge/commands.js';
 import { doctorCommand } from '../../src/commands/doctor.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import type { MassClient } from '../../src/mass/types.js';
 import { makeConfig, overrideMethods, reportsBySample, startSimulators } from '../helpers/bridge-harness.js';
+import { textSink } from '../helpers/text-sink.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ANALYSES = 500;
@@ -210,4 +211,71 @@ test('a wrong key of one identity is that identity’s problem: MASS stays up, t
   assert.ok(ready.json().reasons.some((r: string) => /identity two/.test(r)), JSON.stringify(ready.json().reasons));
   assert.ok(!ready.json().reasons.some((r: string) => /MASS refuses poll/.test(r)), `the refusal is the identity's, not MASS's: ${JSON.stringify(ready.json().reasons)}`);
   for (const body of [JSON.stringify(status), ready.body, (await api.inject('/metrics')).body]) assert.ok(!body.includes(wrongKey), 'the key appears nowhere');
+});
+
+test('a further identity whose poll fails on every poll: one error line, not one per poll; its MASS calls are counted under its name', { timeout: 60_000 }, async (t) => {
+  const sims = await startSimulators(t, { mass: { schedulerIntervalMs: 100 }, al: { analysisDelayMs: 50 } });
+  const system = await sims.admin.getAnalysisSystem('assemblyline');
+  const inst = await sims.admin.createInstance(system.url);
+  const wrongKey = 'IjNotTheKeyOfTwo.sig-wrong';
+  const config = makeConfig(sims.endpoints, { mass: { identities: [{ name: 'two', uuid: inst.uuid, apiKey: wrongKey }] } });
+  const log = textSink();
+  const runtime = await openBridgeRuntime(config, createLogger({ level: 'info', destination: log.stream }));
+  sims.defer(async () => {
+    await runtime.bridge.stop({ graceMs: 2000 });
+    await runtime.close();
+  });
+  const pollCalls = async (identity: string, outcome: string) =>
+    ((await runtime.metrics.registry.getSingleMetric('massal_upstream_requests_total')?.get())?.values ?? [])
+      .filter((v) => v.labels.identity === identity && v.labels.operation === 'poll' && v.labels.outcome === outcome)
+      .reduce((n, v) => n + v.value, 0);
+  runtime.bridge.start();
+  const samples = new Set<string>();
+  for (let i = 0; i < 3; i++) samples.add((await sims.seedFile(`failing-two-${i}.bin`, `identity two keeps failing ${i}\n`)).url);
+  await waitFor(async () => (await sims.massState()).reports.length >= samples.size, { timeoutMs: 30_000, what: 'every sample reported by the default identity' });
+  // PollTime and SleepTime 0.1 s: many failed polls of identity two within the minute.
+  await waitFor(async () => (await pollCalls('two', 'error')) >= 10, { timeoutMs: 20_000, what: 'ten failed polls of identity two' });
+
+  const lines = log.text().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; identity?: string });
+  const errors = lines.filter((l) => l.level >= 50);
+  assert.equal(errors.length, 1, `one error line for ${await pollCalls('two', 'error')} failed polls: ${JSON.stringify(errors)}`);
+  assert.equal(errors[0].identity, 'two');
+  assert.match(errors[0].msg, /^poll of identity two failed$/);
+  assert.ok(!log.text().includes(wrongKey), 'the key is not logged');
+  // The first identity claims and reports all the while.
+  const state = await sims.massState();
+  assert.equal(reportsBySample(state).size, samples.size);
+  for (const job of runtime.ledger.list({ limit: 100 }).jobs) assert.equal(job.identity, 'default');
+  assert.match(runtime.bridge.control.status().identities?.find((i) => i.name === 'two')?.lastPollError ?? '', /403|refus/i);
+
+  // The metric tells whose MASS calls fail: one series per identity; Assemblyline calls have none.
+  assert.ok((await pollCalls('default', 'ok')) > 0, 'polls of the default identity are counted under its name');
+  assert.equal(await pollCalls('default', 'error'), 0);
+  assert.equal(await pollCalls('two', 'ok'), 0);
+  const exposed = await runtime.metrics.registry.metrics();
+  assert.match(exposed, /^massal_upstream_requests_total\{target="mass",operation="poll",outcome="ok",identity="default"\} \d+$/m);
+  assert.match(exposed, /^massal_upstream_requests_total\{target="mass",operation="poll",outcome="error",identity="two"\} \d+$/m);
+  assert.match(exposed, /^massal_upstream_requests_total\{target="mass",operation="submit_report",outcome="ok",identity="default"\} 3$/m);
+  assert.match(exposed, /^massal_upstream_requests_total\{target="assemblyline",operation="ingest",outcome="ok"\} \d+$/m);
+});
+
+test('a further identity whose poll works again after failing the same way: one error line, then an info line with the count', { timeout: 60_000 }, async (t) => {
+  const sims = await startSimulators(t, { mass: { schedulerIntervalMs: 100 } });
+  const system = await sims.admin.getAnalysisSystem('assemblyline');
+  const inst = await sims.admin.createInstance(system.url);
+  // MASS refuses identity two's next six polls, then answers them again.
+  await sims.massControl('/_sim/faults', { method: 'GET', path_prefix: `/api/analysis_system_instance/${inst.uuid}/scheduled_analyses/`, status: 403, times: 6 });
+  const config = makeConfig(sims.endpoints, { mass: { identities: [{ name: 'two', uuid: inst.uuid, apiKey: sims.mass.instanceKeyFor(inst.uuid)! }] } });
+  const log = textSink();
+  const runtime = await openBridgeRuntime(config, createLogger({ level: 'info', destination: log.stream }));
+  sims.defer(async () => {
+    await runtime.bridge.stop({ graceMs: 2000 });
+    await runtime.close();
+  });
+  runtime.bridge.start();
+  const lines = () => log.text().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; identity?: string; failures?: number });
+  const back = await waitFor(() => lines().find((l) => l.identity === 'two' && l.level === 30), { timeoutMs: 20_000, what: "identity two's poll working again" });
+  assert.equal(back.msg, 'poll of identity two works again after 6 failures');
+  assert.deepEqual(lines().filter((l) => l.level >= 50).map((l) => [l.identity, l.msg]), [['two', 'poll of identity two failed']]);
+  assert.equal(runtime.bridge.control.status().identities?.find((i) => i.name === 'two')?.lastPollError, null);
 });

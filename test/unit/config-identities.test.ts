@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, describeConfig, loadConfig } from '../../src/config/index.js';
+import { ConfigError, checkConfigCommand, describeConfig, loadConfig } from '../../src/config/index.js';
 import { massIdentities, parseIdentityEnv } from '../../src/config/identities.js';
 
 const U1 = '11111111-1111-4111-8111-111111111111';
@@ -81,6 +81,33 @@ test('identity problems: a missing UUID or key, a reserved or malformed name, a 
   const { warnings } = loadConfig({ file: iniFile(t, ['[AssemblylineAnalysis:lab]', `UUID = ${U2}`, 'mass api key = k', 'PollTime = 3']) });
   assert.equal(warnings.length, 1);
   assert.match(warnings[0].message, /unknown key 'PollTime' in \[AssemblylineAnalysis:lab\] is ignored: an identity section sets only UUID and mass api key/);
+});
+
+test('a mistyped identity section is a configuration error naming [AssemblylineAnalysis:NAME]; other unknown sections still warn', async (t) => {
+  // The header's case and separators do not matter: this one is an identity section.
+  const cased = loadConfig({ file: iniFile(t, ['[AssemblyLineAnalysis:second]', `UUID = ${U2}`, 'mass api key = k']) });
+  assert.deepEqual(cased.config.mass.identities, [{ name: 'second', uuid: U2, apiKey: 'k' }]);
+
+  for (const header of ['AssemblylineAnalysis second', 'AssemblylineAnalyses:second', 'AssemblylineAnalysis.second', 'Assemblyline Analysys : second']) {
+    const file = iniFile(t, [`[${header}]`, `UUID = ${U2}`, 'mass api key = k']);
+    const found = problems(() => loadConfig({ file }));
+    assert.deepEqual(found, [`${header}: section [${header}] is no identity section: write each further identity as [AssemblylineAnalysis:NAME]; did you mean [AssemblylineAnalysis:second]?`]);
+    // check-config (and doctor, which loads the same way) fail with the same line.
+    const checked = await checkConfigCommand(['--config', file], {});
+    assert.equal(checked.exitCode, 1);
+    assert.match(checked.stderr, new RegExp(`- ${header.replace(/[.]/g, '\\.')} \\(file .*:\\d+\\): section \\[.*\\] is no identity section: write each further identity as \\[AssemblylineAnalysis:NAME\\]`));
+  }
+  // A name that cannot name an identity gets no suggestion, but is still an error.
+  assert.deepEqual(problems(() => loadConfig({ file: iniFile(t, ['[AssemblylineAnalyses:bad name!]']) })),
+    ['AssemblylineAnalyses:bad name!: section [AssemblylineAnalyses:bad name!] is no identity section: write each further identity as [AssemblylineAnalysis:NAME]']);
+
+  // Unrelated unknown sections (and a mistyped first identity section, without a NAME) stay warnings.
+  const { warnings } = loadConfig({ file: iniFile(t, ['[Monitoring]', 'x = 1', '[Assemblyline:second]', 'y = 2', '[AssemblylineAnalyses]', 'z = 3']) });
+  assert.deepEqual(warnings.map((w) => w.message), [
+    'unknown section [Monitoring] is ignored',
+    'unknown section [Assemblyline:second] is ignored',
+    'unknown section [AssemblylineAnalyses] is ignored; did you mean [AssemblylineAnalysis]?',
+  ]);
 });
 
 test('check-config warns when MaxInFlight cannot hold 101 scheduled analyses per identity', (t) => {

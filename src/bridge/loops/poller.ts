@@ -7,9 +7,6 @@ import type { MassClient } from '../../mass/types.js';
 import type { BridgeContext, Identity, JobUpdate } from '../context.js';
 import { recordFailure } from '../instrument.js';
 
-/** Upper bound of one poll, whatever [AssemblylineAnalysis] Timeout says: MASS marks us offline after 10 minutes without one. */
-const MAX_POLL_MS = 4 * 60_000;
-
 /**
  * One poll of one identity (default: the first): every well-formed, unknown scheduled analysis is claimed for that
  * identity while claiming is allowed. The identity's last poll, the number MASS lists as pending and the last poll
@@ -19,16 +16,29 @@ export async function pollTick(ctx: BridgeContext, identity: Identity = ctx.iden
   try {
     await pollAndClaim(ctx, identity);
     identity.lastPollError = null;
+    const failures = identity.pollFailures.succeeded();
+    if (failures > 0) ctx.log.info({ identity: identity.name, failures }, `poll of identity ${identity.name} works again after ${failures} failure${failures === 1 ? '' : 's'}`);
   } catch (err) {
     if (!ctx.signal.aborted) identity.lastPollError = toBridgeError(err).message;
     throw err;
   }
 }
 
+/**
+ * Logs a failed poll of the identity (its loop's failure log): the first failure and a changed message at once, the
+ * same failure again at most once a minute with the number of those not logged (see repeated-failures.ts).
+ */
+export function logPollFailure(ctx: BridgeContext, identity: Identity, err: unknown): void {
+  const decision = identity.pollFailures.failed(toBridgeError(err).message, ctx.now());
+  if (!decision.log) return;
+  const unlogged = decision.repeats > 0 ? `; ${decision.repeats} more identical failure${decision.repeats === 1 ? '' : 's'} since the last line` : '';
+  ctx.log.error({ err, identity: identity.name, failures: identity.pollFailures.inRow }, `poll of identity ${identity.name} failed${unlogged}`);
+}
+
 async function pollAndClaim(ctx: BridgeContext, identity: Identity): Promise<void> {
   // The poll is MASS's only heartbeat: it runs even while paused or at MaxInFlight, and one poll that hangs
   // (a half-open connection, a queue in the connection pool) must not stop the next one.
-  const limitMs = Math.min(MAX_POLL_MS, Math.max(100, ctx.config.mass.timeout * 1000));
+  const limitMs = Math.min(ctx.maxPollMs, Math.max(100, ctx.config.mass.timeout * 1000));
   const timeout = AbortSignal.timeout(limitMs);
   let items: Awaited<ReturnType<MassClient['poll']>>;
   try {
