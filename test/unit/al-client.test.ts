@@ -687,7 +687,7 @@ test('a notification-queue read waiting for a slot goes ahead of the other waiti
   const al = client(t, srv.url, { maxConcurrentCalls: 1 });
   // The only slot is taken by a submission read the server holds; four calls queue behind it.
   const first = nextArrival();
-  const calls = [al.getSubmission('sid-0')];
+  const calls: Promise<unknown>[] = [al.getSubmission('sid-0')];
   await first;
   calls.push(al.getSubmission('sid-1'), al.getMessages('queue-a', 5), al.getSubmission('sid-2'), al.getMessages('queue-b', 5));
   await new Promise((r) => setImmediate(r));
