@@ -9,16 +9,16 @@ import { runPipelineOnce, type PipelineProfile } from './pipeline.js';
 const MIN_FRACTION = 0.8;
 
 /**
- * 2 s analyses, 20 ms per call, MaxInFlight 100 (default), Concurrency 32, [Assemblyline] MaxConcurrentCalls 10
- * (Assemblyline's per-user limit): a job makes 8 calls (poll and queue reads apart), 5 of them to Assemblyline, so
- * a wave of 100 jobs needs 500 Assemblyline calls × 20 ms / 10 connections = 1 s of call time besides its 2 s of
- * analysis. The default Concurrency 4 caps it near 20/s.
+ * 2 s analyses, 20 ms per call, MaxInFlight 100 and Concurrency 16 (the defaults), [Assemblyline] MaxConcurrentCalls 10
+ * (Assemblyline's per-user limit; the default is 8): a job makes 7 calls (poll and queue reads apart), 4 of them to
+ * Assemblyline (the ingest by sha256 that finds nothing, the upload, full results and summary), so a wave of 100 jobs
+ * needs 400 Assemblyline calls × 20 ms / 10 connections = 0.8 s of call time besides its 2 s of analysis.
  *
  * 2000 samples (20 rounds of MaxInFlight): the run starts with 100 scheduled analyses claimed at once, whose calls
  * queue behind each other; over 500 samples that start cost even the null bridge about 7% (0.77× vs 0.83×).
  */
 export const LATENCY_PROFILE: PipelineProfile = {
-  alDelayMs: 2000, callDelayMs: 20, schedulerMs: 100, pollS: 0.1, concurrency: 32, maxInFlight: 100, maxConcurrentCalls: 10,
+  alDelayMs: 2000, callDelayMs: 20, schedulerMs: 100, pollS: 0.1, concurrency: 16, maxInFlight: 100, maxConcurrentCalls: 10,
 };
 
 export async function benchLatency(say: Say): Promise<BenchOutcome> {

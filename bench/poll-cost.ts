@@ -51,7 +51,7 @@ function fillLedger(ledger: Ledger, n: number, listed: Array<{ id: string; url: 
 }
 
 /**
- * The worker's pick of due jobs (ledger.dueIds over the work states, 8 jobs: what a tick at the default Concurrency 4 asks for) with `small` vs
+ * The worker's pick of due jobs (ledger.dueIds over the work states, 32 jobs: what a tick at the default Concurrency 16 asks for) with `small` vs
  * `large` jobs due, each in its own ledger: median ms of 200 calls, the two alternating.
  */
 function dueQueryCost(dir: string, small: number, large: number): { smallMs: number; largeMs: number } {
@@ -69,7 +69,7 @@ function dueQueryCost(dir: string, small: number, large: number): { smallMs: num
     for (let c = 0; c < 220; c++) {
       for (let k = 0; k < 2; k++) {
         const t0 = performance.now();
-        const picked = ledgers[k].dueIds(states, 10_000_000, 8);
+        const picked = ledgers[k].dueIds(states, 10_000_000, 32);
         const ms = performance.now() - t0;
         if (picked.length === 0) throw new Error('no due job picked');
         if (c >= 20) times[k].push(ms);
