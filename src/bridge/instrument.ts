@@ -67,7 +67,7 @@ function sourceFailed(args: unknown[]): boolean {
   return typeof last === 'object' && last !== null && typeof last.sourceFailed === 'function' && (last.sourceFailed as () => unknown)() === true;
 }
 
-/** What the wrapper needs of the ledger: how many writes are uncommitted, and a commit of them. */
+/** What the wrapper needs of the ledger: how many writes are not yet durable, and a flush that makes them so. */
 export interface Durability {
   pending(): number;
   flush(): Promise<void>;
@@ -75,7 +75,7 @@ export interface Durability {
 
 /**
  * `client` with every upstream operation (OPERATIONS) wrapped. With `durable` (the bridge's ledger), the client's
- * method is called only once no ledger write is uncommitted: the wrapper flushes (group commit) until `pending()`
+ * method is called only once every ledger write is durable (committed and fsynced): the wrapper flushes (group commit) until `pending()`
  * is 0, so no request is issued while anything written before it could still be lost (docs/design.md §9). When
  * nothing is pending the call starts synchronously. A failed commit fails the call without counting against the
  * upstream. `identity` labels the calls' metric: the identity whose MASS key the client carries (none for Assemblyline).

@@ -1,11 +1,13 @@
 /**
  * The SQLite adapter of the Ledger port (better-sqlite3, synchronous, one connection per process).
- * WAL + synchronous=FULL. Group commit: writes go into one open transaction that `flush()` commits; the
- * bridge flushes before every upstream call (bridge/instrument.ts), so every write is on disk before
- * the side effect that depends on it (see docs/design.md §9 "Group commit").
+ * WAL. Group commit: writes go into one open transaction that `flush()` commits and then makes durable with an
+ * fsync of the WAL file run on libuv's thread pool (synchronous=NORMAL, so the COMMIT itself does not wait for
+ * the disk and the event loop goes on while the disk writes); the bridge flushes before every upstream call
+ * (bridge/instrument.ts), so every write is on disk before the side effect that depends on it (see
+ * docs/design.md §9 "Group commit"). `each` commits every write with synchronous=FULL.
  */
 import Database from 'better-sqlite3';
-import { statSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, openSync, statSync } from 'node:fs';
 import { assertTransition, canTransition } from '../bridge/states.js';
 import { BridgeError } from '../errors.js';
 import { countWriteErrors } from './write-errors.js';
@@ -330,6 +332,8 @@ export interface LedgerOptions {
   commit?: 'group' | 'each';
   /** `group` only: the longest (ms) a write stays uncommitted when nobody calls `flush()`. Default 50. */
   flushAfterMs?: number;
+  /** `group` only, for tests: replaces `fs.fsync` for the WAL file (same signature). */
+  fsync?: (fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => void;
 }
 
 /** Default `LedgerOptions.flushAfterMs`: bounds how stale another process's view (or a crash's loss of idle writes) can be. */
@@ -351,9 +355,11 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
   try {
     // Waits up to 5 s for a lock held by another connection (an operator's sqlite3 shell, a backup) instead of failing at once.
     db.pragma('busy_timeout = 5000');
-    db.pragma('journal_mode = WAL');
-    // FULL: a claim, an ingest_id or a sent-report mark must survive power loss, not only a process crash.
-    db.pragma('synchronous = FULL');
+    const journal = db.pragma('journal_mode = WAL', { simple: true }) as string;
+    // A claim, an ingest_id or a sent-report mark must survive power loss, not only a process crash. FULL: each
+    // COMMIT waits for the disk. With group commit on a WAL file, NORMAL: the COMMIT only writes, and flush()
+    // fsyncs the WAL file itself before it resolves (the same fsync FULL does, off the event loop).
+    db.pragma(groupCommit && journal.toLowerCase() === 'wal' ? 'synchronous = NORMAL' : 'synchronous = FULL');
     db.pragma('foreign_keys = ON');
     // A damaged file is refused at start with a clear message, not discovered by a failing write mid-job.
     const check = db.pragma('quick_check(1)', { simple: true }) as string;
@@ -463,6 +469,43 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
   let commitCount = 0;
   let flushTimer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> | null = null;
+  // Writes committed so far, and how many of them an fsync of the WAL has made durable (synchronous=NORMAL).
+  let committedWrites = 0;
+  let syncedWrites = 0;
+  const walSynced = groupCommit && path !== ':memory:' && (db.pragma('synchronous', { simple: true }) as number) === 1;
+  const fsyncWal = options.fsync ?? fsync;
+  let walFd: number | null = null;
+  // After a failed fsync the kernel may have dropped the unwritten pages and a second fsync can succeed without
+  // them: every later flush fails with the first error, so no side effect ever follows a write that may be lost.
+  let syncFailure: BridgeError | null = null;
+
+  /** Makes every write committed so far durable: an fsync of the WAL file on the thread pool. */
+  function syncWal(): Promise<void> {
+    if (syncFailure) return Promise.reject(syncFailure);
+    const target = committedWrites;
+    if (!walSynced || syncedWrites >= target) {
+      syncedWrites = Math.max(syncedWrites, target);
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      try {
+        walFd ??= openSync(`${path}-wal`, 'r+');
+      } catch (err) {
+        syncFailure = new BridgeError('LEDGER', `ledger fsync failed: cannot open ${path}-wal: ${(err as Error).message}`, { cause: err });
+        reject(syncFailure);
+        return;
+      }
+      fsyncWal(walFd, (err) => {
+        if (err) {
+          syncFailure ??= new BridgeError('LEDGER', `ledger fsync failed: ${err.message}; restart the bridge once the disk works`, { cause: err });
+          reject(syncFailure);
+          return;
+        }
+        syncedWrites = Math.max(syncedWrites, target);
+        resolve();
+      });
+    });
+  }
 
   function commitNow(): void {
     if (flushTimer) {
@@ -482,21 +525,30 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       throw new BridgeError('LEDGER', `ledger commit failed: ${(err as Error).message}`, { cause: err });
     }
     if (pendingWrites > 0) commitCount++;
+    committedWrites += pendingWrites;
     pendingWrites = 0;
   }
 
+  /** Writes not yet durable: uncommitted, or committed and not yet covered by a finished fsync of the WAL. */
+  function notDurable(): number {
+    return pendingWrites + (committedWrites - syncedWrites);
+  }
+
   function flush(): Promise<void> {
-    if (!groupCommit || !db.open || (pendingWrites === 0 && !db.inTransaction)) return Promise.resolve();
-    // Callers of this turn share the commit: it runs once the turn's microtasks (their writes) are done.
+    if (syncFailure) return Promise.reject(syncFailure);
+    if (!groupCommit || !db.open || (notDurable() === 0 && !db.inTransaction)) return Promise.resolve();
+    // Callers of this turn share the commit: it runs once the turn's microtasks (their writes) are done. The
+    // fsync after it covers every write committed before it started (the timer's commits too).
     flushing ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         flushing = null;
         try {
           commitNow();
-          resolve();
         } catch (err) {
           reject(err);
+          return;
         }
+        syncWal().then(resolve, reject);
       });
     });
     return flushing;
@@ -722,7 +774,7 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       messages: st.pruneMessages.run(before).changes,
     })),
     flush,
-    pending: () => pendingWrites,
+    pending: notDurable,
     commits: () => commitCount,
     isWritable() {
       // The open group transaction holds the write lock: writable by definition.
@@ -752,9 +804,17 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       if (!db.open) return;
       try {
         commitNow();
+        if (walFd !== null && !syncFailure) fsyncSync(walFd);
       } finally {
         // A commit that failed here is lost with the connection: nothing stays pending on a closed ledger.
         pendingWrites = 0;
+        syncedWrites = committedWrites;
+        if (walFd !== null) {
+          try {
+            closeSync(walFd);
+          } catch {}
+          walFd = null;
+        }
         db.close();
       }
     },

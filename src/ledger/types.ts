@@ -209,13 +209,14 @@ export interface Ledger {
    */
   prune(before: number): { events: number; messages: number };
   /**
-   * Makes every write made before the call durable (committed and, with synchronous=FULL, on disk) and resolves;
-   * resolves at once when nothing is pending. Concurrent callers of one event-loop turn share one commit (group
-   * commit). The bridge calls it before every upstream request and before an operator action answers. Rejects with a
-   * `LEDGER` BridgeError when the commit fails.
+   * Makes every write made before the call durable (committed and on disk: the SQLite ledger fsyncs its WAL file
+   * off the event loop) and resolves; resolves at once when nothing is pending. Concurrent callers of one
+   * event-loop turn share one commit (group commit). The bridge calls it before every upstream request and before
+   * an operator action answers. Rejects with a `LEDGER` BridgeError when the commit or the fsync fails (after a
+   * failed fsync, every later call rejects).
    */
   flush(): Promise<void>;
-  /** Writes made and not yet committed: 0 when everything written is durable. */
+  /** Writes made and not yet durable (uncommitted, or committed and not yet fsynced): 0 when everything written is on disk. */
   pending(): number;
   /** Commits that made writes durable since the ledger was opened (`massal_ledger_commits_total`). */
   commits(): number;

@@ -107,6 +107,77 @@ test('writes nobody flushes are committed by the timer, and by close', async (t)
   assert.deepEqual(committedJobs(file), ['sa-1', 'sa-3'], 'close committed the pending claim');
 });
 
+/** An fsync stand-in that holds each call until the test lets it finish (or fail). */
+function heldFsync(): { calls: number; release: (err?: NodeJS.ErrnoException) => void; fsync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void } {
+  const waiting: Array<(err: NodeJS.ErrnoException | null) => void> = [];
+  const out = {
+    calls: 0,
+    fsync(_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) {
+      out.calls++;
+      waiting.push(cb);
+    },
+    release(err?: NodeJS.ErrnoException) {
+      for (const cb of waiting.splice(0)) cb(err ?? null);
+    },
+  };
+  return out;
+}
+
+const settled = (p: Promise<unknown>): Promise<string> =>
+  Promise.race([p.then(() => 'resolved', (e: unknown) => `rejected: ${(e as Error).message}`), new Promise<string>((r) => setTimeout(() => r('pending'), 50))]);
+
+test('flush resolves only after the fsync of the WAL file it starts; until then the committed writes count as pending', async (t) => {
+  const file = tempFile(t);
+  const held = heldFsync();
+  const ledger = openLedger(file, { flushAfterMs: 60_000, fsync: held.fsync });
+  t.after(() => ledger.close());
+  // The COMMIT itself does not wait for the disk: the flush's own fsync does, off the event loop.
+  ledger.claim(claimInput(1), 1000);
+  const flushed = ledger.flush();
+  assert.equal(await settled(flushed), 'pending', 'committed, not yet on disk: flush waits');
+  assert.equal(held.calls, 1);
+  assert.deepEqual(committedJobs(file), ['sa-1'], 'committed for other readers');
+  assert.equal(ledger.pending(), 1, 'committed but not fsynced: still pending for the upstream calls');
+  held.release();
+  assert.equal(await settled(flushed), 'resolved');
+  assert.equal(ledger.pending(), 0);
+  await ledger.flush();
+  assert.equal(held.calls, 1, 'nothing new: no fsync');
+});
+
+test('a commit made by the timer is made durable by the next flush: it waits for an fsync too', async (t) => {
+  const file = tempFile(t);
+  const held = heldFsync();
+  const ledger = openLedger(file, { flushAfterMs: 10, fsync: held.fsync });
+  t.after(() => ledger.close());
+  ledger.claim(claimInput(1), 1000);
+  const deadline = Date.now() + 5000;
+  while (held.calls === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(committedJobs(file), ['sa-1'], 'the timer committed');
+  assert.equal(ledger.pending(), 1, 'its fsync has not finished');
+  const flushed = ledger.flush();
+  assert.equal(await settled(flushed), 'pending', 'a flush after the timer commit waits for an fsync too');
+  held.release();
+  assert.equal(await settled(flushed), 'resolved');
+  assert.equal(ledger.pending(), 0);
+
+});
+
+test('a failed fsync fails that flush and every later one: no side effect follows a write that may be lost', async (t) => {
+  const held = heldFsync();
+  const ledger = openLedger(tempFile(t), { flushAfterMs: 60_000, fsync: held.fsync });
+  t.after(() => ledger.close());
+  ledger.claim(claimInput(1), 1000);
+  const first = ledger.flush();
+  await new Promise((r) => setTimeout(r, 10));
+  held.release(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+  await assert.rejects(first, (e: unknown) => e instanceof BridgeError && e.code === 'LEDGER' && /fsync failed: EIO/.test(e.message));
+  ledger.claim(claimInput(2), 1001);
+  await assert.rejects(ledger.flush(), (e: unknown) => e instanceof BridgeError && e.code === 'LEDGER', 'the next flush fails too');
+  assert.equal(held.calls, 1, 'no second fsync that could succeed without the lost pages');
+  assert.ok(ledger.pending() > 0, 'the writes stay not durable');
+});
+
 test('commit: each commits every write at once (the old behaviour, the benchmark baseline)', (t) => {
   const file = tempFile(t);
   const ledger = openLedger(file, { commit: 'each' });
