@@ -479,6 +479,9 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
   // them: every later flush fails with the first error, so no side effect ever follows a write that may be lost.
   let syncFailure: BridgeError | null = null;
 
+  // The fsync in flight and the committed writes it covers: a flush that needs no more waits for it.
+  let syncing: { target: number; done: Promise<void> } | null = null;
+
   /** Makes every write committed so far durable: an fsync of the WAL file on the thread pool. */
   function syncWal(): Promise<void> {
     if (syncFailure) return Promise.reject(syncFailure);
@@ -487,7 +490,8 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       syncedWrites = Math.max(syncedWrites, target);
       return Promise.resolve();
     }
-    return new Promise<void>((resolve, reject) => {
+    if (syncing && syncing.target >= target) return syncing.done;
+    const done = new Promise<void>((resolve, reject) => {
       try {
         walFd ??= openSync(`${path}-wal`, 'r+');
       } catch (err) {
@@ -504,7 +508,11 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
         syncedWrites = Math.max(syncedWrites, target);
         resolve();
       });
+    }).finally(() => {
+      if (syncing?.done === done) syncing = null;
     });
+    syncing = { target, done };
+    return done;
   }
 
   function commitNow(): void {

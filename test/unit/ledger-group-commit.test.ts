@@ -138,8 +138,13 @@ test('flush resolves only after the fsync of the WAL file it starts; until then 
   assert.equal(held.calls, 1);
   assert.deepEqual(committedJobs(file), ['sa-1'], 'committed for other readers');
   assert.equal(ledger.pending(), 1, 'committed but not fsynced: still pending for the upstream calls');
+  // Another caller (a later turn, nothing new written) waits for the fsync in flight instead of starting one.
+  const again = ledger.flush();
+  assert.equal(await settled(again), 'pending');
+  assert.equal(held.calls, 1, 'no second fsync for the same writes');
   held.release();
   assert.equal(await settled(flushed), 'resolved');
+  assert.equal(await settled(again), 'resolved');
   assert.equal(ledger.pending(), 0);
   await ledger.flush();
   assert.equal(held.calls, 1, 'nothing new: no fsync');
