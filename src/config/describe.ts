@@ -77,7 +77,8 @@ Durations are in seconds (decimals allowed), sizes in bytes. Booleans accept
 true/false, yes/no, on/off and 1/0. Unknown sections, keys and \`MASSAL_*\` variables are
 reported as warnings naming the closest known key; a section that looks like a mistyped
 \`[AssemblylineAnalysis:NAME]\` (such as \`[AssemblylineAnalyses:lab2]\` or \`[AssemblylineAnalysis lab2]\`)
-is an error, since that identity would otherwise never poll. \`mass-al-bridge check-config --config FILE\`
+is an error, since that identity would otherwise never poll; so is any other unknown section that
+sets \`UUID\` or \`mass api key\`. \`mass-al-bridge check-config --config FILE\`
 prints the effective configuration with where each value came from on a comment line above
 each key. The output loads again as it is, except that a secret that is set prints as a
 commented-out \`; Key = ********\` line: supply it again (for example through its \`_FILE\` variable).

@@ -214,6 +214,7 @@ function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, identiti
   const doc = parseIni(text);
   for (const p of doc.problems) problems.push({ source: `file ${file}:${p.line}`, key: '(syntax)', message: p.message });
   const unknownSections = new Set<string>();
+  const withIdentityKeys = new Set(doc.entries.filter((e) => identityField(e.key) !== undefined).map((e) => e.section));
   for (const s of doc.sections) {
     if (findSection(s.name)) continue;
     const identity = identitySectionName(s.name);
@@ -227,6 +228,11 @@ function readFileLayer(file: string, raw: Map<ConfigKeySpec, RawValue>, identiti
       // An error, not a warning: ignoring it would leave that identity's scheduled analyses unpolled without a word.
       const fixed = identityNameProblem(mistyped) ? '' : `; did you mean [${IDENTITY_SECTION}:${mistyped}]?`;
       problems.push({ source: `file ${file}:${s.line}`, key: s.name, message: `section [${s.name}] is no identity section: write each further identity as [${IDENTITY_SECTION}:NAME]${fixed}` });
+      continue;
+    }
+    if (withIdentityKeys.has(s.name)) {
+      // It sets a UUID or mass api key: meant as an identity, whose scheduled analyses would go unpolled.
+      problems.push({ source: `file ${file}:${s.line}`, key: s.name, message: `section [${s.name}] sets an identity's UUID or mass api key but is no identity section: write each further identity as [${IDENTITY_SECTION}:NAME]` });
       continue;
     }
     const suggestion = closest(s.name, SECTIONS);

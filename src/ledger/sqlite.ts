@@ -2,7 +2,8 @@
  * The SQLite adapter of the Ledger port (better-sqlite3, synchronous, one connection per process).
  * WAL. Group commit: writes go into one open transaction that `flush()` commits and then makes durable with an
  * fsync of the WAL file run on libuv's thread pool (synchronous=NORMAL, so the COMMIT itself does not wait for
- * the disk and the event loop goes on while the disk writes); the bridge flushes before every upstream call
+ * the disk, except one that runs SQLite's automatic checkpoint, and the event loop goes on while the disk
+ * writes); the bridge flushes before every upstream call
  * (bridge/instrument.ts), so every write is on disk before the side effect that depends on it (see
  * docs/design.md §9 "Group commit"). `each` commits every write with synchronous=FULL.
  */
@@ -479,10 +480,16 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
   // them: every later flush fails with the first error, so no side effect ever follows a write that may be lost.
   let syncFailure: BridgeError | null = null;
 
-  // The fsync in flight and the committed writes it covers: a flush that needs no more waits for it.
+  // The fsync in flight (or queued) and the committed writes it covers: a flush that needs no more waits for it.
   let syncing: { target: number; done: Promise<void> } | null = null;
+  // close() ran while an fsync was in flight: its callback closes the descriptor.
+  let closeWalFdAfterSync = false;
 
-  /** Makes every write committed so far durable: an fsync of the WAL file on the thread pool. */
+  /**
+   * Makes every write committed so far durable: an fsync of the WAL file on the thread pool. One fsync at a time:
+   * a second fsync of the same file running alongside could return success after the first one took a writeback
+   * error, and mark as durable writes the kernel dropped.
+   */
   function syncWal(): Promise<void> {
     if (syncFailure) return Promise.reject(syncFailure);
     const target = committedWrites;
@@ -491,28 +498,46 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       return Promise.resolve();
     }
     if (syncing && syncing.target >= target) return syncing.done;
-    const done = new Promise<void>((resolve, reject) => {
+    // After the one in flight (its failure fails this one too, without another fsync).
+    const done: Promise<void> = (syncing?.done ?? Promise.resolve())
+      .then(() => fsyncOnce(target))
+      .finally(() => {
+        if (syncing?.done === done) syncing = null;
+      });
+    syncing = { target, done };
+    return done;
+  }
+
+  /** One fsync of the WAL file covering the writes committed up to `target`. */
+  function fsyncOnce(target: number): Promise<void> {
+    if (syncFailure) return Promise.reject(syncFailure);
+    if (syncedWrites >= target) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let fd: number;
       try {
-        walFd ??= openSync(`${path}-wal`, 'r+');
+        fd = walFd ??= openSync(`${path}-wal`, 'r+');
       } catch (err) {
         syncFailure = new BridgeError('LEDGER', `ledger fsync failed: cannot open ${path}-wal: ${(err as Error).message}`, { cause: err });
         reject(syncFailure);
         return;
       }
-      fsyncWal(walFd, (err) => {
-        if (err) {
-          syncFailure ??= new BridgeError('LEDGER', `ledger fsync failed: ${err.message}; restart the bridge once the disk works`, { cause: err });
+      fsyncWal(fd, (err) => {
+        if (closeWalFdAfterSync && walFd === fd) {
+          closeWalFdAfterSync = false;
+          walFd = null;
+          try {
+            closeSync(fd);
+          } catch {}
+        }
+        if (err) syncFailure ??= new BridgeError('LEDGER', `ledger fsync failed: ${err.message}; restart the bridge once the disk works`, { cause: err });
+        if (syncFailure) {
           reject(syncFailure);
           return;
         }
         syncedWrites = Math.max(syncedWrites, target);
         resolve();
       });
-    }).finally(() => {
-      if (syncing?.done === done) syncing = null;
     });
-    syncing = { target, done };
-    return done;
   }
 
   function commitNow(): void {
@@ -537,9 +562,10 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     pendingWrites = 0;
   }
 
-  /** Writes not yet durable: uncommitted, or committed and not yet covered by a finished fsync of the WAL. */
+  /** Writes not yet durable: uncommitted, or committed and not yet covered by a finished fsync of the WAL (never 0 after a failed fsync). */
   function notDurable(): number {
-    return pendingWrites + (committedWrites - syncedWrites);
+    const n = pendingWrites + (committedWrites - syncedWrites);
+    return syncFailure ? Math.max(1, n) : n;
   }
 
   function flush(): Promise<void> {
@@ -785,6 +811,8 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     pending: notDurable,
     commits: () => commitCount,
     isWritable() {
+      // After a failed fsync nothing written is made durable any more (every flush fails until a restart).
+      if (syncFailure) return false;
       // The open group transaction holds the write lock: writable by definition.
       if (db.open && db.inTransaction) return true;
       try {
@@ -817,7 +845,10 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
         // A commit that failed here is lost with the connection: nothing stays pending on a closed ledger.
         pendingWrites = 0;
         syncedWrites = committedWrites;
-        if (walFd !== null) {
+        if (walFd !== null && syncing) {
+          // An fsync on the thread pool still uses the descriptor: its callback closes it.
+          closeWalFdAfterSync = true;
+        } else if (walFd !== null) {
           try {
             closeSync(walFd);
           } catch {}

@@ -101,6 +101,13 @@ test('a mistyped identity section is a configuration error naming [AssemblylineA
   assert.deepEqual(problems(() => loadConfig({ file: iniFile(t, ['[AssemblylineAnalyses:bad name!]']) })),
     ['AssemblylineAnalyses:bad name!: section [AssemblylineAnalyses:bad name!] is no identity section: write each further identity as [AssemblylineAnalysis:NAME]']);
 
+  // Any other unknown section that sets an identity's UUID or mass api key was meant as an identity: an error.
+  for (const header of ['AssemblylineAnalysis2', 'Assemblyline:lab2', 'MassAnalysis:lab2']) {
+    const found = problems(() => loadConfig({ file: iniFile(t, [`[${header}]`, `UUID = ${U2}`, 'mass api key = k']) }));
+    assert.deepEqual(found, [`${header}: section [${header}] sets an identity's UUID or mass api key but is no identity section: write each further identity as [AssemblylineAnalysis:NAME]`]);
+  }
+  assert.equal(problems(() => loadConfig({ file: iniFile(t, ['[Extra]', 'Mass API Key = k']) })).length, 1, 'keys match without case, as every key');
+
   // Unrelated unknown sections (and a mistyped first identity section, without a NAME) stay warnings.
   const { warnings } = loadConfig({ file: iniFile(t, ['[Monitoring]', 'x = 1', '[Assemblyline:second]', 'y = 2', '[AssemblylineAnalyses]', 'z = 3']) });
   assert.deepEqual(warnings.map((w) => w.message), [

@@ -150,7 +150,7 @@ test('flush resolves only after the fsync of the WAL file it starts; until then 
   assert.equal(held.calls, 1, 'nothing new: no fsync');
 });
 
-test('a commit made by the timer is made durable by the next flush: it waits for an fsync too', async (t) => {
+test('writes committed by the timer are fsynced by it; a flush meanwhile waits for that fsync', async (t) => {
   const file = tempFile(t);
   const held = heldFsync();
   const ledger = openLedger(file, { flushAfterMs: 10, fsync: held.fsync });
@@ -168,19 +168,39 @@ test('a commit made by the timer is made durable by the next flush: it waits for
 
 });
 
-test('a failed fsync fails that flush and every later one: no side effect follows a write that may be lost', async (t) => {
+test('a failed fsync fails that flush, the one queued behind it and every later one: no side effect follows a write that may be lost', async (t) => {
   const held = heldFsync();
   const ledger = openLedger(tempFile(t), { flushAfterMs: 60_000, fsync: held.fsync });
   t.after(() => ledger.close());
   ledger.claim(claimInput(1), 1000);
   const first = ledger.flush();
   await new Promise((r) => setTimeout(r, 10));
+  // More writes while the first fsync runs: their flush waits for it instead of running a second fsync alongside
+  // (which could return success after the first took the disk's error).
+  ledger.claim(claimInput(2), 1001);
+  const queued = ledger.flush();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(held.calls, 1, 'one fsync at a time');
   held.release(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
   await assert.rejects(first, (e: unknown) => e instanceof BridgeError && e.code === 'LEDGER' && /fsync failed: EIO/.test(e.message));
-  ledger.claim(claimInput(2), 1001);
-  await assert.rejects(ledger.flush(), (e: unknown) => e instanceof BridgeError && e.code === 'LEDGER', 'the next flush fails too');
+  await assert.rejects(queued, (e: unknown) => e instanceof BridgeError && e.code === 'LEDGER', 'the queued flush fails too');
+  ledger.claim(claimInput(3), 1002);
+  await assert.rejects(ledger.flush(), (e: unknown) => e instanceof BridgeError && e.code === 'LEDGER', 'a later flush fails too');
   assert.equal(held.calls, 1, 'no second fsync that could succeed without the lost pages');
-  assert.ok(ledger.pending() > 0, 'the writes stay not durable');
+  assert.ok(ledger.pending() > 0, 'nothing counts as durable any more: no upstream request starts');
+  assert.equal(ledger.isWritable(), false, '/ready reports the ledger as not writable');
+});
+
+test('close while an fsync runs leaves the descriptor to the fsync, which still finishes', async (t) => {
+  const held = heldFsync();
+  const ledger = openLedger(tempFile(t), { flushAfterMs: 60_000, fsync: held.fsync });
+  ledger.claim(claimInput(1), 1000);
+  const flushed = ledger.flush();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(held.calls, 1);
+  ledger.close();
+  held.release();
+  assert.equal(await settled(flushed), 'resolved');
 });
 
 test('commit: each commits every write at once (the old behaviour, the benchmark baseline)', (t) => {
