@@ -47,6 +47,11 @@ Options:
 ${CONFIG_OPTIONS}
   --once                      work until nothing is pending or in flight, then exit
                               (0: done, 1: work remains)
+
+Exit status: 0 stopped by a signal (or --once done); 1 --once left work, or the bridge could
+not start (invalid configuration, a ledger that cannot be opened, [API] Listen in use); 2 usage
+error; 3 the ledger could not make its writes durable (a failed fsync of its WAL file): the
+bridge stopped, restart it (a supervisor does) once the disk works.
 `,
   demo: `Usage: mass-al-bridge demo [--exit-when-done] [--api-port N] [--locked-down] [--log-level LEVEL]
 

@@ -15,7 +15,7 @@ import { checkIngestConfiguration } from './ingest-check.js';
 import { massIdentities } from '../config/identities.js';
 import type { BridgeConfig } from '../config/types.js';
 import { BridgeError } from '../errors.js';
-import { openLedger } from '../ledger/sqlite.js';
+import { openLedger, type LedgerOptions } from '../ledger/sqlite.js';
 import type { Ledger } from '../ledger/types.js';
 import type { Logger } from '../log.js';
 import { createMassClient, sameMassUrl } from '../mass/client.js';
@@ -32,9 +32,19 @@ export interface BridgeRuntime {
   mass: MassClient;
   assemblyline: AssemblylineClient;
   metrics: BridgeMetrics;
+  /**
+   * Resolves, with the `LEDGER` error, when the ledger can make nothing durable any more (an fsync of its WAL file
+   * failed; it is not retried, as PostgreSQL does not): the runtime has then logged one fatal line and is stopping
+   * the bridge (no new upstream request; what is on disk stays the truth, a restart does the rest again). Never
+   * resolves otherwise. `run` turns it into exit code EXIT_LEDGER_FAILED.
+   */
+  fatal: Promise<BridgeError>;
   /** Closes the clients and the ledger (after bridge.stop()). Safe twice. */
   close(): Promise<void>;
 }
+
+/** The exit code of `run` after the ledger could not make its writes durable (a failed fsync of its WAL file). */
+export const EXIT_LEDGER_FAILED = 3;
 
 /** Ledger at <StateDir>/bridge.sqlite, the two clients and the bridge, wired from the configuration. */
 /** The steps' MASS connections when [Bridge] Concurrency is lower (the MASS client's default). */
@@ -52,11 +62,28 @@ export async function openBridgeRuntime(
     wrapMass?: (client: MassClient, identity?: string) => MassClient;
     /** Test-only hook at each named side-effect boundary (see crash-point.ts). */
     crashPoint?: (name: string) => void;
+    /** For tests: the fsync of the ledger's WAL file (LedgerOptions.fsync), e.g. one that fails like a broken disk. */
+    ledgerFsync?: LedgerOptions['fsync'];
   } = {},
 ): Promise<BridgeRuntime> {
   const massOptions = await massClientOptionsFromConfig(config, { onInsecure: () => logger.warn('MASS TLS verification is OFF (VerifyTLS = false)') });
   mkdirSync(config.bridge.stateDir, { recursive: true });
-  const ledger = openLedger(join(config.bridge.stateDir, 'bridge.sqlite'));
+  const ledgerFile = join(config.bridge.stateDir, 'bridge.sqlite');
+  let onFatal: (err: BridgeError) => void = () => undefined;
+  const fatal = new Promise<BridgeError>((resolve) => {
+    onFatal = resolve;
+  });
+  // Set once the bridge exists.
+  let stopBridge: () => void = () => undefined;
+  const ledger = openLedger(ledgerFile, {
+    fsync: opts.ledgerFsync,
+    onSyncFailure(err) {
+      const cause = err.cause as NodeJS.ErrnoException | undefined;
+      logger.fatal({ ledger: ledgerFile, code: cause?.code }, `${err.message} (a failed fsync is never retried: the bridge stops)`);
+      onFatal(err);
+      stopBridge();
+    },
+  });
   const metrics = opts.metrics ?? createMetrics();
   // Test-only: MASS answered the creation of a related sample, relation or report, its body is not read yet.
   const crashPoint = opts.crashPoint;
@@ -91,6 +118,8 @@ export async function openBridgeRuntime(
     throw err;
   }
   const bridge = createBridge({ config, mass, pollClient, identities, assemblyline, ledger, logger, metrics, crashPoint: opts.crashPoint });
+  // Nothing the running steps write can become durable: they are aborted at once (they checkpoint in the ledger).
+  stopBridge = () => void bridge.stop({ graceMs: 0 });
   let closed = false;
   return {
     bridge,
@@ -98,6 +127,7 @@ export async function openBridgeRuntime(
     mass,
     assemblyline,
     metrics,
+    fatal,
     async close() {
       if (closed) return;
       closed = true;
@@ -118,13 +148,22 @@ export interface RunCommandOptions {
   api?: boolean;
   /** Test-only hook at each named side-effect boundary (see crash-point.ts); the CLI builds it from MASSAL_TEST_CRASH_AT. */
   crashPoint?: (name: string) => void;
+  /** For tests: the fsync of the ledger's WAL file (see openBridgeRuntime). */
+  ledgerFsync?: LedgerOptions['fsync'];
 }
 
-/** `mass-al-bridge run`: returns the exit code (0 normal stop; 1 when --once left jobs unfinished). */
+/**
+ * `mass-al-bridge run`: returns the exit code (0 normal stop; 1 when --once left jobs unfinished; EXIT_LEDGER_FAILED
+ * when an fsync of the ledger failed, after the bridge stopped).
+ */
 export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const { config, logger, signal } = opts;
-  const runtime = await openBridgeRuntime(config, logger, { crashPoint: opts.crashPoint });
+  const runtime = await openBridgeRuntime(config, logger, { crashPoint: opts.crashPoint, ledgerFsync: opts.ledgerFsync });
   const { bridge, ledger, metrics } = runtime;
+  let ledgerFailed = false;
+  const fatal = runtime.fatal.then(() => {
+    ledgerFailed = true;
+  });
   let api: FastifyInstance | null = null;
   try {
     if (opts.api !== false) {
@@ -139,6 +178,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       const summary = await bridge.runOnce();
       signal.removeEventListener('abort', onAbort);
       logger.info(summary, 'run --once finished');
+      if (ledgerFailed) return EXIT_LEDGER_FAILED;
       return summary.remaining > 0 && !signal.aborted ? 1 : 0;
     }
     bridge.start();
@@ -156,12 +196,14 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       },
       (err: unknown) => logger.warn({ err }, 'the Assemblyline ingest configuration could not be checked'),
     );
-    await new Promise<void>((resolve) => {
+    const aborted = new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
     });
+    await Promise.race([aborted, fatal]);
+    // After a failed fsync the runtime has already begun to stop the bridge at once; this waits for it.
     await bridge.stop({ graceMs });
-    return 0;
+    return ledgerFailed ? EXIT_LEDGER_FAILED : 0;
   } finally {
     if (api) await api.close().catch(() => undefined);
     await runtime.close();

@@ -335,6 +335,12 @@ export interface LedgerOptions {
   flushAfterMs?: number;
   /** `group` only, for tests: replaces `fs.fsync` for the WAL file (same signature). */
   fsync?: (fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => void;
+  /**
+   * `group` only: called once, with the `LEDGER` error, when an fsync of the WAL file fails (or the WAL file cannot
+   * be opened for it). From then on every flush rejects with that error and the ledger can make nothing durable
+   * again: the process has to stop, and a restart reads what is on disk.
+   */
+  onSyncFailure?: (err: BridgeError) => void;
 }
 
 /** Default `LedgerOptions.flushAfterMs`: bounds how stale another process's view (or a crash's loss of idle writes) can be. */
@@ -517,8 +523,7 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       try {
         fd = walFd ??= openSync(`${path}-wal`, 'r+');
       } catch (err) {
-        syncFailure = new BridgeError('LEDGER', `ledger fsync failed: cannot open ${path}-wal: ${(err as Error).message}`, { cause: err });
-        reject(syncFailure);
+        reject(failSync(`ledger fsync failed: cannot open ${path}-wal: ${(err as Error).message}`, err));
         return;
       }
       fsyncWal(fd, (err) => {
@@ -529,7 +534,7 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
             closeSync(fd);
           } catch {}
         }
-        if (err) syncFailure ??= new BridgeError('LEDGER', `ledger fsync failed: ${err.message}; restart the bridge once the disk works`, { cause: err });
+        if (err) failSync(`ledger fsync of ${path}-wal failed: ${err.message}; restart the bridge once the disk works`, err);
         if (syncFailure) {
           reject(syncFailure);
           return;
@@ -538,6 +543,14 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
         resolve();
       });
     });
+  }
+
+  /** Records the first failure of an fsync of the WAL (later ones keep the first) and tells `onSyncFailure` once. */
+  function failSync(message: string, cause: unknown): BridgeError {
+    if (syncFailure) return syncFailure;
+    syncFailure = new BridgeError('LEDGER', message, { cause });
+    options.onSyncFailure?.(syncFailure);
+    return syncFailure;
   }
 
   function commitNow(): void {
@@ -839,6 +852,9 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     close() {
       if (!db.open) return;
       try {
+        // After a failed fsync nothing more is committed: what is on disk stays as it was (the writes since then
+        // are rolled back; a restart does their steps again).
+        if (syncFailure && db.inTransaction) db.exec('ROLLBACK');
         commitNow();
         if (walFd !== null && !syncFailure) fsyncSync(walFd);
       } finally {

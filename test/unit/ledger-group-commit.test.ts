@@ -170,7 +170,9 @@ test('writes committed by the timer are fsynced by it; a flush meanwhile waits f
 
 test('a failed fsync fails that flush, the one queued behind it and every later one: no side effect follows a write that may be lost', async (t) => {
   const held = heldFsync();
-  const ledger = openLedger(tempFile(t), { flushAfterMs: 60_000, fsync: held.fsync });
+  const file = tempFile(t);
+  const failures: BridgeError[] = [];
+  const ledger = openLedger(file, { flushAfterMs: 60_000, fsync: held.fsync, onSyncFailure: (err) => failures.push(err) });
   t.after(() => ledger.close());
   ledger.claim(claimInput(1), 1000);
   const first = ledger.flush();
@@ -182,13 +184,17 @@ test('a failed fsync fails that flush, the one queued behind it and every later 
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(held.calls, 1, 'one fsync at a time');
   held.release(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
-  await assert.rejects(first, (e: unknown) => e instanceof BridgeError && e.code === 'LEDGER' && /fsync failed: EIO/.test(e.message));
+  await assert.rejects(first, (e: unknown) => e instanceof BridgeError && e.code === 'LEDGER' && e.message.includes(`fsync of ${file}-wal failed: EIO`));
   await assert.rejects(queued, (e: unknown) => e instanceof BridgeError && e.code === 'LEDGER', 'the queued flush fails too');
   ledger.claim(claimInput(3), 1002);
   await assert.rejects(ledger.flush(), (e: unknown) => e instanceof BridgeError && e.code === 'LEDGER', 'a later flush fails too');
   assert.equal(held.calls, 1, 'no second fsync that could succeed without the lost pages');
   assert.ok(ledger.pending() > 0, 'nothing counts as durable any more: no upstream request starts');
   assert.equal(ledger.isWritable(), false, '/ready reports the ledger as not writable');
+  assert.equal(failures.length, 1, 'onSyncFailure is told once, however many flushes fail');
+  assert.equal(failures[0].message, `ledger fsync of ${file}-wal failed: EIO: i/o error, fsync; restart the bridge once the disk works`);
+  ledger.close();
+  assert.deepEqual(committedJobs(file), ['sa-1', 'sa-2'], 'close commits nothing written after the failure');
 });
 
 test('close while an fsync runs leaves the descriptor to the fsync, which still finishes', async (t) => {
