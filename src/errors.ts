@@ -219,3 +219,15 @@ export function toBridgeError(err: unknown, fallback: ErrorCode = 'INTERNAL'): B
   if (isTransient(err)) return new BridgeError('NETWORK', message, { cause: err });
   return new BridgeError(fallback, message, { cause: err });
 }
+
+/**
+ * An error of listening on `host`:`port` (a server of the bridge or of a simulator), for the person who started it:
+ * when the address is in use (EADDRINUSE), a `CONFIG_INVALID` BridgeError naming `what` listens, the address and
+ * `choose`, how to choose another (the configuration key, environment variable or command-line flag); any other
+ * error is returned unchanged.
+ */
+export function listenError(err: unknown, what: string, host: string, port: number, choose: string): unknown {
+  if ((err as { code?: unknown } | null)?.code !== 'EADDRINUSE') return err;
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new BridgeError('CONFIG_INVALID', `${what} cannot listen on ${address}: another program uses that address; ${choose}`, { cause: err });
+}

@@ -14,7 +14,7 @@ import type { IdentityDeps } from './context.js';
 import { checkIngestConfiguration } from './ingest-check.js';
 import { massIdentities } from '../config/identities.js';
 import type { BridgeConfig } from '../config/types.js';
-import { BridgeError } from '../errors.js';
+import { BridgeError, listenError } from '../errors.js';
 import { openLedger, type LedgerOptions } from '../ledger/sqlite.js';
 import type { Ledger } from '../ledger/types.js';
 import type { Logger } from '../log.js';
@@ -168,7 +168,10 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   try {
     if (opts.api !== false) {
       api = await buildApi({ ledger, control: bridge.control, metrics, token: config.api.token, readAuth: config.api.readAuth, readToken: config.api.readToken, logger });
-      const address = await api.listen({ host: config.api.host, port: config.api.port });
+      const { host, port } = config.api;
+      const address = await api.listen({ host, port }).catch((err: unknown) => {
+        throw listenError(err, 'the status API', host, port, 'choose another address with [API] Listen (environment MASSAL_API_LISTEN, or --set API.Listen=127.0.0.1:PORT)');
+      });
       logger.info({ address }, 'status API listening');
     }
     const graceMs = config.bridge.gracePeriod * 1000;

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createMassSimulator } from '../simulators/mass/index.js';
 import { createAssemblylineSimulator } from '../simulators/assemblyline/index.js';
+import { listenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { LOCKED_DOWN_BRIDGE_KEYS, LOCKED_DOWN_QUOTAS, lockedDownAssemblylineOptions, renderSimulatorIni } from './sim-config.js';
 
@@ -47,8 +48,12 @@ export async function startSimulators(opts: Omit<SimulateOptions, 'out' | 'signa
     logger: opts.logger.child({ simulator: 'assemblyline' }),
   });
   try {
-    const massOrigin = await mass.listen({ host: opts.host, port: opts.massPort });
-    const alOrigin = await al.listen({ host: opts.host, port: opts.alPort });
+    const massOrigin = await mass.listen({ host: opts.host, port: opts.massPort }).catch((err: unknown) => {
+      throw listenError(err, 'the MASS simulator', opts.host, opts.massPort, 'choose another port with --mass-port N (0: any free port)');
+    });
+    const alOrigin = await al.listen({ host: opts.host, port: opts.alPort }).catch((err: unknown) => {
+      throw listenError(err, 'the Assemblyline simulator', opts.host, opts.alPort, 'choose another port with --al-port N (0: any free port)');
+    });
     return {
       mass,
       al,
