@@ -89,8 +89,9 @@ Options:
                               (no submission_customize, profile static restricting priority,
                               services and ignore_cache, required metadata field sensor,
                               clearance TLP:AMBER, 5 async submissions, 3000 API calls a day);
-                              --write-config then writes the matching [Assemblyline] keys and
-                              QueuePollTime = 60 (idle queue reads within the API quota)
+                              --write-config then writes the matching [Assemblyline] keys,
+                              QueuePollTime = 60 and QueueReadsPerMinute = 1 (queue reads,
+                              idle or not, within half the daily API quota)
   --log-level LEVEL           log level (default warn)
   -h, --help                  this help
 `,

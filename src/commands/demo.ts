@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/app.js';
 import { openBridgeRuntime, type BridgeRuntime } from '../bridge/commands.js';
+import { DEFAULT_QUEUE_READS_PER_MINUTE } from '../bridge/poll-pacing.js';
 import { loadConfig } from '../config/index.js';
 import type { Job } from '../ledger/types.js';
 import type { Logger } from '../log.js';
@@ -106,8 +107,11 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
           GLOBAL: { SleepTime: 0.5 },
           AssemblylineAnalysis: { PollTime: 0.5 },
           Assemblyline: { NeverDrop: false },
-          // Locked down too: the demo lasts a minute or so, far from the daily API quota even at this poll time.
-          Bridge: { ResultDeadline: 6, QueuePollTime: 0.25, MaxFileSize: MAX_FILE_SIZE, RetryBaseDelay: 0.5, RetryMaxDelay: 2 },
+          // Locked down too: the demo lasts a minute or so, far from the daily API quota even at this poll time and
+          // the default queue-read rate.
+          Bridge: {
+            ResultDeadline: 6, QueuePollTime: 0.25, QueueReadsPerMinute: DEFAULT_QUEUE_READS_PER_MINUTE, MaxFileSize: MAX_FILE_SIZE, RetryBaseDelay: 0.5, RetryMaxDelay: 2,
+          },
           API: { Listen: `127.0.0.1:${opts.apiPort}` },
         },
       }),

@@ -40,6 +40,26 @@ export const LOCKED_DOWN_BRIDGE_KEYS: Record<string, string> = {
   Classification: 'TLP:GREEN',
 };
 
+/**
+ * `[Bridge] QueueReadsPerMinute` for the locked-down user: Assemblyline counts every notification-queue read against
+ * the daily API quota, so the reads may use at most half of it (1440 minutes a day); the rest is left for the other
+ * calls (results, files, the hash-first ingest lookups). With 3000 calls a day: 1.
+ */
+export const LOCKED_DOWN_QUEUE_READS_PER_MINUTE = Math.max(1, Math.floor(LOCKED_DOWN_QUOTAS.dailyApiCalls / 2 / 1440));
+
+/** Comment lines written above a key of the locked-down configuration (`Section.Key`): why it has that value. */
+const LOCKED_DOWN_NOTES: Record<string, string[]> = {
+  'Bridge.QueuePollTime': [
+    `The Assemblyline user has a quota of ${LOCKED_DOWN_QUOTAS.dailyApiCalls} API calls a day, and every notification-queue`,
+    'read counts: an idle bridge reads once every QueuePollTime, 1440 reads a day at 60 s.',
+  ],
+  'Bridge.QueueReadsPerMinute': [
+    'While jobs wait, the reads follow QueueReadsPerMinute instead; keep it well under the quota / 1440',
+    `(${(LOCKED_DOWN_QUOTAS.dailyApiCalls / 1440).toFixed(1)} a minute). ${LOCKED_DOWN_QUEUE_READS_PER_MINUTE} a minute, ${LOCKED_DOWN_QUEUE_READS_PER_MINUTE * 1440} reads a day, leaves more than half of the quota`,
+    'for reading results; a notification may then be read up to a minute late.',
+  ],
+};
+
 /** A complete bridge INI pointing at running simulators (used by `simulate --write-config` and `demo`). */
 export interface SimulatorEndpoints {
   massOrigin: string;
@@ -70,11 +90,10 @@ export function renderSimulatorIni(e: SimulatorEndpoints): string {
     },
     Bridge: {
       StateDir: e.stateDir,
-      Concurrency: 4,
       MaxInFlight: 100,
       ResultDeadline: 60,
-      // Queue reads count toward the daily API quota: a bridge left idle for a day reads 1440 times, under half of 3000.
       QueuePollTime: e.lockedDown ? 60 : 0.5,
+      ...(e.lockedDown ? { QueueReadsPerMinute: LOCKED_DOWN_QUEUE_READS_PER_MINUTE } : {}),
     },
     // The simulated CAPE tags network IOCs in sections with a heuristic of score 0 (level info), as the real one
     // mostly does: with the default IOCMinVerdict (suspicious) the demo would relate none of them.
@@ -84,10 +103,16 @@ export function renderSimulatorIni(e: SimulatorEndpoints): string {
   for (const [section, keys] of Object.entries(e.overrides ?? {})) {
     sections[section] = { ...(sections[section] ?? {}), ...keys };
   }
+  const notes = e.lockedDown ? LOCKED_DOWN_NOTES : {};
   const lines = ['; Written by mass-al-bridge for the built-in simulators. Do not use these keys anywhere else.'];
   for (const [section, keys] of Object.entries(sections)) {
     lines.push('', `[${section}]`);
-    for (const [k, v] of Object.entries(keys)) lines.push(`${k} = ${String(v)}`);
+    for (const [k, v] of Object.entries(keys)) {
+      // A note explains the value written here, not an override of it.
+      const note = notes[`${section}.${k}`];
+      if (note && e.overrides?.[section]?.[k] === undefined) lines.push(...note.map((n) => `; ${n}`));
+      lines.push(`${k} = ${String(v)}`);
+    }
   }
   return `${lines.join('\n')}\n`;
 }
