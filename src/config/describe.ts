@@ -95,7 +95,8 @@ same analysis system: each is a section \`[${IDENTITY_SECTION}:NAME]\` with its 
 VerifyTLS, CAFile) applies to all identities; the other sections are shared by all of them.
 
 NAME is 1 to 32 letters, digits, \`-\` or \`_\`; names compare like section names (case and
-\`-\`/\`_\` ignored), and \`${DEFAULT_IDENTITY}\` is taken. Each identity's keys can also be set with
+\`-\`/\`_\` ignored: \`[AssemblylineAnalysis:Lab2]\` and \`[AssemblylineAnalysis:lab2]\` are one section, and
+a file with both is refused, naming the difference), and \`${DEFAULT_IDENTITY}\` is taken. Each identity's keys can also be set with
 \`${identityEnvName('NAME', 'UUID')}\` and \`${identityEnvName('NAME', 'mass api key')}\` (or
 \`${identityEnvName('NAME', 'mass api key')}_FILE\`), NAME in upper case with \`-\` as \`_\`; an
 identity may be given by its variables alone. No two identities may share a UUID.

@@ -62,8 +62,16 @@ export function parseIni(text: string): IniDocument {
       }
       section = m[1].trim();
       const norm = normalizeName(section);
-      if (doc.sections.some((s) => normalizeName(s.name) === norm)) {
+      const earlier = doc.sections.find((s) => normalizeName(s.name) === norm);
+      if (earlier && earlier.name === section) {
         doc.problems.push({ line, message: `section [${section}] appears twice` });
+      } else if (earlier) {
+        // Section names are compared as normalizeName compares them: these two are one section.
+        const differ = earlier.name.toLowerCase() === section.toLowerCase() ? 'only in case' : 'only in case, spaces, dashes or underscores';
+        doc.problems.push({
+          line,
+          message: `section [${section}] and [${earlier.name}] (line ${earlier.line}) differ ${differ}, which section names ignore: they name the same section; merge them or rename one`,
+        });
       }
       doc.sections.push({ name: section, line });
       return;

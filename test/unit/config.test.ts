@@ -350,7 +350,20 @@ test('syntax problems name the line and never echo a stray line (it may be a sec
   assert.match(syntax[0].message, /before any \[section\]/);
   assert.match(syntax[1].message, /set twice \(first on line 15\)/);
   assert.doesNotMatch(JSON.stringify(problems), /AlSecretPastedAlone/);
-  assert.deepEqual(parseIni('[a]\n[A]\n').problems, [{ line: 2, message: 'section [A] appears twice' }]);
+  assert.deepEqual(parseIni('[a]\n[a]\n').problems, [{ line: 2, message: 'section [a] appears twice' }]);
+});
+
+test('two identity sections whose names differ only in case are named as such, not as one section twice', (t) => {
+  const file = writeIni(
+    t,
+    `${MINIMAL}\n[AssemblylineAnalysis:Lab2]\nUUID = 0b7c3a1e-2f4d-4c3b-9a8e-1d2c3b4a5f60\n\n[AssemblylineAnalysis:lab2]\nUUID = 1c8d4b2f-3a5e-4d4c-8b9f-2e3d4c5b6a71\n`,
+  );
+  const problems = problemsOf(() => loadConfig({ file, env: {} }));
+  const clash = problems.find((p) => p.key === '(syntax)' && /lab2/i.test(p.message));
+  assert.ok(clash, JSON.stringify(problems));
+  assert.doesNotMatch(clash.message, /appears twice/);
+  assert.match(clash.message, /section \[AssemblylineAnalysis:lab2\] and \[AssemblylineAnalysis:Lab2\] \(line \d+\) differ only in case/);
+  assert.match(parseIni('[Lab-2]\n[lab2]\n').problems[0].message, /differ only in case, spaces, dashes or underscores/);
 });
 
 test('a missing configuration file is a problem, not a crash', () => {
