@@ -42,10 +42,12 @@ test('the locked-down configuration keeps the notification-queue reads under hal
   const text = renderSimulatorIni({ ...ENDPOINTS, lockedDown: true });
   const config = load(t, text);
   const halfQuota = LOCKED_DOWN_QUOTAS.dailyApiCalls / 2;
+  const readsPerMinute = config.bridge.queueReadsPerMinute;
+  assert.ok(readsPerMinute !== undefined, 'the file sets QueueReadsPerMinute');
   assert.ok(86_400 / config.bridge.queuePollTime <= halfQuota, `idle reads a day (${86_400 / config.bridge.queuePollTime}) within half the quota`);
   assert.ok(
-    config.bridge.queueReadsPerMinute * 1440 <= halfQuota,
-    `reads a day while jobs wait (${config.bridge.queueReadsPerMinute} a minute) within half the quota of ${LOCKED_DOWN_QUOTAS.dailyApiCalls}`,
+    readsPerMinute * 1440 <= halfQuota,
+    `reads a day while jobs wait (${readsPerMinute} a minute) within half the quota of ${LOCKED_DOWN_QUOTAS.dailyApiCalls}`,
   );
   // The comment stands right above the key it explains.
   const lines = text.split('\n');
@@ -55,7 +57,7 @@ test('the locked-down configuration keeps the notification-queue reads under hal
   const comment = note.slice(0, note.findIndex((l) => !l.startsWith(';'))).reverse().join(' ');
   assert.match(comment, /QueueReadsPerMinute/);
   assert.match(comment, /quota \/ 1440/);
-  assert.match(comment, new RegExp(`${config.bridge.queueReadsPerMinute * 1440} reads a day`));
+  assert.match(comment, new RegExp(`${readsPerMinute * 1440} reads a day`));
 
   // Without the locked-down user there is no quota: the default rate, no note.
   const open = renderSimulatorIni(ENDPOINTS);
