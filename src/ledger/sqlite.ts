@@ -38,6 +38,16 @@ interface RelationRow {
   created_at: number;
 }
 
+interface MessageRow {
+  seq: number;
+  queue: string;
+  ingest_id: string;
+  received_at: number;
+  body: string;
+  job_id: string | null;
+  processed_at: number | null;
+}
+
 function relationRecord(r: RelationRow): RelationRecord {
   return {
     jobId: r.job_id,
@@ -409,9 +419,12 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     insertEvent: db.prepare(
       'INSERT INTO job_events (job_id, at, type, state, message, code, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
-    events: db.prepare<[string], { seq: number; job_id: string; at: number; type: string; state: string; message: string | null; code: string | null; data: string | null }>(
-      'SELECT * FROM job_events WHERE job_id = ? ORDER BY seq',
-    ),
+    // Rows as arrays, in this column order (see rowToJob).
+    events: db
+      .prepare<[string], [number, string, number, string, string, string | null, string | null, string | null]>(
+        'SELECT seq, job_id, at, type, state, message, code, data FROM job_events WHERE job_id = ? ORDER BY seq',
+      )
+      .raw(),
     byIngestId: db.prepare<[string], JobRow>(`SELECT ${JOB_SELECT} FROM jobs WHERE ingest_id = ? LIMIT 1`).raw(),
     // The counts come from job_counts (migration v7), which triggers keep equal to a count of the jobs.
     countByState: db.prepare<[], [string, number]>('SELECT state, SUM(n) FROM job_counts GROUP BY state').raw(),
@@ -424,9 +437,6 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       `SELECT state, finished_at, created_at FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= ? AND state IN (${TERMINAL_SQL})`,
     ),
     insertMessage: db.prepare('INSERT INTO messages (queue, ingest_id, received_at, body) VALUES (?, ?, ?, ?)'),
-    unprocessed: db.prepare<[number], { seq: number; queue: string; ingest_id: string; received_at: number; body: string; job_id: string | null; processed_at: number | null }>(
-      'SELECT * FROM messages WHERE processed_at IS NULL ORDER BY seq LIMIT ?',
-    ),
     markProcessed: db.prepare('UPDATE messages SET processed_at = ?, job_id = ? WHERE seq = ?'),
     insertRelated: db.prepare(
       `INSERT INTO related_samples (job_id, key, kind, value, mass_sample_url, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -459,10 +469,10 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     ),
   };
 
-  // Statements built from a column or state list are prepared once per distinct shape; `mode` is how they return
-  // rows: arrays (raw) or the first column (pluck).
+  // Statements built from a column or state list (or with a limit in their SQL) are prepared once per distinct
+  // shape; `mode` is how they return rows: arrays (raw), the first column (pluck), objects (all) or none (run).
   const dynamic = new Map<string, Database.Statement<unknown[], unknown>>();
-  function prepared(sql: string, mode: 'raw' | 'pluck' | 'run'): Database.Statement<unknown[], unknown> {
+  function prepared(sql: string, mode: 'raw' | 'pluck' | 'run' | 'all'): Database.Statement<unknown[], unknown> {
     let stmt = dynamic.get(sql);
     if (!stmt) {
       stmt = db.prepare<unknown[], unknown>(sql);
@@ -723,15 +733,15 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     }),
     events(id) {
       return st.events.all(id).map(
-        (r): JobEvent => ({
-          seq: r.seq,
-          jobId: r.job_id,
-          at: r.at,
-          type: r.type,
-          state: r.state as JobState,
-          message: r.message,
-          code: r.code,
-          data: r.data == null ? null : (JSON.parse(r.data) as Record<string, unknown>),
+        ([seq, jobId, at, type, state, message, code, data]): JobEvent => ({
+          seq,
+          jobId,
+          at,
+          type,
+          state: state as JobState,
+          message,
+          code,
+          data: data == null ? null : (JSON.parse(data) as Record<string, unknown>),
         }),
       );
     },
@@ -800,7 +810,10 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     },
     storeMessages: (queue, messages, now) => storeMessagesTx(queue, messages, now),
     unprocessedMessages(limit) {
-      return st.unprocessed.all(limit).map((r) => ({
+      if (limit < 1) return [];
+      // The limit is written into the SQL (see dueSql: a bound LIMIT is re-planned on every call).
+      const rows = prepared(`SELECT * FROM messages WHERE processed_at IS NULL ORDER BY seq LIMIT ${Math.floor(limit)}`, 'all').all() as MessageRow[];
+      return rows.map((r) => ({
         seq: r.seq,
         queue: r.queue,
         ingestId: r.ingest_id,
