@@ -6,7 +6,7 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
-import pRetry from 'p-retry';
+import pRetry, { type Options as PRetryOptions } from 'p-retry';
 import type { AssemblylineClient } from '../assemblyline/types.js';
 import { DEFAULT_IDENTITY } from '../config/identities.js';
 import type { BridgeConfig } from '../config/types.js';
@@ -27,6 +27,30 @@ import { instrument, newHealth } from './instrument.js';
 import type { Loop } from './loop.js';
 import { RepeatedFailures } from './repeated-failures.js';
 import type { BudgetLimits } from './states.js';
+
+/**
+ * `pRetry(fn, options)`, with the first attempt made directly: most calls succeed at once, and p-retry's set-up
+ * (option checks, its own promise chain) is then skipped. A first attempt that fails is handed to pRetry as its
+ * attempt 1 (same failure handling, backoff and later attempts). With `options.signal` aborted before the first
+ * attempt or by the end of a successful one, it rejects with the signal's reason, as pRetry does.
+ */
+export async function retryTransient<T>(fn: () => Promise<T>, options: PRetryOptions & { signal: AbortSignal }): Promise<T> {
+  if (options.signal.aborted) return pRetry(fn, options);
+  let result: T;
+  try {
+    result = await fn();
+  } catch (error) {
+    let replayed = false;
+    return pRetry(() => {
+      if (replayed) return fn();
+      replayed = true;
+      return Promise.reject(error as Error);
+    }, options);
+  }
+  // pRetry checks the signal after a successful attempt too (and then throws its reason).
+  if (options.signal.aborted) return pRetry(fn, options);
+  return result;
+}
 
 /** Consecutive identical failures of one related item, while its upstream answers other requests, before it is skipped. */
 export const SAME_FAILURE_LIMIT = 5;
@@ -294,7 +318,7 @@ export class BridgeContext {
   /** One upstream call with StepRetries attempts and exponential backoff for transient failures. */
   retry<T>(fn: () => Promise<T>): Promise<T> {
     const b = this.config.bridge;
-    return pRetry(fn, {
+    return retryTransient(fn, {
       retries: Math.max(0, b.stepRetries - 1),
       minTimeout: b.retryBaseDelay * 1000,
       maxTimeout: b.retryMaxDelay * 1000,

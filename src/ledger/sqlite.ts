@@ -38,6 +38,16 @@ interface RelationRow {
   created_at: number;
 }
 
+interface MessageRow {
+  seq: number;
+  queue: string;
+  ingest_id: string;
+  received_at: number;
+  body: string;
+  job_id: string | null;
+  processed_at: number | null;
+}
+
 function relationRecord(r: RelationRow): RelationRecord {
   return {
     jobId: r.job_id,
@@ -176,55 +186,71 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_due ON jobs(state, not_before, created_at, id);
   DROP INDEX jobs_state_not_before;
   `,
+  // v7: the number of jobs per state and identity, kept by triggers in the same transaction as every change of a
+  // job's state or identity: in-flight and per-state counts read a few rows instead of counting every job (the
+  // poller asks before each claim). A later migration that rebuilds the jobs table must recreate these triggers.
+  `
+  CREATE TABLE job_counts (
+    state TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (state, identity)
+  ) WITHOUT ROWID;
+  INSERT INTO job_counts (state, identity, n) SELECT state, COALESCE(identity, 'default'), COUNT(*) FROM jobs GROUP BY 1, 2;
+  CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO job_counts (state, identity, n) VALUES (NEW.state, COALESCE(NEW.identity, 'default'), 1)
+      ON CONFLICT (state, identity) DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE state = OLD.state AND identity = COALESCE(OLD.identity, 'default');
+  END;
+  CREATE TRIGGER jobs_count_update AFTER UPDATE OF state, identity ON jobs
+    WHEN OLD.state IS NOT NEW.state OR COALESCE(OLD.identity, 'default') IS NOT COALESCE(NEW.identity, 'default') BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE state = OLD.state AND identity = COALESCE(OLD.identity, 'default');
+    INSERT INTO job_counts (state, identity, n) VALUES (NEW.state, COALESCE(NEW.identity, 'default'), 1)
+      ON CONFLICT (state, identity) DO UPDATE SET n = n + 1;
+  END;
+  `,
 ];
 
 /**
- * The due jobs of `states` states (parameters: state, now, limit for each, then the limit again when there are
- * several): one index range of jobs_due (migration v6) per state, each in index order and cut at the limit, then
- * merged. A single `state IN (…)` query would sort every due job of those states on each call. `ids`: only the ids,
- * read from the index alone.
+ * The due jobs of `states` states, at most `limit` (parameters: state and now for each state): one index range of
+ * jobs_due (migration v6) per state, each in index order and cut at the limit, then merged. A single
+ * `state IN (…)` query would sort every due job of those states on each call. `ids`: only the ids, read from the
+ * index alone. The limit is part of the SQL, not a parameter: SQLite (with STAT4, as better-sqlite3 builds it)
+ * re-plans a statement each time a LIMIT parameter is bound, which cost more than the query itself.
  */
-export function dueSql(states: number, what: 'jobs' | 'ids' = 'jobs'): string {
+export function dueSql(states: number, what: 'jobs' | 'ids', limit: number): string {
   const order = 'ORDER BY not_before, created_at, id';
-  const cols = what === 'ids' ? 'id, not_before, created_at' : '*';
-  const range = `SELECT ${cols} FROM jobs WHERE state = ? AND not_before <= ? ${order} LIMIT ?`;
-  if (states === 1) return what === 'ids' ? `SELECT id FROM jobs WHERE state = ? AND not_before <= ? ${order} LIMIT ?` : range;
+  const n = Math.max(0, Math.floor(limit));
+  if (states === 1) return `SELECT ${what === 'ids' ? 'id' : JOB_SELECT} FROM jobs WHERE state = ? AND not_before <= ? ${order} LIMIT ${n}`;
+  const cols = what === 'ids' ? 'id, not_before, created_at' : JOB_SELECT;
+  const range = `SELECT ${cols} FROM jobs WHERE state = ? AND not_before <= ? ${order} LIMIT ${n}`;
   const merged = Array.from({ length: states }, () => `SELECT * FROM (${range})`).join(' UNION ALL ');
-  return `SELECT ${what === 'ids' ? 'id' : '*'} FROM (${merged}) ${order} LIMIT ?`;
+  return `SELECT ${what === 'ids' ? 'id' : JOB_SELECT} FROM (${merged}) ${order} LIMIT ${n}`;
 }
 
-interface JobRow {
-  id: string;
-  scheduled_analysis_url: string;
-  sample_url: string;
-  state: string;
-  sha256: string | null;
-  file_name: string | null;
-  file_size: number | null;
-  sample_cls: string | null;
-  attempts: number;
-  ingest_id: string | null;
-  sid: string | null;
-  cache_hit: number;
-  score: number | null;
-  al_failure: string | null;
-  error_code: string | null;
-  error_message: string | null;
-  last_error: string | null;
-  last_error_code: string | null;
-  mass_report_url: string | null;
-  not_before: number;
-  deadline: number | null;
-  created_at: number;
-  updated_at: number;
-  finished_at: number | null;
-  ignore_cache: number;
-  never_drop: number;
-  step_failures: number;
-  echo_of: string | null;
-  state_since: number | null;
-  identity: string | null;
+/**
+ * The limit written into a due query: the next power of two (the rows beyond `limit` are dropped), so that the
+ * statements prepared for the limits callers ask stay few.
+ */
+function dueLimit(limit: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, limit)));
 }
+
+/** The columns of a job row, in the order the statements below read them (arrays, not objects: half the cost). */
+const JOB_COLUMNS = [
+  'id', 'scheduled_analysis_url', 'sample_url', 'state', 'sha256', 'file_name', 'file_size', 'sample_cls', 'attempts', 'ingest_id',
+  'sid', 'cache_hit', 'score', 'al_failure', 'error_code', 'error_message', 'last_error', 'last_error_code', 'mass_report_url',
+  'not_before', 'deadline', 'created_at', 'updated_at', 'finished_at', 'ignore_cache', 'never_drop', 'step_failures', 'echo_of',
+  'state_since', 'identity',
+] as const;
+
+/** The select list of a job row (JOB_COLUMNS). */
+const JOB_SELECT = JOB_COLUMNS.join(', ');
+
+/** A job row as better-sqlite3 returns it in raw mode: the values of JOB_COLUMNS in that order. */
+type JobRow = unknown[];
 
 /** Job field → column, for patches. Booleans are stored as 0/1. */
 const COLUMNS: Record<keyof JobPatch, string> = {
@@ -263,44 +289,46 @@ function dueStates(states: readonly JobState[]): JobState[] {
   return [...new Set(states.filter((s) => !TERMINAL_STATES.includes(s)))];
 }
 
-function dueParams(states: readonly string[], now: number, limit: number): unknown[] {
-  const params: unknown[] = states.flatMap((state) => [state, now, limit]);
-  if (states.length > 1) params.push(limit);
+function dueParams(states: readonly string[], now: number): unknown[] {
+  const params: unknown[] = [];
+  for (const state of states) params.push(state, now);
   return params;
 }
 
+/** A Job from a row of JOB_COLUMNS (indices in the comments). */
 function rowToJob(r: JobRow): Job {
+  const updatedAt = r[22] as number;
   return {
-    id: r.id,
-    scheduledAnalysisUrl: r.scheduled_analysis_url,
-    sampleUrl: r.sample_url,
-    state: r.state as JobState,
-    sha256: r.sha256,
-    fileName: r.file_name,
-    fileSize: r.file_size,
-    sampleCls: r.sample_cls,
-    attempts: r.attempts,
-    ingestId: r.ingest_id,
-    sid: r.sid,
-    cacheHit: r.cache_hit === 1,
-    score: r.score,
-    alFailure: r.al_failure,
-    errorCode: r.error_code,
-    errorMessage: r.error_message,
-    lastError: r.last_error,
-    lastErrorCode: r.last_error_code,
-    massReportUrl: r.mass_report_url,
-    notBefore: r.not_before,
-    deadline: r.deadline,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    finishedAt: r.finished_at,
-    ignoreCache: r.ignore_cache === 1,
-    neverDrop: r.never_drop === 1,
-    stepFailures: r.step_failures,
-    echoOf: r.echo_of,
-    stateSince: r.state_since ?? r.updated_at,
-    identity: r.identity,
+    id: r[0] as string,
+    scheduledAnalysisUrl: r[1] as string,
+    sampleUrl: r[2] as string,
+    state: r[3] as JobState,
+    sha256: r[4] as string | null,
+    fileName: r[5] as string | null,
+    fileSize: r[6] as number | null,
+    sampleCls: r[7] as string | null,
+    attempts: r[8] as number,
+    ingestId: r[9] as string | null,
+    sid: r[10] as string | null,
+    cacheHit: r[11] === 1,
+    score: r[12] as number | null,
+    alFailure: r[13] as string | null,
+    errorCode: r[14] as string | null,
+    errorMessage: r[15] as string | null,
+    lastError: r[16] as string | null,
+    lastErrorCode: r[17] as string | null,
+    massReportUrl: r[18] as string | null,
+    notBefore: r[19] as number,
+    deadline: r[20] as number | null,
+    createdAt: r[21] as number,
+    updatedAt,
+    finishedAt: r[23] as number | null,
+    ignoreCache: r[24] === 1,
+    neverDrop: r[25] === 1,
+    stepFailures: r[26] as number,
+    echoOf: r[27] as string | null,
+    stateSince: (r[28] as number | null) ?? updatedAt,
+    identity: r[29] as string | null,
   };
 }
 
@@ -368,6 +396,10 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     // fsyncs the WAL file itself before it resolves (the same fsync FULL does, off the event loop).
     db.pragma(groupCommit && journal.toLowerCase() === 'wal' ? 'synchronous = NORMAL' : 'synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    // Every write is a savepoint in the open group transaction, and SQLite keeps the pages a savepoint changes in
+    // a sub-journal to roll it back: in memory, not in a temporary file written on every write. (Only rollbacks of
+    // uncommitted writes use it; nothing durable lives there.)
+    db.pragma('temp_store = MEMORY');
     // A damaged file is refused at start with a clear message, not discovered by a failing write mid-job.
     const check = db.pragma('quick_check(1)', { simple: true }) as string;
     if (check !== 'ok') throw new BridgeError('LEDGER', `ledger ${path} failed its integrity check: ${check}`);
@@ -380,33 +412,37 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
 
   const st = {
     insertJob: db.prepare(
-      `INSERT INTO jobs (id, scheduled_analysis_url, sample_url, state, created_at, updated_at, not_before, identity)
-       VALUES (?, ?, ?, 'claimed', ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+      `INSERT INTO jobs (id, scheduled_analysis_url, sample_url, state, created_at, updated_at, not_before, state_since, identity)
+       VALUES (?, ?, ?, 'claimed', ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
     ),
     oldestPerState: db.prepare<[], { state: string; id: string; since: number }>(
       `SELECT state, id, MIN(COALESCE(state_since, updated_at)) AS since FROM jobs WHERE state NOT IN (${TERMINAL_SQL}) GROUP BY state`,
     ),
-    getJob: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+    hasJob: db.prepare<[string], number>('SELECT 1 FROM jobs WHERE id = ?').pluck(),
+    getJob: db.prepare<[string], JobRow>(`SELECT ${JOB_SELECT} FROM jobs WHERE id = ?`).raw(),
+    // What a write checks before it changes a job: its state and whether it has finished.
+    jobState: db.prepare<[string], [string, number | null]>('SELECT state, finished_at FROM jobs WHERE id = ?').raw(),
     insertEvent: db.prepare(
       'INSERT INTO job_events (job_id, at, type, state, message, code, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
-    events: db.prepare<[string], { seq: number; job_id: string; at: number; type: string; state: string; message: string | null; code: string | null; data: string | null }>(
-      'SELECT * FROM job_events WHERE job_id = ? ORDER BY seq',
-    ),
-    byIngestId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE ingest_id = ? LIMIT 1'),
-    countByState: db.prepare<[], { state: string; n: number }>('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state'),
-    inFlight: db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM jobs WHERE state NOT IN (${TERMINAL_SQL}, 'held')`),
+    // Rows as arrays, in this column order (see rowToJob).
+    events: db
+      .prepare<[string], [number, string, number, string, string, string | null, string | null, string | null]>(
+        'SELECT seq, job_id, at, type, state, message, code, data FROM job_events WHERE job_id = ? ORDER BY seq',
+      )
+      .raw(),
+    byIngestId: db.prepare<[string], JobRow>(`SELECT ${JOB_SELECT} FROM jobs WHERE ingest_id = ? LIMIT 1`).raw(),
+    // The counts come from job_counts (migration v7), which triggers keep equal to a count of the jobs.
+    countByState: db.prepare<[], [string, number]>('SELECT state, SUM(n) FROM job_counts GROUP BY state').raw(),
+    inFlight: db.prepare<[], number>(`SELECT COALESCE(SUM(n), 0) FROM job_counts WHERE state NOT IN (${TERMINAL_SQL}, 'held')`).pluck(),
     inFlightByIdentity: db.prepare<[], { identity: string; n: number }>(
-      `SELECT COALESCE(identity, 'default') AS identity, COUNT(*) AS n FROM jobs WHERE state NOT IN (${TERMINAL_SQL}, 'held') GROUP BY 1`,
+      `SELECT identity, SUM(n) AS n FROM job_counts WHERE state NOT IN (${TERMINAL_SQL}, 'held') GROUP BY identity HAVING SUM(n) > 0`,
     ),
     oldest: db.prepare<[], { t: number | null }>(`SELECT MIN(created_at) AS t FROM jobs WHERE state NOT IN (${TERMINAL_SQL}, 'held')`),
     finishedSince: db.prepare<[number], { state: string; finished_at: number; created_at: number }>(
       `SELECT state, finished_at, created_at FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= ? AND state IN (${TERMINAL_SQL})`,
     ),
     insertMessage: db.prepare('INSERT INTO messages (queue, ingest_id, received_at, body) VALUES (?, ?, ?, ?)'),
-    unprocessed: db.prepare<[number], { seq: number; queue: string; ingest_id: string; received_at: number; body: string; job_id: string | null; processed_at: number | null }>(
-      'SELECT * FROM messages WHERE processed_at IS NULL ORDER BY seq LIMIT ?',
-    ),
     markProcessed: db.prepare('UPDATE messages SET processed_at = ?, job_id = ? WHERE seq = ?'),
     insertRelated: db.prepare(
       `INSERT INTO related_samples (job_id, key, kind, value, mass_sample_url, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -439,12 +475,15 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     ),
   };
 
-  // Statements built from a column or state list are prepared once per distinct shape.
-  const dynamic = new Map<string, Database.Statement<unknown[], JobRow>>();
-  function prepared(sql: string): Database.Statement<unknown[], JobRow> {
+  // Statements built from a column or state list (or with a limit in their SQL) are prepared once per distinct
+  // shape; `mode` is how they return rows: arrays (raw), the first column (pluck), objects (all) or none (run).
+  const dynamic = new Map<string, Database.Statement<unknown[], unknown>>();
+  function prepared(sql: string, mode: 'raw' | 'pluck' | 'run' | 'all'): Database.Statement<unknown[], unknown> {
     let stmt = dynamic.get(sql);
     if (!stmt) {
-      stmt = db.prepare<unknown[], JobRow>(sql);
+      stmt = db.prepare<unknown[], unknown>(sql);
+      if (mode === 'raw') stmt.raw();
+      else if (mode === 'pluck') stmt.pluck();
       dynamic.set(sql, stmt);
     }
     return stmt;
@@ -454,6 +493,13 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     const row = st.getJob.get(id);
     if (!row) throw new BridgeError('NOT_FOUND', `no job ${id}`);
     return rowToJob(row);
+  }
+
+  /** The job's state and finishedAt, for a write that changes it. */
+  function stateOrThrow(id: string): { state: JobState; finishedAt: number | null } {
+    const row = st.jobState.get(id);
+    if (!row) throw new BridgeError('NOT_FOUND', `no job ${id}`);
+    return { state: row[0] as JobState, finishedAt: row[1] };
   }
 
   function appendEventRaw(id: string, state: JobState, event: NewEvent, now: number): void {
@@ -585,17 +631,24 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     if (syncFailure) return Promise.reject(syncFailure);
     if (!groupCommit || !db.open || (notDurable() === 0 && !db.inTransaction)) return Promise.resolve();
     // Callers of this turn share the commit: it runs once the turn's microtasks (their writes) are done. The
-    // fsync after it covers every write committed before it started (the timer's commits too).
+    // fsync after it covers every write committed before it started (the timer's commits too). While an fsync
+    // runs, the commit waits for it: the callers of every turn until then share that one commit and the one fsync
+    // after it (they would wait for the running fsync anyway), instead of one commit and one fsync per turn.
     flushing ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
-        flushing = null;
-        try {
-          commitNow();
-        } catch (err) {
-          reject(err);
-          return;
-        }
-        syncWal().then(resolve, reject);
+        const run = (): void => {
+          flushing = null;
+          try {
+            commitNow();
+          } catch (err) {
+            reject(err);
+            return;
+          }
+          syncWal().then(resolve, reject);
+        };
+        // A failed fsync fails this flush too (syncWal rejects with it).
+        if (syncing) syncing.done.then(run, run);
+        else run();
       });
     });
     return flushing;
@@ -636,15 +689,14 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
   }
 
   const claimTx = write((input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string; identity?: string }, now: number) => {
-    const info = st.insertJob.run(input.id, input.scheduledAnalysisUrl, input.sampleUrl, now, now, now, input.identity ?? null);
-    if (info.changes === 1) prepared('UPDATE jobs SET state_since = ? WHERE id = ?').run(now, input.id);
+    const info = st.insertJob.run(input.id, input.scheduledAnalysisUrl, input.sampleUrl, now, now, now, now, input.identity ?? null);
     const created = info.changes === 1;
     if (created) appendEventRaw(input.id, 'claimed', { type: 'claimed', data: { sampleUrl: input.sampleUrl } }, now);
     return { job: getOrThrow(input.id), created };
   });
 
   const updateTx = write((id: string, patch: JobPatch, event: NewEvent, now: number) => {
-    const current = getOrThrow(id);
+    const current = stateOrThrow(id);
     // The state table (bridge/states.ts) is the only authority on which transitions exist.
     if (patch.state !== undefined && (patch.state !== current.state || !canTransition(current.state, patch.state))) {
       assertTransition(id, current.state, patch.state);
@@ -663,8 +715,9 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       sets.push(`${col} = ?`);
       values.push(toSql(value));
     }
-    prepared(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
-    const updated = getOrThrow(id);
+    // The changed row comes back from the UPDATE itself (no second read).
+    const row = prepared(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? RETURNING ${JOB_SELECT}`, 'raw').get(...values, id) as JobRow;
+    const updated = rowToJob(row);
     appendEventRaw(id, updated.state, event, now);
     return updated;
   });
@@ -686,22 +739,22 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       const row = st.getJob.get(id);
       return row ? rowToJob(row) : undefined;
     },
+    has: (id) => st.hasJob.get(id) !== undefined,
     update: (id, patch, event, now) => updateTx(id, patch, event, now),
     appendEvent: write((id: string, event: NewEvent, now: number) => {
-      const job = getOrThrow(id);
-      appendEventRaw(id, job.state, event, now);
+      appendEventRaw(id, stateOrThrow(id).state, event, now);
     }),
     events(id) {
       return st.events.all(id).map(
-        (r): JobEvent => ({
-          seq: r.seq,
-          jobId: r.job_id,
-          at: r.at,
-          type: r.type,
-          state: r.state as JobState,
-          message: r.message,
-          code: r.code,
-          data: r.data == null ? null : (JSON.parse(r.data) as Record<string, unknown>),
+        ([seq, jobId, at, type, state, message, code, data]): JobEvent => ({
+          seq,
+          jobId,
+          at,
+          type,
+          state: state as JobState,
+          message,
+          code,
+          data: data == null ? null : (JSON.parse(data) as Record<string, unknown>),
         }),
       );
     },
@@ -711,13 +764,15 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     },
     due(states, now, limit) {
       const wanted = dueStates(states);
-      if (wanted.length === 0 || limit <= 0) return [];
-      return (prepared(dueSql(wanted.length)).all(...dueParams(wanted, now, limit)) as JobRow[]).map(rowToJob);
+      if (wanted.length === 0 || limit < 1) return [];
+      const rows = prepared(dueSql(wanted.length, 'jobs', dueLimit(limit)), 'raw').all(...dueParams(wanted, now)) as JobRow[];
+      return rows.slice(0, limit).map(rowToJob);
     },
     dueIds(states, now, limit) {
       const wanted = dueStates(states);
-      if (wanted.length === 0 || limit <= 0) return [];
-      return prepared(dueSql(wanted.length, 'ids')).pluck().all(...dueParams(wanted, now, limit)) as unknown as string[];
+      if (wanted.length === 0 || limit < 1) return [];
+      const ids = prepared(dueSql(wanted.length, 'ids', dueLimit(limit)), 'pluck').all(...dueParams(wanted, now)) as string[];
+      return ids.length > limit ? ids.slice(0, limit) : ids;
     },
     list(query: JobQuery): JobPage {
       const where: string[] = [];
@@ -744,9 +799,9 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
         where.push('(created_at < ? OR (created_at = ? AND id < ?))');
         values.push(c, c, id);
       }
-      const limit = Math.max(1, Math.min(query.limit ?? 50, 1000));
-      const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
-      const rows = prepared(sql).all(...values, limit + 1);
+      const limit = Math.max(1, Math.min(Math.floor(query.limit ?? 50), 1000));
+      const sql = `SELECT ${JOB_SELECT} FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
+      const rows = prepared(sql, 'raw').all(...values, limit + 1) as JobRow[];
       const more = rows.length > limit;
       const jobs = rows.slice(0, limit).map(rowToJob);
       const last = jobs[jobs.length - 1];
@@ -754,10 +809,10 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     },
     countByState() {
       const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
-      for (const r of st.countByState.all()) out[r.state as JobState] = r.n;
+      for (const [state, n] of st.countByState.all()) out[state as JobState] = n;
       return out;
     },
-    inFlight: () => st.inFlight.get()?.n ?? 0,
+    inFlight: () => st.inFlight.get() ?? 0,
     inFlightByIdentity: () => Object.fromEntries(st.inFlightByIdentity.all().map((r) => [r.identity, r.n])),
     oldestInFlightCreatedAt: () => st.oldest.get()?.t ?? null,
     oldestPerState() {
@@ -768,7 +823,10 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     },
     storeMessages: (queue, messages, now) => storeMessagesTx(queue, messages, now),
     unprocessedMessages(limit) {
-      return st.unprocessed.all(limit).map((r) => ({
+      if (limit < 1) return [];
+      // The limit is written into the SQL (see dueSql: a bound LIMIT is re-planned on every call).
+      const rows = prepared(`SELECT * FROM messages WHERE processed_at IS NULL ORDER BY seq LIMIT ${Math.floor(limit)}`, 'all').all() as MessageRow[];
+      return rows.map((r) => ({
         seq: r.seq,
         queue: r.queue,
         ingestId: r.ingest_id,

@@ -164,6 +164,8 @@ export interface Ledger {
   /** Inserts the job in state `claimed` unless it exists; returns the job and whether it was new. Atomic. */
   claim(input: { id: string; scheduledAnalysisUrl: string; sampleUrl: string; identity?: string }, now: number): { job: Job; created: boolean };
   get(id: string): Job | undefined;
+  /** Whether a job with this id exists (reads an index only: the poller asks for every scheduled analysis listed). */
+  has(id: string): boolean;
   /**
    * Applies the patch and appends the event in one transaction; returns the updated job. A state change the
    * state table (bridge/states.ts) does not allow is refused with TransitionRefused and nothing is written.

@@ -121,6 +121,7 @@ export function createFakeLedger(): FakeLedger {
       const job = jobs.get(id);
       return job ? { ...job } : undefined;
     },
+    has: (id) => jobs.has(id),
     update(id, patch: JobPatch, event, now) {
       const job = mustGet(id);
       // Same contract as the SQLite ledger: the state table decides which transitions exist.

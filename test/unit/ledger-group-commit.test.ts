@@ -168,6 +168,40 @@ test('writes committed by the timer are fsynced by it; a flush meanwhile waits f
 
 });
 
+test('while an fsync runs, the writes of every later turn wait for it and then share one commit and one fsync', async (t) => {
+  const file = tempFile(t);
+  const held = heldFsync();
+  const ledger = openLedger(file, { flushAfterMs: 60_000, fsync: held.fsync });
+  t.after(() => ledger.close());
+  const before = ledger.commits();
+  ledger.claim(claimInput(1), 1000);
+  const first = ledger.flush();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(held.calls, 1);
+  // Three later turns write and flush while that fsync runs.
+  const later: Array<Promise<void>> = [];
+  for (let i = 2; i <= 4; i++) {
+    ledger.claim(claimInput(i), 1000 + i);
+    later.push(ledger.flush());
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(ledger.commits(), before + 1, 'their commit waits for the fsync in flight');
+  assert.deepEqual(committedJobs(file), ['sa-1'], 'not committed yet: another process sees only the first claim');
+  assert.equal(ledger.pending(), 4);
+  for (const p of later) assert.equal(await settled(p), 'pending');
+  held.release();
+  assert.equal(await settled(first), 'resolved');
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(ledger.commits(), before + 2, 'one commit for the three turns');
+  assert.equal(held.calls, 2, 'and one fsync');
+  assert.deepEqual(committedJobs(file), ['sa-1', 'sa-2', 'sa-3', 'sa-4']);
+  for (const p of later) assert.equal(await settled(p), 'pending', 'durable only once that fsync has finished');
+  assert.equal(ledger.pending(), 3);
+  held.release();
+  for (const p of later) assert.equal(await settled(p), 'resolved');
+  assert.equal(ledger.pending(), 0);
+});
+
 test('a failed fsync fails that flush, the one queued behind it and every later one: no side effect follows a write that may be lost', async (t) => {
   const held = heldFsync();
   const file = tempFile(t);

@@ -69,7 +69,7 @@ async function pollAndClaim(ctx: BridgeContext, identity: Identity): Promise<voi
       ctx.log.warn({ item: JSON.stringify(sa).slice(0, 500) }, 'scheduled analysis without id, url or sample ignored');
       continue;
     }
-    if (ctx.ledger.get(sa.id)) continue;
+    if (ctx.ledger.has(sa.id)) continue;
     if (!ctx.canClaim()) break;
     const { job, created } = ctx.ledger.claim({ id: sa.id, scheduledAnalysisUrl: sa.url, sampleUrl: sa.sample, identity: identity.name }, ctx.now());
     if (created) {

@@ -43,8 +43,8 @@ export async function workerTick(ctx: BridgeContext): Promise<void> {
 
 /** Runs consecutive steps of one job while it stays due (the caller holds the job's lock). */
 async function drive(ctx: BridgeContext, id: string): Promise<void> {
+  let job = ctx.ledger.get(id);
   for (let i = 0; i < 16 && !ctx.stopping; i++) {
-    const job = ctx.ledger.get(id);
     if (!job || !WORK_STATES.includes(job.state) || job.notBefore > ctx.now()) return;
     try {
       await runStep(ctx, job);
@@ -52,8 +52,10 @@ async function drive(ctx: BridgeContext, id: string): Promise<void> {
       onStepError(ctx, id, err);
       return;
     }
+    // Read after the step, and the job the next step starts from (nothing runs in between).
     const after = ctx.ledger.get(id);
     if (!after || (after.updatedAt === job.updatedAt && after.state === job.state)) return;
+    job = after;
   }
 }
 

@@ -1,6 +1,6 @@
 /** Steps `collecting`/`relating`/`reporting` (analysis report): read results, relate, then report. */
 import type { SubmissionFull } from '../../assemblyline/types.js';
-import type { Job } from '../../ledger/types.js';
+import type { Job, JobEvent } from '../../ledger/types.js';
 import { withClassification } from '../../mapping/classification.js';
 import { extractedChildIn, mapOwnSampleReport, mapSubmissionToReport } from '../../mapping/index.js';
 import type { ReportPlan } from '../../mapping/types.js';
@@ -79,25 +79,27 @@ export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
     await relateStep(ctx, job, plan, full);
     job = ctx.apply(job, { patch: { state: 'reporting' }, event: { type: 'related', data: { related: ctx.ledger.relatedSamples(job.id).length } } });
   }
-  // The report says what MASS holds: related, skipped (with why) and renamed items, from the ledger.
+  // The report says what MASS holds: related, skipped (with why) and renamed items, from the ledger. The history is
+  // read once for the outcome, the marker and sendReport's check: nothing is written until sendReport's first write.
+  const events = ctx.ledger.events(job.id);
   const outcome = relatingOutcome(
     plan,
-    { samples: ctx.ledger.relatedSamples(job.id), relations: ctx.ledger.relations(job.id), events: ctx.ledger.events(job.id) },
-    budgetSpentReason(ctx, job),
+    { samples: ctx.ledger.relatedSamples(job.id), relations: ctx.ledger.relations(job.id), events },
+    budgetSpentReason(events),
   );
   const final = plan.related.length > 0 || outcome.notes.length > 0 ? applyOutcome(plan, outcome) : plan;
   const report: ReportSubmission = {
     analysisDate: new Date(ctx.now()),
     tags: plan.tags,
     // The classification Assemblyline gave the results, under assemblyline.classification.
-    additionalMetadata: withClassification(withMarker(ctx, final.additionalMetadata, job), full),
+    additionalMetadata: withClassification(withMarker(ctx, final.additionalMetadata, job, events), full),
     jsonReportObjects: final.jsonReportObjects,
   };
-  await sendReport(ctx, job, report, lookedUp && job.state === 'reporting');
+  await sendReport(ctx, job, report, lookedUp && job.state === 'reporting', events);
 }
 
-/** Why planned items that were never tried are not on MASS: the relating step's budget was spent. */
-function budgetSpentReason(ctx: BridgeContext, job: Job): string {
-  const spent = [...ctx.ledger.events(job.id)].reverse().find((e) => e.type === 'related-budget-spent');
+/** Why planned items that were never tried are not on MASS: the relating step's budget was spent (from the job's history). */
+function budgetSpentReason(events: readonly JobEvent[]): string {
+  const spent = events.findLast((e) => e.type === 'related-budget-spent');
   return spent?.message ?? 'not created: the relating step ended before this item';
 }

@@ -1,6 +1,6 @@
 /** Step `reporting`: send the analysis or error report to MASS exactly once (found again by its marker). */
 import { BridgeError } from '../../errors.js';
-import type { Job } from '../../ledger/types.js';
+import type { Job, JobEvent } from '../../ledger/types.js';
 import { mapErrorReport } from '../../mapping/index.js';
 import type { MassReport, ReportSubmission } from '../../mass/types.js';
 import { VERSION } from '../../version.js';
@@ -10,11 +10,12 @@ import { ingestWayOf } from '../hash-first.js';
 
 /**
  * The report's additional_metadata with our marker (job id and bridge instance) under `assemblyline`, and
- * `ingest_via` (sha256 or upload) once the job was ingested.
+ * `ingest_via` (sha256 or upload) once the job was ingested. `events`: the job's history, read from the ledger
+ * unless the caller has just read it.
  */
-export function withMarker(ctx: BridgeContext, metadata: Record<string, unknown>, job: Job): Record<string, unknown> {
+export function withMarker(ctx: BridgeContext, metadata: Record<string, unknown>, job: Job, events: readonly JobEvent[] = ctx.ledger.events(job.id)): Record<string, unknown> {
   const al = metadata.assemblyline && typeof metadata.assemblyline === 'object' ? (metadata.assemblyline as Record<string, unknown>) : {};
-  const ingestVia = ingestWayOf(ctx.ledger.events(job.id));
+  const ingestVia = ingestWayOf(events);
   return { ...metadata, assemblyline: { ...al, [REPORT_MARKER_KEY]: job.id, bridge_instance: ctx.config.bridge.instanceName, ...(ingestVia ? { ingest_via: ingestVia } : {}) } };
 }
 
@@ -31,6 +32,8 @@ export async function sendErrorReport(ctx: BridgeContext, job: Job): Promise<voi
     uiBaseUrl: ctx.mapping.uiBaseUrl,
     now: new Date(ctx.now()).toISOString(),
   });
+  // One read of the history for the marker and the report's own check (nothing is written in between).
+  const events = ctx.ledger.events(job.id);
   await sendReport(
     ctx,
     job,
@@ -38,9 +41,10 @@ export async function sendErrorReport(ctx: BridgeContext, job: Job): Promise<voi
       analysisDate: new Date(ctx.now()),
       tags: plan.tags,
       errorMessage: plan.errorMessage,
-      additionalMetadata: withMarker(ctx, plan.additionalMetadata, job),
+      additionalMetadata: withMarker(ctx, plan.additionalMetadata, job, events),
     },
     true,
+    events,
   );
 }
 
@@ -67,9 +71,12 @@ export async function finishIfReported(ctx: BridgeContext, job: Job): Promise<bo
   return true;
 }
 
-/** `lookedUp`: finishIfReported has just searched for our marker, so the first POST needs no second search. */
-export async function sendReport(ctx: BridgeContext, job: Job, report: ReportSubmission, lookedUp = false): Promise<void> {
-  const attemptedBefore = ctx.ledger.events(job.id).some((e) => e.type === 'report-attempt');
+/**
+ * `lookedUp`: finishIfReported has just searched for our marker, so the first POST needs no second search.
+ * `events`: the job's history as the ledger holds it now (the caller read it with no write since), else read here.
+ */
+export async function sendReport(ctx: BridgeContext, job: Job, report: ReportSubmission, lookedUp = false, events: readonly JobEvent[] = ctx.ledger.events(job.id)): Promise<void> {
+  const attemptedBefore = events.some((e) => e.type === 'report-attempt');
   let sentBefore = attemptedBefore && !lookedUp;
   // Whether any POST of this report (now or before a restart) may have reached MASS before the current one.
   let postedBefore = attemptedBefore;
