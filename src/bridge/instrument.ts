@@ -1,7 +1,7 @@
 /**
- * Wraps the upstream clients so every call first makes the ledger's pending writes durable (the bridge passes its
- * ledger as `durable`), then records a metric and updates the upstream's health (consecutive failures
- * drive backpressure and the status API).
+ * Wraps the upstream clients so every call that changes something upstream first makes the ledger's pending writes
+ * durable (the bridge passes its ledger as `durable`), then records a metric and updates the upstream's health
+ * (consecutive failures drive backpressure and the status API).
  */
 import { BridgeError, isTransient } from '../errors.js';
 /** Re-exported for callers that read it here; the definition lives in health.ts so metrics need no bridge module. */
@@ -42,6 +42,34 @@ const OPERATIONS: Record<string, string> = {
   fileChildren: 'file_children',
 };
 
+/**
+ * Operations that change nothing upstream: they start without waiting for the ledger's pending writes to become
+ * durable (docs/design.md §9). A kill before the next commit loses those writes whether or not a read was on its
+ * way, and nothing MASS or Assemblyline holds can depend on them. Every other operation changes upstream state
+ * (a report, a sample, a relation, an ingest — the sha256 one creates a submission when it hits — and the
+ * notification-queue read, which removes what it returns) and waits for the flush. The MASS poll's only effect,
+ * the instance's heartbeat, depends on nothing in the ledger.
+ */
+export const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set([
+  'poll',
+  'getInstance',
+  'getScheduledAnalysis',
+  'getSample',
+  'downloadSample',
+  'listSampleReports',
+  'getRelationGraph',
+  'findSamples',
+  'getSubmission',
+  'getSubmissionFull',
+  'getSubmissionSummary',
+  'isCompleted',
+  'searchSubmissions',
+  'downloadFile',
+  'downloadFileBytes',
+  'openFile',
+  'fileChildren',
+]);
+
 /** Counts one failed call of the upstream in its health (what the status API and backpressure read). */
 export function recordFailure(health: UpstreamHealth, err: unknown, now: number): void {
   health.lastErrorAt = now;
@@ -74,10 +102,11 @@ export interface Durability {
 }
 
 /**
- * `client` with every upstream operation (OPERATIONS) wrapped. With `durable` (the bridge's ledger), the client's
- * method is called only once every ledger write is durable (committed and fsynced): the wrapper flushes (group commit) until `pending()`
- * is 0, so no request is issued while anything written before it could still be lost (docs/design.md §9). When
- * nothing is pending the call starts synchronously. A failed commit fails the call without counting against the
+ * `client` with every upstream operation (OPERATIONS) wrapped. With `durable` (the bridge's ledger), a method that
+ * changes upstream state (any not in READ_ONLY_OPERATIONS) is called only once every ledger write is durable
+ * (committed and fsynced): the wrapper flushes (group commit) until `pending()` is 0, so no such request is issued
+ * while anything written before it could still be lost (docs/design.md §9). Reads, and calls made while nothing is
+ * pending, start synchronously. A failed commit fails the call without counting against the
  * upstream. `identity` labels the calls' metric: the identity whose MASS key the client carries (none for Assemblyline).
  */
 export function instrument<T extends object>(
@@ -94,9 +123,10 @@ export function instrument<T extends object>(
       const value = Reflect.get(obj, prop, receiver) as unknown;
       if (typeof value !== 'function' || typeof prop !== 'string' || !(prop in OPERATIONS)) return value;
       const operation = OPERATIONS[prop];
+      const waitsForDurability = durable !== undefined && !READ_ONLY_OPERATIONS.has(prop);
       return async (...args: unknown[]) => {
         // Writes of other jobs may land between the commit and this continuation: loop until none is pending.
-        if (durable) while (durable.pending() > 0) await durable.flush();
+        if (waitsForDurability) while (durable.pending() > 0) await durable.flush();
         const started = performance.now();
         try {
           const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(obj, args);

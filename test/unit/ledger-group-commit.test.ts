@@ -325,7 +325,7 @@ test('an API answer leaves only once what it shows is committed; /metrics counts
   assert.ok(commits >= 3, `commits counted: ${commits}`);
 });
 
-test('an upstream call waits until no ledger write is pending; a failed commit fails it before the request, not counted against the upstream', async () => {
+test('an upstream call that changes something waits until no ledger write is pending; a failed commit fails it before the request, not counted against the upstream', async () => {
   let pending = 2;
   let fail = false;
   const durable = {
@@ -334,19 +334,54 @@ test('an upstream call waits until no ledger write is pending; a failed commit f
   };
   const requests: number[] = [];
   const client = {
-    poll: (): Promise<string[]> => {
+    submitReport: (): Promise<string> => {
       requests.push(pending);
-      return Promise.resolve([]);
+      return Promise.resolve('report');
     },
   };
   const health = newHealth();
   const wrapped = instrument(client, 'mass', health, undefined, () => 1, durable);
-  await wrapped.poll();
+  await wrapped.submitReport();
   assert.deepEqual(requests, [0], 'the request started after the commit');
 
   pending = 1;
   fail = true;
-  await assert.rejects(wrapped.poll(), (err: unknown) => err instanceof BridgeError && err.code === 'LEDGER');
+  await assert.rejects(wrapped.submitReport(), (err: unknown) => err instanceof BridgeError && err.code === 'LEDGER');
   assert.deepEqual(requests, [0], 'no request without the commit');
   assert.equal(health.consecutiveFailures, 0, 'the upstream is not blamed');
+});
+
+test('reads start without waiting for pending ledger writes; ingests, the destructive queue read and every MASS write wait for them', async () => {
+  let pending = 0;
+  let flushes = 0;
+  const durable = {
+    pending: () => pending,
+    flush: () => {
+      flushes++;
+      return Promise.resolve().then(() => void (pending = 0));
+    },
+  };
+  const seen: Array<{ op: string; pending: number }> = [];
+  const op = (name: string) => (): Promise<null> => {
+    seen.push({ op: name, pending });
+    return Promise.resolve(null);
+  };
+  const names = {
+    mass: ['poll', 'getSample', 'downloadSample', 'getScheduledAnalysis', 'listSampleReports', 'getRelationGraph', 'findSamples', 'submitReport', 'submitFileSample', 'submitIPSample', 'submitDomainSample', 'submitURISample', 'addRelation'],
+    assemblyline: ['getSubmission', 'getSubmissionFull', 'getSubmissionSummary', 'isCompleted', 'searchSubmissions', 'downloadFile', 'openFile', 'fileChildren', 'ingest', 'ingestBySha256', 'getMessages'],
+  } as const;
+  const writes = new Set(['submitReport', 'submitFileSample', 'submitIPSample', 'submitDomainSample', 'submitURISample', 'addRelation', 'ingest', 'ingestBySha256', 'getMessages']);
+  for (const [target, ops] of Object.entries(names) as Array<['mass' | 'assemblyline', readonly string[]]>) {
+    const client = Object.fromEntries(ops.map((n) => [n, op(n)])) as Record<string, () => Promise<null>>;
+    const wrapped = instrument(client, target, newHealth(), undefined, () => 1, durable);
+    for (const n of ops) {
+      pending = 3;
+      await wrapped[n]();
+    }
+  }
+  for (const s of seen) {
+    assert.equal(s.pending, writes.has(s.op) ? 0 : 3, `${s.op} ${writes.has(s.op) ? 'waited for the commit' : 'started at once'}`);
+  }
+  assert.equal(seen.length, names.mass.length + names.assemblyline.length);
+  assert.equal(flushes, writes.size, 'one flush per state-changing call, none for reads');
 });
