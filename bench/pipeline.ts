@@ -75,11 +75,11 @@ export function cpuCeiling(cpu: CpuUse, cores = 2): number {
 
 /**
  * The pipeline benchmark's profile: small samples, fast simulators (Assemblyline analysis 10 ms, scheduler every
- * 20 ms, MASS poll 0.1 s, the shortest PollTime), Concurrency 8, and a notification-queue budget that does not bind (6000 reads a
+ * 20 ms, MASS poll 0.1 s, the shortest PollTime), Concurrency 16 (the default), and a notification-queue budget that does not bind (6000 reads a
  * minute; at the default 600 a bridge that finishes hundreds of jobs a second is read about 0.1 s late).
  */
 export const FAST_PROFILE: PipelineProfile = {
-  alDelayMs: 10, callDelayMs: 0, schedulerMs: 20, pollS: 0.1, concurrency: 8, maxInFlight: 100, queueReadsPerMinute: 6000,
+  alDelayMs: 10, callDelayMs: 0, schedulerMs: 20, pollS: 0.1, concurrency: 16, maxInFlight: 100, queueReadsPerMinute: 6000,
 };
 
 /** The bridge must reach this fraction of the null bridge's throughput. */
