@@ -1,6 +1,6 @@
 /**
  * deploy/prometheus/alerts.yml: every metric a rule reads is exported by a running bridge (scraped from /metrics
- * after a sample went through the simulators). The promtool checks are in test/tools/alerts-promtool.test.ts
+ * after a sample went through the simulators, plus prom-client's process metrics that `run` registers). The promtool checks are in test/tools/alerts-promtool.test.ts
  * (`npm run test:e2e`).
  */
 import { test } from 'node:test';
@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { buildApi } from '../../src/api/app.js';
+import { createMetrics } from '../../src/metrics.js';
 import { startHarness } from '../helpers/bridge-harness.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -35,12 +36,16 @@ test('every alert has a runbook and reads only metrics the running bridge export
   t.after(() => app.close());
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const text = await (await fetch(`${base}/metrics`)).text();
-  const exported = new Set([...text.matchAll(/^([a-z_:][a-z0-9_:]*)(?:\{|\s)/gm)].map((m) => m[1]));
+  // The harness leaves out prom-client's process metrics; `run` registers them (createMetrics() with its defaults).
+  const processText = await createMetrics().registry.metrics();
+  const namesIn = (scrape: string) => [...scrape.matchAll(/^([a-z_:][a-z0-9_:]*)(?:\{|\s)/gm)].map((m) => m[1]);
+  const exported = new Set([...namesIn(text), ...namesIn(processText)]);
   for (const rule of rules) {
     assert.ok(rule.annotations?.runbook && rule.annotations.summary, `${rule.alert} has a summary and a runbook`);
     const names = metricsOf(rule.expr);
     assert.ok(names.length > 0, `${rule.alert} reads a bridge metric`);
     for (const name of names) assert.ok(exported.has(name), `${rule.alert} reads ${name}, which /metrics does not export`);
   }
+  assert.match(processText, /^massal_process_start_time_seconds \d+/m, 'the start time the restart alert reads');
   assert.match(text, /massal_oldest_job_age_seconds\{state="waiting"\} \d/, 'the oldest job age is exported per state');
 });
