@@ -56,6 +56,17 @@ class BridgeImpl extends EventEmitter implements Bridge {
     const pollMs = () => ctx.config.mass.pollTime * 1000;
     const workerMs = () => Math.max(10, Math.min(250, pollMs()));
     const reconcileMs = () => Math.max(50, Math.min(30_000, ctx.policy.resultDeadlineMs / 4));
+    // After a failed fsync of the ledger the runtime's fatal line names the cause and the bridge is stopping: a tick
+    // that ends on that error logs no stack of its own. Any other failure is logged by `log` (default: one error line).
+    const logTickFailure = (loop: string, log?: (err: unknown) => void) => (err: unknown) => {
+      if (err instanceof BridgeError && err.code === 'LEDGER' && ctx.ledger.syncFailed?.()) {
+        ctx.log.debug({ loop, code: err.code }, 'loop tick ended: the ledger can make nothing durable any more');
+      } else if (log) {
+        log(err);
+      } else {
+        ctx.log.error({ err, loop }, 'loop tick failed');
+      }
+    };
     this.loops = {
       // One poller per identity: each is that instance's heartbeat and must not wait behind another's poll.
       // [GLOBAL] SleepTime: the wait before polling again after a failed poll.
@@ -63,14 +74,14 @@ class BridgeImpl extends EventEmitter implements Bridge {
         'poller',
         ctx.identities.map(
           (identity, i) =>
-            new Loop(i === 0 ? 'poller' : `poller:${identity.name}`, pollMs, () => pollTick(ctx, identity), ctx.log, () => ctx.config.global.sleepTime * 1000, (err) =>
-              logPollFailure(ctx, identity, err),
+            new Loop(i === 0 ? 'poller' : `poller:${identity.name}`, pollMs, () => pollTick(ctx, identity), ctx.log, () => ctx.config.global.sleepTime * 1000,
+              logTickFailure(i === 0 ? 'poller' : `poller:${identity.name}`, (err) => logPollFailure(ctx, identity, err)),
             ),
         ),
       ),
-      worker: new Loop('worker', workerMs, () => workerTick(ctx), ctx.log),
-      listener: new Loop('listener', () => ctx.config.bridge.queuePollTime * 1000, () => listenTick(ctx), ctx.log),
-      reconciler: new Loop('reconciler', reconcileMs, () => reconcileTick(ctx), ctx.log),
+      worker: new Loop('worker', workerMs, () => workerTick(ctx), ctx.log, undefined, logTickFailure('worker')),
+      listener: new Loop('listener', () => ctx.config.bridge.queuePollTime * 1000, () => listenTick(ctx), ctx.log, undefined, logTickFailure('listener')),
+      reconciler: new Loop('reconciler', reconcileMs, () => reconcileTick(ctx), ctx.log, undefined, logTickFailure('reconciler')),
     };
     ctx.loops = this.loops;
     this.control = this.#makeControl();
@@ -110,8 +121,14 @@ class BridgeImpl extends EventEmitter implements Bridge {
       const bound = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref());
       await Promise.race([drained, bound]);
     }
-    // What the steps wrote after their last upstream call (a job's final state) is made durable before stop returns.
-    await ctx.ledger.flush().catch((err: unknown) => ctx.log.error({ err }, 'ledger commit at stop failed'));
+    // What the steps wrote after their last upstream call (a job's final state) is made durable before stop returns;
+    // after a failed fsync of the ledger nothing can be (the runtime's fatal line said so): no commit is tried.
+    if (!ctx.ledger.syncFailed?.()) {
+      await ctx.ledger.flush().catch((err: unknown) => {
+        if (ctx.ledger.syncFailed?.()) ctx.log.debug('ledger commit at stop skipped: the ledger can make nothing durable any more');
+        else ctx.log.error({ err }, 'ledger commit at stop failed');
+      });
+    }
     ctx.log.info('stopped');
   }
 

@@ -180,8 +180,12 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       signal.addEventListener('abort', onAbort, { once: true });
       const summary = await bridge.runOnce();
       signal.removeEventListener('abort', onAbort);
+      if (ledgerFailed || ledger.syncFailed?.()) {
+        // Not a finished run: the counts stopped at the failed fsync, and nothing since then is on disk.
+        logger.warn({ ...summary, ledgerFailed: true }, 'run --once stopped: the ledger could not make its writes durable (see the fatal line); a restart does the rest');
+        return EXIT_LEDGER_FAILED;
+      }
       logger.info(summary, 'run --once finished');
-      if (ledgerFailed) return EXIT_LEDGER_FAILED;
       return summary.remaining > 0 && !signal.aborted ? 1 : 0;
     }
     bridge.start();

@@ -907,6 +907,9 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       }
       return total;
     },
+    syncFailed() {
+      return syncFailure !== null;
+    },
     close() {
       if (!db.open) return;
       try {

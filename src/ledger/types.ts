@@ -224,6 +224,11 @@ export interface Ledger {
   commits(): number;
   /** Cheap write probe for /ready. */
   isWritable(): boolean;
+  /**
+   * True once an fsync of the WAL file failed: nothing can become durable any more (every `flush()` rejects with the
+   * same `LEDGER` error) and the process has to stop. Optional for fakes (absent: never).
+   */
+  syncFailed?(): boolean;
   /** Writes that failed since the ledger was opened (massal_ledger_write_errors_total). Optional for fakes. */
   writeErrors?(): number;
   /** Bytes on disk (db + wal). */

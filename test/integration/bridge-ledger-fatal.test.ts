@@ -44,20 +44,20 @@ test('a failed WAL fsync: one fatal line naming the ledger file, the loops stop,
 
   // The claim is the first write; the request after it (the sample download) needs its fsync, which fails.
   const err = await runtime.fatal;
+  const atFatal = await sims.massState();
+  const alAtFatal = sims.al.stats();
   assert.ok(err instanceof BridgeError && err.code === 'LEDGER');
   assert.match(err.message, new RegExp(`fsync of ${ledgerFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-wal failed: EIO`));
-  await runtime.bridge.stop();
-  for (const [name, loop] of Object.entries(runtime.bridge.loops)) assert.equal(loop.running, false, `the ${name} loop stopped`);
-  assert.equal(disk.calls, 1, 'the failed fsync is never retried');
+  // The runtime stops the loops by itself: nobody calls bridge.stop() here.
+  await waitFor(() => Object.values(runtime.bridge.loops).every((loop) => !loop.running), { timeoutMs: 5_000, what: 'every loop stopped without a stop() call' });
 
-  const before = await sims.massState();
-  const ingestsBefore = sims.al.stats().ingests;
   await new Promise((r) => setTimeout(r, 300));
   const after = await sims.massState();
-  assert.equal(massCalls(after), massCalls(before), 'no MASS request after the bridge stopped');
-  assert.equal(sims.al.stats().ingests, 0, 'nothing reached Assemblyline: every request after the claim needed the failed fsync');
-  assert.equal(ingestsBefore, 0);
+  assert.equal(massCalls(after), massCalls(atFatal), 'no MASS request after the fatal line (no poll either)');
+  assert.deepEqual(sims.al.stats(), alAtFatal, 'no Assemblyline request after the fatal line');
+  assert.equal(alAtFatal.ingests, 0, 'nothing reached Assemblyline: every request after the claim needed the failed fsync');
   assert.equal(after.reports.length, 0);
+  assert.equal(disk.calls, 1, 'the failed fsync is never retried');
 
   const lines = log
     .text()
@@ -82,13 +82,40 @@ test('a failed WAL fsync: one fatal line naming the ledger file, the loops stop,
   await waitFor(async () => reportsBySample(await sims.massState()).get(sample.url)?.length === 1, { timeoutMs: 30_000, what: 'the report after the restart' });
 });
 
-test('run ends by itself with EXIT_LEDGER_FAILED after a failed WAL fsync', { timeout: 60_000 }, async (t) => {
+test('run (with its status API) ends by itself with EXIT_LEDGER_FAILED after a failed WAL fsync, logging one error-or-worse line: the fatal one', { timeout: 60_000 }, async (t) => {
   const sims = await startSimulators(t);
   const config = makeConfig(sims.endpoints);
   await sims.seedFile('fatal-run.bin', 'run stops on a broken disk\n');
   const signal = new AbortController().signal;
-  const code = await runCommand({ config, logger: silentLogger(), signal, api: false, ledgerFsync: failingFsync().fsync });
+  const log = textSink();
+  const code = await runCommand({ config, logger: createLogger({ level: 'debug', destination: log.stream }), signal, api: true, ledgerFsync: failingFsync().fsync });
   assert.equal(signal.aborted, false, 'no signal stopped it');
   assert.equal(code, EXIT_LEDGER_FAILED);
   assert.equal(EXIT_LEDGER_FAILED, 3, 'the exit code documented in docs/operations.md and `run --help`');
+  const lines = logLines(log.text());
+  assert.ok(lines.some((l) => l.msg === 'status API listening'), 'the status API ran');
+  assert.equal(lines.filter((l) => l.level === 60).length, 1, 'one fatal line');
+  const loud = lines.filter((l) => l.level >= 50);
+  assert.equal(loud.length, 1, `nothing but the fatal line at level error or above (got: ${JSON.stringify(loud.map((l) => l.msg))})`);
+  assert.ok(!lines.some((l) => /notifications may be lost/.test(l.msg)), 'no warning about a queue read that never went out');
 });
+
+test('run --once after a failed WAL fsync says so instead of a finished summary, and exits with EXIT_LEDGER_FAILED', { timeout: 60_000 }, async (t) => {
+  const sims = await startSimulators(t);
+  const config = makeConfig(sims.endpoints);
+  await sims.seedFile('fatal-once.bin', 'run --once on a broken disk\n');
+  const log = textSink();
+  const code = await runCommand({ config, logger: createLogger({ level: 'info', destination: log.stream }), signal: new AbortController().signal, once: true, api: false, ledgerFsync: failingFsync().fsync });
+  assert.equal(code, EXIT_LEDGER_FAILED);
+  const lines = logLines(log.text());
+  assert.ok(!lines.some((l) => l.msg === 'run --once finished'), 'no line that reads like success');
+  const last = lines.find((l) => /run --once stopped/.test(l.msg));
+  assert.ok(last && last.level >= 40 && last.ledgerFailed === true, `a line says the run stopped on the ledger (got: ${JSON.stringify(lines.map((l) => l.msg))})`);
+});
+
+function logLines(text: string): Array<{ level: number; msg: string; ledgerFailed?: boolean }> {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { level: number; msg: string; ledgerFailed?: boolean });
+}

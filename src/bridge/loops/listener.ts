@@ -3,6 +3,7 @@
  * reads are paced by poll-pacing.ts: at once while messages come, backing off while jobs wait, QueuePollTime
  * when nothing waits, within the [Bridge] QueueReadsPerMinute budget.
  */
+import { BridgeError } from '../../errors.js';
 import type { BridgeContext, JobUpdate } from '../context.js';
 import { decideNotification, parseNotification } from '../decide.js';
 import {
@@ -116,8 +117,10 @@ export async function listenTick(ctx: BridgeContext): Promise<void> {
     } catch (err) {
       // The daily API quota stops claiming and ingesting (ingest-gate.ts).
       ctx.gate.onApiError(err, ctx.now());
-      // No answer or a reset connection: Assemblyline may have popped messages we never saw.
-      uncertainRead(ctx, 'the notification-queue read failed');
+      // No answer or a reset connection: Assemblyline may have popped messages we never saw. Not so when the flush
+      // before the read failed (LEDGER: the read was never sent), nor when the bridge is stopping (every start
+      // looks the waiting jobs up).
+      if (!(err instanceof BridgeError && err.code === 'LEDGER') && !ctx.stopping) uncertainRead(ctx, 'the notification-queue read failed');
       throw err;
     }
     popped = messages.length;
