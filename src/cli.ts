@@ -59,7 +59,8 @@ Starts both simulators and the bridge on loopback with a temporary ledger, seeds
 show extracted files, IOCs, failures and a duplicate, shows progress and a summary table.
 
 Options:
-  --exit-when-done            exit once every analysis is reported (0: settled, 1: not settled)
+  --exit-when-done            exit once every analysis is reported (0: settled, 1: not settled;
+                              3 at any time: the ledger could not make its writes durable)
   --api-port N                port of the status page and API on 127.0.0.1 (default 8080;
                               a free port is taken when it is in use; 0: any free port)
   --locked-down               the Assemblyline user is locked down like a production service

@@ -10,9 +10,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/app.js';
-import { openBridgeRuntime, type BridgeRuntime } from '../bridge/commands.js';
+import { EXIT_LEDGER_FAILED, openBridgeRuntime, type BridgeRuntime } from '../bridge/commands.js';
 import { DEFAULT_QUEUE_READS_PER_MINUTE } from '../bridge/poll-pacing.js';
 import { loadConfig } from '../config/index.js';
+import type { BridgeError } from '../errors.js';
+import type { LedgerOptions } from '../ledger/sqlite.js';
 import type { Job } from '../ledger/types.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
@@ -38,6 +40,8 @@ export interface DemoOptions {
   lockedDown?: boolean;
   /** Stop waiting for the demo to settle after this long (default 180 s). */
   settleTimeoutMs?: number;
+  /** For tests: the fsync of the ledger's WAL file (see openBridgeRuntime), e.g. one that fails like a broken disk. */
+  ledgerFsync?: LedgerOptions['fsync'];
 }
 
 const MAX_FILE_SIZE = 1024 * 1024;
@@ -118,8 +122,24 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
       { mode: 0o600 },
     );
     const { config } = loadConfig({ file: iniPath, env: {} });
-    runtime = await openBridgeRuntime(config, logger);
+    runtime = await openBridgeRuntime(config, logger, { ledgerFsync: opts.ledgerFsync });
     const { bridge, ledger, metrics } = runtime;
+    // A failed fsync of the ledger stops the bridge (runtime.fatal): every wait below ends at once, and the demo
+    // says why and exits with EXIT_LEDGER_FAILED instead of waiting for analyses that will not come.
+    const fatal: { err: BridgeError | null } = { err: null };
+    void runtime.fatal.then((err) => {
+      fatal.err = err;
+    });
+    const ledgerFailed = (err: BridgeError): number => {
+      if (ticker) {
+        clearInterval(ticker);
+        ticker = null;
+        if (opts.isTTY) out.write('\n');
+      }
+      for (const line of wrap(`The bridge stopped: ${err.message}.`, (opts.isTTY ? (opts.columns?.() ?? 80) : PLAIN_WIDTH) - 1)) say(line);
+      say('A failed fsync of the ledger is never retried; a supervisor restarts the bridge, which goes on from what the ledger holds on disk.');
+      return EXIT_LEDGER_FAILED;
+    };
     api = await buildApi({ ledger, control: bridge.control, metrics, logger, version: VERSION });
     let apiAddress: string;
     try {
@@ -166,7 +186,8 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     const dropperUrl = [...labels.entries()].find(([, l]) => l.startsWith('dropper'))![0];
     // Wait for the instance to be online (first poll) before the admin schedules directly.
     const seeded = Date.now();
-    while (!bridge.control.status().lastPollAt && Date.now() - seeded < 10_000) await sleep(100);
+    while (!bridge.control.status().lastPollAt && !fatal.err && Date.now() - seeded < 10_000) await sleep(100);
+    if (fatal.err) return ledgerFailed(fatal.err);
     const schedule = (sample: string) =>
       json(`${sims.massOrigin}/api/scheduled_analysis/`, {
         method: 'POST',
@@ -177,7 +198,8 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     // The second scheduling of the dropper waits until the first one was ingested, so that it is
     // the one Assemblyline answers from its cache (the same summary on every run).
     const ingested = Date.now();
-    while (!signal.aborted && Date.now() - ingested < 60_000 && !allJobs(ledger).some((j) => j.sampleUrl === dropperUrl && j.ingestId)) await sleep(100);
+    while (!signal.aborted && !fatal.err && Date.now() - ingested < 60_000 && !allJobs(ledger).some((j) => j.sampleUrl === dropperUrl && j.ingestId)) await sleep(100);
+    if (fatal.err) return ledgerFailed(fatal.err);
     await schedule(dropperUrl);
     const duplicateNote = 'dropper again (scheduled twice)';
 
@@ -197,14 +219,16 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     // Settled: MASS has nothing pending or waiting for the scheduler, and the bridge has nothing in flight, twice in a row.
     const deadline = Date.now() + (opts.settleTimeoutMs ?? 180_000);
     let quiet = 0;
-    while (!signal.aborted && Date.now() < deadline) {
+    while (!signal.aborted && !fatal.err && Date.now() < deadline) {
       await sleep(500);
+      if (fatal.err) break;
       const st = await json<SimState>(`${sims.massOrigin}/_sim/state`);
       const c = ledger.countByState();
       const busy = st.scheduled_pending + st.analysis_requests + ledger.inFlight();
       quiet = busy === 0 && c.done + c.failed > 0 ? quiet + 1 : 0;
       if (quiet >= 3) break;
     }
+    if (fatal.err) return ledgerFailed(fatal.err);
     clearInterval(ticker);
     ticker = null;
     draw(true);

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { EXIT_LEDGER_FAILED, openBridgeRuntime, runCommand } from '../../src/bridge/commands.js';
+import { demoCommand } from '../../src/commands/demo.js';
 import { BridgeError } from '../../src/errors.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { makeConfig, reportsBySample, startSimulators, type MassSimState } from '../helpers/bridge-harness.js';
@@ -111,6 +112,18 @@ test('run --once after a failed WAL fsync says so instead of a finished summary,
   assert.ok(!lines.some((l) => l.msg === 'run --once finished'), 'no line that reads like success');
   const last = lines.find((l) => /run --once stopped/.test(l.msg));
   assert.ok(last && last.level >= 40 && last.ledgerFailed === true, `a line says the run stopped on the ledger (got: ${JSON.stringify(lines.map((l) => l.msg))})`);
+});
+
+test('demo after a failed WAL fsync says why the bridge stopped and exits with EXIT_LEDGER_FAILED instead of waiting to settle', { timeout: 60_000 }, async () => {
+  const out = textSink();
+  const code = await demoCommand({
+    exitWhenDone: true, apiPort: 0, out: out.stream, isTTY: false, logger: silentLogger(), signal: new AbortController().signal, ledgerFsync: failingFsync().fsync,
+  });
+  assert.equal(code, EXIT_LEDGER_FAILED);
+  const text = out.text();
+  assert.match(text, /The bridge stopped: ledger fsync of \S+bridge\.sqlite-wal failed: EIO/);
+  assert.doesNotMatch(text, /did not settle/);
+  assert.doesNotMatch(text, /APIKEY|apikey/i, 'no key in the output');
 });
 
 function logLines(text: string): Array<{ level: number; msg: string; ledgerFailed?: boolean }> {
