@@ -179,6 +179,13 @@ async function isMassSimulator(serverUrl: string): Promise<boolean> {
   }
 }
 
+/** The value of option `--name` as a TCP port: an integer from 0 to 65535, else the usage error's message. */
+function portOption(name: string, value: string | undefined): number | string {
+  const text = (value ?? '').trim();
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) return `--${name} must be a port number from 0 to 65535 (0: any free port), not '${value ?? ''}'`;
+  return Number(text);
+}
+
 /** A usage error: the message, then the command's usage, exit status 2. */
 function usageError(command: string, message: string): number {
   process.stderr.write(`mass-al-bridge ${command}: ${message}\n\n${USAGE[command] ?? HELP}`);
@@ -255,13 +262,20 @@ async function main(argv: string[]): Promise<number> {
           'log-level': { type: 'string', default: 'warn' },
       });
       if (typeof values === 'number') return values;
+      const massPort = portOption('mass-port', values['mass-port']);
+      if (typeof massPort === 'string') return usageError('simulate', massPort);
+      const alPort = portOption('al-port', values['al-port']);
+      if (typeof alPort === 'string') return usageError('simulate', alPort);
+      if (massPort !== 0 && massPort === alPort) {
+        return usageError('simulate', `--mass-port and --al-port are both ${massPort}: the two simulators need a port each (0: any free port)`);
+      }
       const logger = makeLogger(values['log-level']);
       const { simulateCommand } = await import('./commands/simulate.js');
       return supervise(5000, logger, (signal) =>
         simulateCommand({
           host: values.host!,
-          massPort: Number(values['mass-port']),
-          alPort: Number(values['al-port']),
+          massPort,
+          alPort,
           massAdminKey: values['mass-admin-key'],
           alUser: values['al-user'],
           alApiKey: values['al-apikey'],
@@ -349,12 +363,14 @@ async function main(argv: string[]): Promise<number> {
         'log-level': { type: 'string', default: 'warn' },
       });
       if (typeof values === 'number') return values;
+      const apiPort = portOption('api-port', values['api-port']);
+      if (typeof apiPort === 'string') return usageError('demo', apiPort);
       const logger = makeLogger(values['log-level']);
       const { demoCommand } = await import('./commands/demo.js');
       return supervise(15000, logger, (signal) =>
         demoCommand({
           exitWhenDone: values['exit-when-done'] === 'true',
-          apiPort: Number(values['api-port']),
+          apiPort,
           lockedDown: values['locked-down'] === 'true',
           out: process.stdout,
           isTTY: Boolean(process.stdout.isTTY),

@@ -222,12 +222,19 @@ export function toBridgeError(err: unknown, fallback: ErrorCode = 'INTERNAL'): B
 
 /**
  * An error of listening on `host`:`port` (a server of the bridge or of a simulator), for the person who started it:
- * when the address is in use (EADDRINUSE), a `CONFIG_INVALID` BridgeError naming `what` listens, the address and
- * `choose`, how to choose another (the configuration key, environment variable or command-line flag); any other
- * error is returned unchanged.
+ * a `CONFIG_INVALID` BridgeError naming `what` listens, the address, why it cannot (EADDRINUSE: another program uses
+ * it; EADDRNOTAVAIL: `host` is not an address of this machine; EACCES: the port needs privileges) and how to choose
+ * another: `choose` (the configuration key, environment variable or command-line flag), or `chooseHost` for
+ * EADDRNOTAVAIL when the host has an option of its own. Any other error is returned unchanged.
  */
-export function listenError(err: unknown, what: string, host: string, port: number, choose: string): unknown {
-  if ((err as { code?: unknown } | null)?.code !== 'EADDRINUSE') return err;
+export function listenError(err: unknown, what: string, host: string, port: number, choose: string, chooseHost: string = choose): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  const why =
+    code === 'EADDRINUSE' ? 'another program uses that address'
+    : code === 'EADDRNOTAVAIL' ? `${host} is not an address of this machine`
+    : code === 'EACCES' ? 'not allowed to listen on that port: ports below 1024 need privileges'
+    : null;
+  if (why === null) return err;
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new BridgeError('CONFIG_INVALID', `${what} cannot listen on ${address}: another program uses that address; ${choose}`, { cause: err });
+  return new BridgeError('CONFIG_INVALID', `${what} cannot listen on ${address}: ${why}; ${code === 'EADDRNOTAVAIL' ? chooseHost : choose}`, { cause: err });
 }

@@ -49,10 +49,10 @@ export async function startSimulators(opts: Omit<SimulateOptions, 'out' | 'signa
   });
   try {
     const massOrigin = await mass.listen({ host: opts.host, port: opts.massPort }).catch((err: unknown) => {
-      throw listenError(err, 'the MASS simulator', opts.host, opts.massPort, 'choose another port with --mass-port N (0: any free port)');
+      throw listenError(err, 'the MASS simulator', opts.host, opts.massPort, 'choose another port with --mass-port N (0: any free port)', 'choose another address with --host ADDRESS');
     });
     const alOrigin = await al.listen({ host: opts.host, port: opts.alPort }).catch((err: unknown) => {
-      throw listenError(err, 'the Assemblyline simulator', opts.host, opts.alPort, 'choose another port with --al-port N (0: any free port)');
+      throw listenError(err, 'the Assemblyline simulator', opts.host, opts.alPort, 'choose another port with --al-port N (0: any free port)', 'choose another address with --host ADDRESS');
     });
     return {
       mass,

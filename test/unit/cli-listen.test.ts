@@ -1,6 +1,7 @@
 /**
  * A port another program holds: `run` and `simulate` say which address is in use and which option chooses another,
- * in one line without a stack, and exit 1.
+ * in one line without a stack, and exit 1. Ports that cannot be right (not a number, above 65535, the same for both
+ * simulators) are usage errors naming the option: exit 2 before anything listens.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -80,4 +81,29 @@ test('simulate on a MASS or Assemblyline port in use names the address and the f
   const al = await cli('simulate', '--mass-port', '0', '--al-port', String(port));
   assert.equal(al.code, 1, al.stderr);
   assert.match(assertOneLine(al.stderr), new RegExp(`^mass-al-bridge: the Assemblyline simulator cannot listen on 127\\.0\\.0\\.1:${port}: .*--al-port N`));
+});
+
+test('simulate with a port that is not a port number names the option and exits 2', { timeout: 90_000 }, async () => {
+  for (const [option, value] of [['--mass-port', '70000'], ['--mass-port', 'abc'], ['--al-port', '-1'], ['--al-port', '1.5'], ['--al-port', '']] as const) {
+    const args = option === '--mass-port' ? [`--mass-port=${value}`, '--al-port', '0'] : ['--mass-port', '0', `--al-port=${value}`];
+    const r = await cli('simulate', ...args);
+    assert.equal(r.code, 2, `${option} ${value}: ${r.stderr}`);
+    const first = r.stderr.split('\n')[0];
+    assert.equal(first, `mass-al-bridge simulate: ${option} must be a port number from 0 to 65535 (0: any free port), not '${value}'`);
+    assert.doesNotMatch(r.stderr, /RangeError|ERR_SOCKET_BAD_PORT|\n\s+at /, 'no raw Node error or stack');
+  }
+});
+
+test('simulate with the same port for MASS and Assemblyline is a usage error naming both options', { timeout: 60_000 }, async () => {
+  const r = await cli('simulate', '--mass-port', '5002', '--al-port', '5002');
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr.split('\n')[0], 'mass-al-bridge simulate: --mass-port and --al-port are both 5002: the two simulators need a port each (0: any free port)');
+  assert.doesNotMatch(r.stderr, /another program/);
+});
+
+test('simulate on an address that is not one of this machine says so and names --host', { timeout: 60_000 }, async () => {
+  // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it, so the listen fails at once.
+  const r = await cli('simulate', '--host', '192.0.2.1', '--mass-port', '0', '--al-port', '0');
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(assertOneLine(r.stderr), /^mass-al-bridge: the MASS simulator cannot listen on 192\.0\.2\.1:0: 192\.0\.2\.1 is not an address of this machine; choose another address with --host ADDRESS$/);
 });
