@@ -295,7 +295,7 @@ function dueParams(states: readonly string[], now: number): unknown[] {
   return params;
 }
 
-/** A Job from a row of JOB_COLUMNS (indices in the comments). */
+/** A Job from a raw row of JOB_SELECT: index i is the i-th column of JOB_COLUMNS, in that list's order. */
 function rowToJob(r: JobRow): Job {
   const updatedAt = r[22] as number;
   return {

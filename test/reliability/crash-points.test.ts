@@ -16,6 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { CRASH_POINTS, MID_UPLOAD_BYTES, type CrashPointName } from '../../src/bridge/crash-point.js';
 import { openLedger } from '../../src/ledger/sqlite.js';
 import type { Job } from '../../src/ledger/types.js';
@@ -197,6 +198,17 @@ function startCli(t: { after(fn: () => unknown): void }, ini: string, crashAt?: 
   return { child, output: () => out.slice(-4000), exited };
 }
 
+/** How many jobs the ledger at `path` holds in an end state, read through a read-only connection while the bridge runs. */
+function ledgerEnded(path: string): number {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const marks = TERMINAL_STATES.map(() => '?').join(', ');
+    return (db.prepare(`SELECT count(*) AS n FROM jobs WHERE state IN (${marks})`).get(...TERMINAL_STATES) as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
@@ -236,10 +248,14 @@ for (const point of CRASH_POINTS) {
     POINTS[point].landed(await atKill(sims, massProxy, alProxy), n);
 
     const second = startCli(t, ini);
+    // Done means MASS holds every report AND the restarted bridge has ended every job in its ledger. MASS
+    // alone is not enough: a crash after the last report answer leaves MASS complete before the second
+    // process has even installed its signal handlers, and its own job still unended.
     const state = await waitFor(
       async () => {
         const s = await sims.massState();
-        return s.reports.length >= ANALYSES && s.scheduled_pending === 0 && s.analysis_requests === 0 ? s : null;
+        if (!(s.reports.length >= ANALYSES && s.scheduled_pending === 0 && s.analysis_requests === 0)) return null;
+        return ledgerEnded(join(sims.endpoints.stateDir, 'state', 'bridge.sqlite')) === ANALYSES ? s : null;
       },
       { timeoutMs: 40_000, intervalMs: 100, what: `all ${ANALYSES} reports after the restart` },
     ).catch(async (err: Error) => {
