@@ -223,6 +223,15 @@ export async function benchPollCost(say: Say): Promise<BenchOutcome> {
           met: ratio <= MAX_RATIO,
         },
         {
+          // The reconciler runs every min(30 s, ResultDeadline / 4), not every poll, but must not grow either.
+          bench: `poll-cost: reconciler tick, ${large} vs ${SMALL} in flight`,
+          baseline: `${SMALL}: ${fmtNum(small.perTick.reconcile, 2)} ms`,
+          measured: `${large}: ${fmtNum(big.perTick.reconcile, 2)} ms`,
+          ratio: fmtRatio(big.perTick.reconcile / small.perTick.reconcile),
+          target: `≤ ${fmtRatio(MAX_RATIO)}`,
+          met: big.perTick.reconcile / small.perTick.reconcile <= MAX_RATIO,
+        },
+        {
           // The worker's tick with a backlog of jobs DUE for work (e.g. MaxInFlight far above Concurrency): the query
           // that picks the next jobs.
           bench: `poll-cost: worker's due query, ${large} vs ${DUE_SMALL} due`,

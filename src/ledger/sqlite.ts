@@ -415,8 +415,18 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       `INSERT INTO jobs (id, scheduled_analysis_url, sample_url, state, created_at, updated_at, not_before, state_since, identity)
        VALUES (?, ?, ?, 'claimed', ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
     ),
+    // Per unfinished state, one seek of jobs_state_since, not a pass over every unfinished job: a MIN() over
+    // COALESCE(state_since, updated_at) could not use the index (1.7 ms with 10 000 jobs waiting, on each reconciler
+    // tick and each scrape). The bridge always sets state_since (migration v4 filled it); a row added by hand
+    // without it counts from its updated_at, as before (the index range of NULLs, empty in practice).
     oldestPerState: db.prepare<[], { state: string; id: string; since: number }>(
-      `SELECT state, id, MIN(COALESCE(state_since, updated_at)) AS since FROM jobs WHERE state NOT IN (${TERMINAL_SQL}) GROUP BY state`,
+      JOB_STATES.filter((s) => !TERMINAL_STATES.includes(s))
+        .map(
+          (s) =>
+            `SELECT * FROM (SELECT * FROM (SELECT state, id, state_since AS since FROM jobs WHERE state = '${s}' AND state_since IS NOT NULL ORDER BY state_since LIMIT 1)` +
+            ` UNION ALL SELECT * FROM (SELECT state, id, updated_at AS since FROM jobs WHERE state = '${s}' AND state_since IS NULL ORDER BY updated_at LIMIT 1) ORDER BY since LIMIT 1)`,
+        )
+        .join(' UNION ALL '),
     ),
     hasJob: db.prepare<[string], number>('SELECT 1 FROM jobs WHERE id = ?').pluck(),
     getJob: db.prepare<[string], JobRow>(`SELECT ${JOB_SELECT} FROM jobs WHERE id = ?`).raw(),
@@ -438,7 +448,14 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     inFlightByIdentity: db.prepare<[], { identity: string; n: number }>(
       `SELECT identity, SUM(n) AS n FROM job_counts WHERE state NOT IN (${TERMINAL_SQL}, 'held') GROUP BY identity HAVING SUM(n) > 0`,
     ),
-    oldest: db.prepare<[], { t: number | null }>(`SELECT MIN(created_at) AS t FROM jobs WHERE state NOT IN (${TERMINAL_SQL}, 'held')`),
+    // Per in-flight state, the smallest created_at in that state's range of jobs_due: the cost grows with the jobs
+    // in flight, not with the finished history (a MIN over jobs_created_at walked past every older finished job: 35 ms
+    // with 200 000 of them, on every scrape and status call).
+    oldest: db.prepare<[], { t: number | null }>(
+      `SELECT MIN(t) AS t FROM (${JOB_STATES.filter((s) => !TERMINAL_STATES.includes(s) && s !== 'held')
+        .map((s) => `SELECT MIN(created_at) AS t FROM jobs WHERE state = '${s}'`)
+        .join(' UNION ALL ')})`,
+    ),
     finishedSince: db.prepare<[number], { state: string; finished_at: number; created_at: number }>(
       `SELECT state, finished_at, created_at FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= ? AND state IN (${TERMINAL_SQL})`,
     ),

@@ -2,6 +2,8 @@
  * The ledger's job counts (countByState, inFlight, inFlightByIdentity) come from a table that triggers keep in the
  * same transaction as every job write (migration v7). They must always equal a count of the jobs themselves: after
  * any mix of claims, transitions, refused transitions, writes that fail half way, hand edits and a migration.
+ * The oldest job per unfinished state and the oldest job in flight (read per state from an index) must equal a
+ * scan of the rows likewise.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,7 +29,7 @@ const sa = (id: string, identity?: string) => ({
 });
 
 /** The counts computed from the committed jobs rows by another connection. */
-function countedFromRows(file: string): { byState: Record<string, number>; inFlight: number; byIdentity: Record<string, number> } {
+function countedFromRows(file: string): { byState: Record<string, number>; inFlight: number; byIdentity: Record<string, number>; oldestSince: Record<string, number>; oldestInFlight: number | null } {
   const db = new Database(file, { readonly: true });
   try {
     const byState = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<string, number>;
@@ -37,7 +39,12 @@ function countedFromRows(file: string): { byState: Record<string, number>; inFli
     const byIdentity = Object.fromEntries(
       (db.prepare(`SELECT COALESCE(identity, 'default') AS identity, COUNT(*) AS n FROM jobs WHERE ${unfinished} GROUP BY 1`).all() as Array<{ identity: string; n: number }>).map((r) => [r.identity, r.n]),
     );
-    return { byState, inFlight, byIdentity };
+    // Since when the oldest job of each unfinished state has been in it: a scan of every row.
+    const oldestSince = Object.fromEntries(
+      (db.prepare("SELECT state, MIN(COALESCE(state_since, updated_at)) AS since FROM jobs WHERE state NOT IN ('done', 'failed') GROUP BY state").all() as Array<{ state: string; since: number }>).map((r) => [r.state, r.since]),
+    );
+    const oldestInFlight = (db.prepare(`SELECT MIN(created_at) AS t FROM jobs WHERE ${unfinished}`).get() as { t: number | null }).t;
+    return { byState, inFlight, byIdentity, oldestSince, oldestInFlight };
   } finally {
     db.close();
   }
@@ -49,6 +56,10 @@ async function assertCountsMatch(ledger: Ledger, file: string, why: string): Pro
   assert.deepEqual(ledger.countByState(), rows.byState, `countByState ${why}`);
   assert.equal(ledger.inFlight(), rows.inFlight, `inFlight ${why}`);
   assert.deepEqual(ledger.inFlightByIdentity(), rows.byIdentity, `inFlightByIdentity ${why}`);
+  const oldest = ledger.oldestPerState();
+  assert.deepEqual(Object.fromEntries(oldest.map((o) => [o.state, o.since])), rows.oldestSince, `oldestPerState ${why}`);
+  for (const o of oldest) assert.equal(ledger.get(o.jobId)?.state, o.state, `oldestPerState names a job in ${o.state} ${why}`);
+  assert.equal(ledger.oldestInFlightCreatedAt(), rows.oldestInFlight, `oldestInFlightCreatedAt ${why}`);
 }
 
 test('a ledger from before the count table gets counts of its existing jobs, then keeps them through every write', async (t) => {
