@@ -2,7 +2,7 @@
  * `npm run bench [-- [--quick] [--record] [--real-mass <API root>] <names>]`: runs the named benchmarks (all but
  * real-mass by default; memory and pipeline with --quick), each against a baseline measured in the same run, and
  * prints a table of ratios and targets at the end. Names: mapping, ledger, memory, large, pipeline, latency,
- * poll-cost, hash-first, identities, real-mass. real-mass runs only when named or given `--real-mass` (it needs a
+ * poll-cost, hash-first, history, identities, real-mass. real-mass runs only when named or given `--real-mass` (it needs a
  * MASS server; see bench/real-mass.ts).
  * Exits 1 when a target is missed, a benchmark's correctness check fails or it throws; 2 when BENCH_MAX_MS
  * (default 900 s; 180 s with --quick) passes; 64 on an unknown name. `--record` appends the table with the machine
@@ -13,6 +13,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { QUICK, REPO_ROOT, killChildren, type BenchOutcome, type Say, type TableRow } from './lib.js';
 import { benchHashFirst } from './hash-first.js';
+import { benchHistory } from './history.js';
 import { benchIdentities } from './identities.js';
 import { benchLarge } from './large.js';
 import { benchLatency } from './latency.js';
@@ -32,6 +33,7 @@ const BENCHES: Record<string, (say: Say) => Promise<BenchOutcome>> = {
   latency: benchLatency,
   'poll-cost': benchPollCost,
   'hash-first': benchHashFirst,
+  history: benchHistory,
   identities: benchIdentities,
   'real-mass': benchRealMass,
 };
