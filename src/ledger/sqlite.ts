@@ -381,6 +381,13 @@ export interface LedgerOptions {
   onSyncFailure?: (err: BridgeError) => void;
 }
 
+/**
+ * The most finished jobs whose history one `prune()` deletes (and ten times as many processed notifications): about
+ * 30 ms of work, so that a first prune of a long history (after an upgrade, or RetainDays lowered) runs as many
+ * short writes instead of one that holds the event loop and grows the WAL by everything it deletes.
+ */
+export const PRUNE_BATCH = 2000;
+
 /** Default `LedgerOptions.flushAfterMs`: bounds how stale another process's view (or a crash's loss of idle writes) can be. */
 export const DEFAULT_FLUSH_AFTER_MS = 50;
 
@@ -491,11 +498,18 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     pruneEvents: db.prepare<[number, number]>(
       `DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs WHERE finished_at >= ? AND finished_at < ? AND +state IN ('done', 'failed'))`,
     ),
+    // Where a batch of at most PRUNE_BATCH jobs ends: the finished_at of the first job after the batch, if any.
+    pruneBatchEnd: db.prepare<[number, number], number>(
+      `SELECT finished_at FROM jobs WHERE finished_at >= ? AND finished_at < ? AND +state IN ('done', 'failed') ORDER BY finished_at LIMIT 1 OFFSET ${PRUNE_BATCH}`,
+    ).pluck(),
     prunedBefore: db.prepare<[], number>("SELECT value FROM ledger_marks WHERE name = 'pruned'").pluck(),
     setPrunedBefore: db.prepare<[number]>(
       "INSERT INTO ledger_marks (name, value) VALUES ('pruned', ?) ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
     ),
-    pruneMessages: db.prepare<[number]>('DELETE FROM messages WHERE processed_at IS NOT NULL AND processed_at < ?'),
+    // The oldest processed notifications, at most a batch (a range of messages_processed_at).
+    pruneMessages: db.prepare<[number]>(
+      `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE processed_at IS NOT NULL AND processed_at < ? ORDER BY processed_at LIMIT ${PRUNE_BATCH * 10})`,
+    ),
     relationByEndpoints: db.prepare<[string, string, string], RelationRow>(
       'SELECT * FROM relations WHERE kind = ? AND sample_url = ? AND other_url = ? ORDER BY rowid LIMIT 1',
     ),
@@ -945,9 +959,19 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
       // Every finished job's history below the mark is gone already: a job finishes with finished_at = its now, and
       // the mark is at least RetainDays behind the now of the prune that set it.
       const from = st.prunedBefore.get() ?? Number.MIN_SAFE_INTEGER;
-      const events = before > from ? st.pruneEvents.run(from, before).changes : 0;
-      if (before > from) st.setPrunedBefore.run(before);
-      return { events, messages: st.pruneMessages.run(before).changes };
+      let events = 0;
+      let more = false;
+      if (before > from) {
+        // At most a batch of jobs (all of those finished at the batch's last finished_at): the mark moves to where
+        // the batch ended, and the next call goes on from there.
+        const next = st.pruneBatchEnd.get(from, before);
+        const end = next === undefined ? before : Math.max(next, from + 1);
+        more = end < before;
+        events = st.pruneEvents.run(from, end).changes;
+        st.setPrunedBefore.run(end);
+      }
+      const messages = st.pruneMessages.run(before).changes;
+      return { events, messages, more: more || messages === PRUNE_BATCH * 10 };
     }),
     flush,
     pending: notDurable,

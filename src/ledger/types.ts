@@ -207,9 +207,10 @@ export interface Ledger {
   /**
    * Deletes the event history of jobs that finished (done/failed) before `before` and the notifications
    * processed before it. Job rows, related samples, relations and own samples are kept (claims, echo-back
-   * and relation dedup rely on them).
+   * and relation dedup rely on them). A ledger may do it in batches: `more` is true when this call stopped
+   * before the end, and the caller calls again (with the same or a later `before`) to go on.
    */
-  prune(before: number): { events: number; messages: number };
+  prune(before: number): { events: number; messages: number; more?: boolean };
   /**
    * Makes every write made before the call durable (committed and on disk: the SQLite ledger fsyncs its WAL file
    * off the event loop) and resolves; resolves at once when nothing is pending. Concurrent callers of one

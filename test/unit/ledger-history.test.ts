@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { openLedger, MIGRATIONS } from '../../src/ledger/sqlite.js';
+import { openLedger, MIGRATIONS, PRUNE_BATCH } from '../../src/ledger/sqlite.js';
 import { JOB_STATES, TERMINAL_STATES, type Job, type JobQuery, type JobState, type Ledger } from '../../src/ledger/types.js';
 import { walkTo } from '../helpers/ledger-walk.js';
 
@@ -179,6 +179,52 @@ test('hourly prunes delete exactly the history a prune of every finished job wou
   ledger.prune(now - 2 * DAY);
   assert.deepEqual(withHistory(), expectedWithHistory(now - 2 * DAY));
 });
+
+test('a long history is pruned in batches of at most PRUNE_BATCH jobs (more when jobs finished at the same instant), to the same end', async (t) => {
+  const file = tempFile(t);
+  const ledger = openLedger(file);
+  t.after(() => ledger.close());
+  // 2.5 batches of finished jobs; the jobs around the first batch's end all finished at the same instant.
+  const n = Math.floor(PRUNE_BATCH * 2.5);
+  for (let i = 0; i < n; i++) {
+    const id = `p${String(i).padStart(6, '0')}`;
+    const finishedAt = i >= PRUNE_BATCH - 5 && i < PRUNE_BATCH + 5 ? DAY + PRUNE_BATCH - 5 : DAY + i;
+    ledger.claim(sa(id), i);
+    ledger.update(id, { state: 'reporting' }, { type: 'test-reporting' }, i);
+    ledger.update(id, { state: i % 7 === 0 ? 'failed' : 'done' }, { type: 'report-sent' }, finishedAt);
+  }
+  ledger.claim(sa('open'), 5);
+  const [m] = ledger.storeMessages('q', [{ ingest_id: 'I' }], 1);
+  ledger.markMessageProcessed(m.seq, 'p000001', 1);
+  await ledger.flush();
+  const eventsPerJob = ledger.events('p000001').length;
+  const calls: Array<{ events: number; messages: number; more?: boolean }> = [];
+  for (;;) {
+    const r = ledger.prune(10 * DAY);
+    calls.push(r);
+    await ledger.flush();
+    if (!r.more) break;
+    assert.ok(calls.length < 10, 'the prune ends');
+  }
+  assert.deepEqual(
+    calls.map((c) => c.events / eventsPerJob),
+    [PRUNE_BATCH - 5, PRUNE_BATCH, n - 2 * PRUNE_BATCH + 5],
+    'the first batch ends before the jobs that finished at the same instant (its last one among them), the next starts with them all',
+  );
+  assert.equal(calls.reduce((s, c) => s + c.messages, 0), 1);
+  assert.deepEqual(withEvents(file), ['open'], 'every finished job lost its history, the unfinished one kept it');
+  assert.deepEqual(ledger.prune(10 * DAY), { events: 0, messages: 0, more: false }, 'then there is nothing left to do');
+});
+
+/** The ids of the jobs that still have events (another connection). */
+function withEvents(file: string): string[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare('SELECT DISTINCT job_id FROM job_events ORDER BY job_id').pluck().all() as string[]);
+  } finally {
+    db.close();
+  }
+}
 
 test('the periodic reads use the index they were written for, not a pass over the finished history', async (t) => {
   const file = tempFile(t);

@@ -9,20 +9,31 @@ import { onStepError } from './worker.js';
 
 const PRUNE_INTERVAL_MS = 3_600_000;
 
-/** [Bridge] RetainDays: at most once an hour, the history of long-finished jobs is deleted. */
-function pruneIfDue(ctx: BridgeContext): void {
+/**
+ * [Bridge] RetainDays: at most once an hour, the history of long-finished jobs is deleted, in the ledger's batches
+ * (each committed before the next, the event loop free in between).
+ */
+async function pruneIfDue(ctx: BridgeContext): Promise<void> {
   const days = ctx.config.bridge.retainDays;
   const now = ctx.now();
   if (!(days > 0) || now - ctx.lastPruneAt < PRUNE_INTERVAL_MS) return;
   ctx.lastPruneAt = now;
-  const removed = ctx.ledger.prune(now - days * 86_400_000);
+  const removed = { events: 0, messages: 0 };
+  for (;;) {
+    const batch = ctx.ledger.prune(now - days * 86_400_000);
+    removed.events += batch.events;
+    removed.messages += batch.messages;
+    if (!batch.more || ctx.stopping) break;
+    await ctx.ledger.flush();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
   if (removed.events + removed.messages > 0) ctx.log.info({ ...removed, retainDays: days }, 'ledger: pruned the history of long-finished jobs');
 }
 
 /** Waiting jobs whose deadline passed: what Assemblyline knows of their submission decides (decideDeadline). */
 export async function reconcileTick(ctx: BridgeContext): Promise<void> {
   if (ctx.stopping) return;
-  pruneIfDue(ctx);
+  await pruneIfDue(ctx);
   await recheckAfterUncertainRead(ctx);
   moveOnOverAge(ctx);
   for (const job of ctx.ledger.due(['waiting'], ctx.now(), 50)) {
