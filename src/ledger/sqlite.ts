@@ -382,9 +382,10 @@ export interface LedgerOptions {
 }
 
 /**
- * The most finished jobs whose history one `prune()` deletes (and ten times as many processed notifications): about
- * 30 ms of work, so that a first prune of a long history (after an upgrade, or RetainDays lowered) runs as many
- * short writes instead of one that holds the event loop and grows the WAL by everything it deletes.
+ * The most finished jobs whose history one `prune()` deletes (and ten times as many processed notifications): at most
+ * about 80 ms of work (2-core machine), so that a first prune of a long history (after an upgrade, or RetainDays
+ * lowered) runs as many short writes instead of one that holds the event loop for seconds and grows the WAL by
+ * everything it deletes.
  */
 export const PRUNE_BATCH = 2000;
 
