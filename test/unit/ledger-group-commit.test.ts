@@ -20,6 +20,7 @@ import { openLedger } from '../../src/ledger/sqlite.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createFakeControl } from '../helpers/fake-control.js';
 import { walkTo } from '../helpers/ledger-walk.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SQLITE_MODULE = fileURLToPath(new URL('../../src/ledger/sqlite.ts', import.meta.url));
 
@@ -176,7 +177,7 @@ test('while an fsync runs, the writes of every later turn wait for it and then s
   const before = ledger.commits();
   ledger.claim(claimInput(1), 1000);
   const first = ledger.flush();
-  await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => held.calls >= 1, { what: 'the first fsync' });
   assert.equal(held.calls, 1);
   // Three later turns write and flush while that fsync runs.
   const later: Array<Promise<void>> = [];
@@ -191,7 +192,7 @@ test('while an fsync runs, the writes of every later turn wait for it and then s
   for (const p of later) assert.equal(await settled(p), 'pending');
   held.release();
   assert.equal(await settled(first), 'resolved');
-  await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => held.calls >= 2, { what: 'the second fsync' });
   assert.equal(ledger.commits(), before + 2, 'one commit for the three turns');
   assert.equal(held.calls, 2, 'and one fsync');
   assert.deepEqual(committedJobs(file), ['sa-1', 'sa-2', 'sa-3', 'sa-4']);
@@ -210,7 +211,7 @@ test('a failed fsync fails that flush, the one queued behind it and every later 
   t.after(() => ledger.close());
   ledger.claim(claimInput(1), 1000);
   const first = ledger.flush();
-  await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => held.calls >= 1, { what: 'the first fsync' });
   // More writes while the first fsync runs: their flush waits for it instead of running a second fsync alongside
   // (which could return success after the first took the disk's error).
   ledger.claim(claimInput(2), 1001);
@@ -236,7 +237,7 @@ test('close while an fsync runs leaves the descriptor to the fsync, which still 
   const ledger = openLedger(tempFile(t), { flushAfterMs: 60_000, fsync: held.fsync });
   ledger.claim(claimInput(1), 1000);
   const flushed = ledger.flush();
-  await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => held.calls >= 1, { what: 'the fsync' });
   assert.equal(held.calls, 1);
   ledger.close();
   held.release();
