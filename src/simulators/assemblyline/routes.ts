@@ -272,8 +272,8 @@ interface IngestSource {
   isUrl: boolean;
   /** A hash the server does not have: the 404 text, raised after the parameter checks. */
   missing?: string;
-  /** The content's hashes and entropy, computed while the upload arrived (upload-digest.ts). */
-  digest?: FileDigest;
+  /** The content's hashes and entropy, computed on the hash threads while the upload arrived (upload-digest.ts). */
+  digest?: Promise<FileDigest | null>;
 }
 
 function ingestSource(ctx: ApiContext, call: Call): { options: Record<string, unknown>; source: IngestSource } {
@@ -336,20 +336,20 @@ function ingestSource(ctx: ApiContext, call: Call): { options: Record<string, un
   throw new ApiError(400, 'Invalid content type', {});
 }
 
-route('POST', '/api/v4/ingest/', (ctx, call) => {
+route('POST', '/api/v4/ingest/', async (ctx, call) => {
   // api/v4/ingest.py: the daily and async submission quotas are taken before anything is read, and given back
   // when the ingest is refused afterwards.
   const quotaError = ctx.quotas.beginSubmission(call.user.name, call.user.quotas);
   if (quotaError) throw new ApiError(503, quotaError, '');
   try {
-    return ingest(ctx, call);
+    return await ingest(ctx, call);
   } catch (err) {
     ctx.quotas.cancelSubmission(call.user.name, call.user.quotas);
     throw err;
   }
 }, { role: 'submission_create', counted: false });
 
-function ingest(ctx: ApiContext, call: Call): FastifyReply {
+async function ingest(ctx: ApiContext, call: Call): Promise<FastifyReply> {
   const { options, source } = ingestSource(ctx, call);
   let content = source.content;
   let cartName: string | null = null;
@@ -399,11 +399,13 @@ function ingest(ctx: ApiContext, call: Call): FastifyReply {
   if (options.metadata !== undefined && options.metadata !== null && !isRecord(options.metadata)) {
     throw new ApiError(400, 'Invalid metadata: metadata must be a dictionary', {});
   }
+  // As Assemblyline, the file is stored and hashed before the ingest is answered (the hash threads may still be busy).
+  const digest = content === source.content && source.digest ? ((await source.digest) ?? undefined) : undefined;
   const now = ctx.now();
   const ingestId = base62Id();
   const ingestType = typeof options.type === 'string' && options.type ? options.type : 'INGEST';
   const name = cartName ?? ((typeof options.name === 'string' && options.name) || source.name || '');
-  const file = storeFile(ctx.store, content, name, now, false, content === source.content ? source.digest : undefined);
+  const file = storeFile(ctx.store, content, name, now, false, digest);
   const finalName = name || file.sha256;
 
   const params = { ...defaults, ...(profile?.params ?? {}), ...reqParams } as SubmissionParams;
