@@ -10,6 +10,7 @@ import type { AnalysisEngine } from './engine.js';
 import { clearCookies, FORBIDDEN_CONFIG, LOGIN_OPTIONS, METHOD_NOT_ALLOWED_HTML, sendEnvelope } from './envelope.js';
 import { boundaryOf, parseMultipart } from './multipart.js';
 import { uploadDigests, type FileDigest } from './upload-digest.js';
+import { parseDirective, type Scenario } from './scenario.js';
 import { matches, parseQuery, project, SearchQueryError } from './search.js';
 import { queueKey, type IngestRecord, type SimStore, type SubmissionParams, type SubmissionRecord } from './store.js';
 import { base62Id, isoMicro, isRecord } from './util.js';
@@ -400,7 +401,17 @@ async function ingest(ctx: ApiContext, call: Call): Promise<FastifyReply> {
     throw new ApiError(400, 'Invalid metadata: metadata must be a dictionary', {});
   }
   // As Assemblyline, the file is stored and hashed before the ingest is answered (the hash threads may still be busy).
-  const digest = content === source.content && source.digest ? ((await source.digest) ?? undefined) : undefined;
+  const pending = content === source.content ? source.digest : undefined;
+  // Meanwhile the `AL-SIM:` search (a scan of the whole file) runs here; an invalid directive fails later, as before.
+  let directive: Scenario | null | undefined;
+  if (pending) {
+    try {
+      directive = parseDirective(content);
+    } catch {
+      directive = undefined;
+    }
+  }
+  const digest = pending ? ((await pending) ?? undefined) : undefined;
   const now = ctx.now();
   const ingestId = base62Id();
   const ingestType = typeof options.type === 'string' && options.type ? options.type : 'INGEST';
@@ -456,7 +467,7 @@ async function ingest(ctx: ApiContext, call: Call): Promise<FastifyReply> {
   const ingest: IngestRecord = {
     ingestId, user: call.user.name, sha256: file.sha256, name: finalName, size: file.size, queue,
     threshold: Number.isInteger(threshold) ? (threshold as number) : null, metadata, params, ingestTime: now, ts: now,
-    scenario: ctx.engine.resolveScenario(file.sha256, content), outcome: 'queued',
+    scenario: ctx.engine.resolveScenario(file.sha256, content, undefined, directive), outcome: 'queued',
   };
   ctx.store.ingests.set(ingestId, ingest);
   ctx.engine.submit(ingest);
