@@ -8,7 +8,7 @@
  * CRLF, then `--boundary--` and CRLF.
  */
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, finished } from 'node:stream';
 
 export interface MultipartPart {
   name: string;
@@ -60,6 +60,72 @@ function partHeader(boundary: string, part: MultipartPart): Buffer {
 }
 
 /**
+ * The body stream: Buffers pushed as they are, a Readable part forwarded chunk by chunk with backpressure (the part
+ * is paused while the body's reader is full, resumed when it reads again), the way `pipe` does it: no async
+ * iterator or promise per chunk, no copy. An error of a Readable part (mapped by `onSourceError`) fails the body;
+ * a body destroyed before its end destroys every Readable part not read to its end.
+ */
+class MultipartStream extends Readable {
+  readonly #items: Array<Buffer | Readable>;
+  readonly #onSourceError: ((err: unknown) => unknown) | undefined;
+  #next = 0;
+  #current: Readable | null = null;
+  #detach: (() => void) | null = null;
+
+  constructor(items: Array<Buffer | Readable>, onSourceError?: (err: unknown) => unknown) {
+    super();
+    this.#items = items;
+    this.#onSourceError = onSourceError;
+  }
+
+  override _read(): void {
+    if (this.#current) this.#current.resume();
+    else this.#advance();
+  }
+
+  /** Pushes the next items until the reader is full, a Readable part starts, or the body ends. */
+  #advance(): void {
+    while (this.#next < this.#items.length) {
+      const item = this.#items[this.#next++];
+      if (Buffer.isBuffer(item)) {
+        if (item.length > 0 && !this.push(item)) return;
+        continue;
+      }
+      this.#follow(item);
+      return;
+    }
+    this.push(null);
+  }
+
+  #follow(source: Readable): void {
+    const onData = (chunk: Buffer | string): void => {
+      if (!this.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) source.pause();
+    };
+    // finished(): the part's end, its error, or its close before the end (ERR_STREAM_PREMATURE_CLOSE), also when
+    // that happened before the body reached the part.
+    const stopWatching = finished(source, { writable: false }, (err) => {
+      this.#detach?.();
+      if (err) this.destroy((this.#onSourceError ? this.#onSourceError(err) : err) as Error);
+      else this.#advance();
+    });
+    this.#current = source;
+    this.#detach = () => {
+      source.removeListener('data', onData);
+      stopWatching();
+      this.#current = null;
+      this.#detach = null;
+    };
+    source.on('data', onData);
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.#detach?.();
+    for (const item of this.#items) if (!Buffer.isBuffer(item) && !item.destroyed && !item.readableEnded) item.destroy();
+    done(err);
+  }
+}
+
+/**
  * Builds the body of `parts` in order. Nothing is read until the returned stream is pulled. When
  * the stream ends early (request failed, aborted, answered before the upload finished), every
  * Readable part not read to its end is destroyed, so the source it streams from is released.
@@ -77,28 +143,10 @@ export function buildMultipart(parts: MultipartPart[], opts: MultipartOptions = 
   const replayable = parts.every((p) => Buffer.isBuffer(p.data));
   let opened = false;
 
-  async function* generate(): AsyncGenerator<Buffer> {
-    try {
-      for (let i = 0; i < parts.length; i++) {
-        const data = parts[i].data;
-        yield headers[i];
-        if (Buffer.isBuffer(data)) {
-          if (data.length > 0) yield data;
-        } else {
-          try {
-            for await (const chunk of data as AsyncIterable<Buffer | string>) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-          } catch (err) {
-            throw opts.onSourceError ? opts.onSourceError(err) : err;
-          }
-        }
-        yield CRLF;
-      }
-      yield epilogue;
-    } finally {
-      for (const p of parts) if (!Buffer.isBuffer(p.data) && !p.data.destroyed && !p.data.readableEnded) p.data.destroy();
-    }
-  }
-
+  // The body in order: each part's header, its data, CRLF; then the epilogue.
+  const items: Array<Buffer | Readable> = [];
+  parts.forEach((p, i) => items.push(headers[i], p.data, CRLF));
+  items.push(epilogue);
   return {
     contentType: `multipart/form-data; boundary=${boundary}`,
     length,
@@ -106,7 +154,7 @@ export function buildMultipart(parts: MultipartPart[], opts: MultipartOptions = 
     open() {
       if (opened && !replayable) throw new Error('a streamed multipart body can be sent only once');
       opened = true;
-      return Readable.from(generate(), { objectMode: false });
+      return new MultipartStream(items, opts.onSourceError);
     },
   };
 }

@@ -243,6 +243,46 @@ test('a CaRT upload is analysed as its inner file, named from the CaRT header; d
   assert.equal(raw.json.api_error_message, 'RAW file download has been disabled by administrators.');
 });
 
+test('a large upload (hashed on the simulator\'s threads), with or without a Content-Length: file info has node:crypto\'s hashes and the entropy of a byte count, its AL-SIM directive applies, the raw download is the file', async (t) => {
+  const c = await start(t);
+  const { Readable } = await import('node:stream');
+  const { randomBytes } = await import('node:crypto');
+  const referenceEntropy = (data: Buffer): number => {
+    const counts = new Array<number>(256).fill(0);
+    for (const b of data) counts[b]++;
+    let e = 0;
+    for (const n of counts) if (n > 0) e -= (n / data.length) * Math.log2(n / data.length);
+    return Math.round(e * 1000) / 1000;
+  };
+  const boundary = 'lArge-b0undary';
+  for (const [i, announced] of [true, false].entries()) {
+    // Half zeros, half random: an entropy well inside (0, 8) that a wrong count would miss.
+    const file = Buffer.concat([Buffer.alloc(1_500_000, 0), randomBytes(700_001), Buffer.from(`\nAL-SIM: {"score": ${900 + i}}\n`), randomBytes(900_000)]);
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="json"\r\n\r\n{"notification_queue": "large${i}"}\r\n--${boundary}\r\nContent-Disposition: form-data; name="bin"; filename="large.bin"\r\n\r\n`),
+      file, Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const headers = { ...c.key, 'content-type': `multipart/form-data; boundary=${boundary}` };
+    // A Readable body goes out chunked (no Content-Length).
+    const res = await request(`${c.origin}/api/v4/ingest/`, { method: 'POST', headers, body: announced ? body : Readable.from([body.subarray(0, 70_000), body.subarray(70_000)]) });
+    const answer = JSON.parse(Buffer.from(await res.body.arrayBuffer()).toString('utf8')) as { api_response: { ingest_id: string } };
+    assert.equal(res.statusCode, 200);
+    assert.ok(answer.api_response.ingest_id);
+    const sha256 = createHash('sha256').update(file).digest('hex');
+    const info = (await call(c.origin, 'GET', `/api/v4/file/info/${sha256}/`, c.key)).json.api_response as Record<string, unknown>;
+    assert.equal(info.md5, createHash('md5').update(file).digest('hex'));
+    assert.equal(info.sha1, createHash('sha1').update(file).digest('hex'));
+    assert.equal(info.sha256, sha256);
+    assert.equal(info.size, file.length);
+    assert.equal(info.entropy, referenceEntropy(file));
+    const m = await until('message', async () => (await call(c.origin, 'GET', `/api/v4/ingest/get_message/large${i}/`, c.key)).json.api_response as Record<string, unknown> | null);
+    assert.equal(m.score, 900 + i);
+    const raw = await call(c.origin, 'GET', `/api/v4/file/download/${sha256}/?encoding=raw`, c.key);
+    assert.equal(raw.status, 200);
+    assert.ok(raw.raw.equals(file));
+  }
+});
+
 // --- auth and quota -------------------------------------------------------------------------
 
 test('session login: user-agent change is refused, XSRF is enforced for password sessions only', async (t) => {

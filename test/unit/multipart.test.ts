@@ -109,3 +109,39 @@ test('an ingest whose source fails reports a source failure, not an Assemblyline
     return true;
   });
 });
+
+test('a streamed part is read only as fast as the body is: a reader that stops leaves the source paused, not drained into memory', async () => {
+  let produced = 0;
+  const source = new Readable({
+    read() {
+      produced += 65536;
+      this.push(produced <= 64 * 65536 ? Buffer.alloc(65536, 1) : null);
+    },
+  });
+  const mp = buildMultipart([{ name: 'file', filename: 'f', data: source, size: 64 * 65536 }], { boundary: 'b' });
+  const body = mp.open();
+  await new Promise<void>((resolve) => body.once('readable', () => resolve()));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  // Nothing read yet: the body and the source hold at most their buffers' worth, far from the 4 MiB file.
+  assert.ok(produced <= 8 * 65536, `${produced} bytes produced before anything was read`);
+  const all = await collect(body);
+  assert.equal(all.length, mp.length);
+  assert.equal(produced, 65 * 65536);
+});
+
+test('a streamed part that failed or was closed before the body reached it fails the body instead of leaving it unfinished', async () => {
+  const failed = new PassThrough();
+  failed.on('error', () => {});
+  failed.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+  const first = buildIngestMultipart({ name: 'x', body: failed, metadata: {}, params: {}, notificationQueue: 'q' });
+  await assert.rejects(collect(first.open()), (err: unknown) => err instanceof BridgeError && /socket hang up/.test(err.message));
+
+  const closed = new PassThrough();
+  closed.write(Buffer.alloc(10));
+  const second = buildMultipart([{ name: 'file', filename: 'f', data: closed, size: 100 }]);
+  const body = second.open();
+  const read = collect(body);
+  await new Promise((resolve) => setImmediate(resolve));
+  closed.destroy();
+  await assert.rejects(read, /premature close/i);
+});

@@ -27,9 +27,12 @@ export class AnalysisEngine {
 
   constructor(private readonly opts: EngineOptions) {}
 
-  /** Registered scenario for the sha256, else the nested one, else an `AL-SIM:` line in the content, else the default. */
-  resolveScenario(sha256: string, content: Buffer, nested?: Scenario): Scenario {
-    return this.opts.store.scenarios.get(sha256) ?? nested ?? parseDirective(content) ?? {};
+  /**
+   * Registered scenario for the sha256, else the nested one, else an `AL-SIM:` line in the content, else the default.
+   * `directive`: what parseDirective(content) answered, when the caller searched the content already.
+   */
+  resolveScenario(sha256: string, content: Buffer, nested?: Scenario, directive?: Scenario | null): Scenario {
+    return this.opts.store.scenarios.get(sha256) ?? nested ?? (directive === undefined ? parseDirective(content) : directive) ?? {};
   }
 
   /** The cache key covers the file and the params that change what analysis produces. */

@@ -11,6 +11,7 @@ import { validateScenario } from './scenario.js';
 import { SimStore } from './store.js';
 import { isRecord } from './util.js';
 import { boundaryOf, readBody } from './multipart.js';
+import { HashPool } from './hash-pool.js';
 import { UploadDigest, uploadDigests } from './upload-digest.js';
 
 export { encodeCart, decodeCart, isCart } from './cart.js';
@@ -63,6 +64,8 @@ export interface AssemblylineSimulator {
 }
 
 const CLEANUP_INTERVAL_MS = 30 * 60_000;
+/** Ingest uploads at least this large are hashed on worker threads while they arrive (hash-pool.ts). */
+const HASH_THREADS_MIN_BYTES = 1_048_576;
 
 export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOptions = {}): Promise<AssemblylineSimulator> {
   const logger = opts.logger ?? silentLogger();
@@ -97,6 +100,7 @@ export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOpt
       if (u) quotas.endSubmission(u.name, u.quotas);
     },
   });
+  const hashPool = new HashPool();
   const requestCert = opts.https?.requestCert === true;
   const auth = new SessionAuth(users, now);
   const ctx: ApiContext = {
@@ -117,20 +121,21 @@ export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOpt
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   // A multipart body (an ingest upload) of announced length is copied into one buffer as it arrives, instead of a
   // list of chunks joined at the end (which held the upload twice and cost seconds per GiB); same limits as above.
+  // An ingest's upload of at least HASH_THREADS_MIN_BYTES (or of unknown length) is read into shared memory and
+  // hashed on worker threads while it arrives (upload-digest.ts, hash-pool.ts); smaller files are hashed inline.
   app.addContentTypeParser('multipart/form-data', (req, payload, done) => {
     const bodyLimit = Math.ceil(maxFileSize * 1.4) + 1_048_576;
-    readBody(payload, req.headers['content-length'], bodyLimit).then((body) => done(null, body), (err: Error) => done(err, undefined));
-  });
-  // An ingest's upload is hashed while it arrives (upload-digest.ts); the body is still read whole, as before.
-  app.addHook('preParsing', async (req, _reply, payload) => {
     const contentType = String(req.headers['content-type'] ?? '');
-    const boundary = req.method === 'POST' && req.url.startsWith('/api/v4/ingest/') && /^multipart\/form-data/i.test(contentType) ? boundaryOf(contentType) : null;
-    if (!boundary) return payload;
-    const digest = new UploadDigest(boundary);
-    uploadDigests.set(req.raw, digest);
-    payload.on('error', (err) => digest.destroy(err));
-    return payload.pipe(digest);
+    const length = req.headers['content-length'];
+    const large = length === undefined || Number(length) >= HASH_THREADS_MIN_BYTES;
+    const boundary = large && req.method === 'POST' && req.url.startsWith('/api/v4/ingest/') ? boundaryOf(contentType) : null;
+    const digest = boundary ? new UploadDigest(boundary, hashPool) : undefined;
+    if (digest) uploadDigests.set(req.raw, digest);
+    readBody(payload, length, bodyLimit, { shared: digest !== undefined, watcher: digest }).then((body) => done(null, body), (err: Error) => done(err, undefined));
   });
+  // Whatever the answer (or if the client went away), the hash threads let go of an upload nobody asked the digest of.
+  app.addHook('onResponse', async (req) => uploadDigests.get(req.raw)?.abort());
+  app.addHook('onRequestAbort', async (req) => uploadDigests.get(req.raw)?.abort());
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
@@ -242,6 +247,7 @@ export async function createAssemblylineSimulator(opts: AssemblylineSimulatorOpt
       clearInterval(cleanupTimer);
       engine.close();
       await app.close();
+      await hashPool.close();
     },
     stats,
     usage: (user) => quotas.usage(user ?? userName),

@@ -53,18 +53,40 @@ export function parseMultipart(body: Buffer, boundary: string): MultipartPart[] 
   return parts;
 }
 
+/** Watches a body while readBody reads it (upload-digest.ts hashes an ingest's file on the way in). */
+export interface BodyWatcher {
+  /** Bytes [0, received) of `body` are final; called after every chunk (once, at the end, for a body of unknown length). */
+  progress(body: Buffer, received: number): void;
+  /** The body was not read whole (too large, wrong length, stream error). */
+  abort(): void;
+}
+
+export interface ReadBodyOptions {
+  /** Read into a SharedArrayBuffer (worker threads can then read it without a copy). */
+  shared?: boolean;
+  watcher?: BodyWatcher;
+}
+
+const allocate = (size: number, shared: boolean): Buffer => (shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size));
+
 /**
  * Reads a request body of at most `limit` bytes. With a Content-Length it is copied into one buffer of that size as
  * it arrives (no chunk list joined at the end: half the memory, no second copy); without one, chunks are joined.
  * Fails like fastify's own body reader: FST_ERR_CTP_BODY_TOO_LARGE (413) above `limit`,
  * FST_ERR_CTP_INVALID_CONTENT_LENGTH (400) when the body is longer or shorter than announced, the stream's error
- * (status 400) otherwise.
+ * (status 400) otherwise. `opts.shared`: the buffer is a view of a SharedArrayBuffer; `opts.watcher` sees the
+ * bytes as they become final.
  */
-export function readBody(payload: Readable, contentLength: string | undefined, limit: number): Promise<Buffer> {
+export function readBody(payload: Readable, contentLength: string | undefined, limit: number, opts: ReadBodyOptions = {}): Promise<Buffer> {
+  const watcher = opts.watcher;
+  const shared = opts.shared === true;
   const announced = contentLength === undefined || contentLength === '' ? Number.NaN : Number(contentLength);
-  if (announced > limit) return Promise.reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+  if (announced > limit) {
+    watcher?.abort();
+    return Promise.reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+  }
   const known = Number.isSafeInteger(announced) && announced >= 0;
-  const whole = known ? Buffer.allocUnsafe(announced) : null;
+  const whole = known ? allocate(announced, shared) : null;
   const chunks: Buffer[] = [];
   let received = 0;
   return new Promise<Buffer>((resolve, reject) => {
@@ -72,6 +94,7 @@ export function readBody(payload: Readable, contentLength: string | undefined, l
       payload.removeListener('data', onData);
       payload.removeListener('end', onEnd);
       payload.removeListener('error', onError);
+      watcher?.abort();
       reject(err);
     };
     const onData = (chunk: Buffer | string): void => {
@@ -80,16 +103,28 @@ export function readBody(payload: Readable, contentLength: string | undefined, l
       if (whole) {
         if (received + bytes.length > whole.length) return stop(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
         bytes.copy(whole, received);
+        received += bytes.length;
+        watcher?.progress(whole, received);
       } else {
         chunks.push(bytes);
+        received += bytes.length;
       }
-      received += bytes.length;
     };
     const onEnd = (): void => {
       payload.removeListener('data', onData);
       payload.removeListener('error', onError);
-      if (whole && received !== whole.length) return reject(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-      resolve(whole ?? Buffer.concat(chunks, received));
+      if (whole && received !== whole.length) {
+        watcher?.abort();
+        return reject(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+      }
+      let body = whole;
+      if (!body) {
+        body = allocate(received, shared);
+        let at = 0;
+        for (const c of chunks) at += c.copy(body, at);
+        watcher?.progress(body, received);
+      }
+      resolve(body);
     };
     const onError = (err: Error & { statusCode?: number }): void => {
       if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;

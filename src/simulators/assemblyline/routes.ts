@@ -10,6 +10,7 @@ import type { AnalysisEngine } from './engine.js';
 import { clearCookies, FORBIDDEN_CONFIG, LOGIN_OPTIONS, METHOD_NOT_ALLOWED_HTML, sendEnvelope } from './envelope.js';
 import { boundaryOf, parseMultipart } from './multipart.js';
 import { uploadDigests, type FileDigest } from './upload-digest.js';
+import { parseDirective, type Scenario } from './scenario.js';
 import { matches, parseQuery, project, SearchQueryError } from './search.js';
 import { queueKey, type IngestRecord, type SimStore, type SubmissionParams, type SubmissionRecord } from './store.js';
 import { base62Id, isoMicro, isRecord } from './util.js';
@@ -272,8 +273,8 @@ interface IngestSource {
   isUrl: boolean;
   /** A hash the server does not have: the 404 text, raised after the parameter checks. */
   missing?: string;
-  /** The content's hashes and entropy, computed while the upload arrived (upload-digest.ts). */
-  digest?: FileDigest;
+  /** The content's hashes and entropy, computed on the hash threads while the upload arrived (upload-digest.ts). */
+  digest?: Promise<FileDigest | null>;
 }
 
 function ingestSource(ctx: ApiContext, call: Call): { options: Record<string, unknown>; source: IngestSource } {
@@ -336,20 +337,20 @@ function ingestSource(ctx: ApiContext, call: Call): { options: Record<string, un
   throw new ApiError(400, 'Invalid content type', {});
 }
 
-route('POST', '/api/v4/ingest/', (ctx, call) => {
+route('POST', '/api/v4/ingest/', async (ctx, call) => {
   // api/v4/ingest.py: the daily and async submission quotas are taken before anything is read, and given back
   // when the ingest is refused afterwards.
   const quotaError = ctx.quotas.beginSubmission(call.user.name, call.user.quotas);
   if (quotaError) throw new ApiError(503, quotaError, '');
   try {
-    return ingest(ctx, call);
+    return await ingest(ctx, call);
   } catch (err) {
     ctx.quotas.cancelSubmission(call.user.name, call.user.quotas);
     throw err;
   }
 }, { role: 'submission_create', counted: false });
 
-function ingest(ctx: ApiContext, call: Call): FastifyReply {
+async function ingest(ctx: ApiContext, call: Call): Promise<FastifyReply> {
   const { options, source } = ingestSource(ctx, call);
   let content = source.content;
   let cartName: string | null = null;
@@ -399,11 +400,23 @@ function ingest(ctx: ApiContext, call: Call): FastifyReply {
   if (options.metadata !== undefined && options.metadata !== null && !isRecord(options.metadata)) {
     throw new ApiError(400, 'Invalid metadata: metadata must be a dictionary', {});
   }
+  // As Assemblyline, the file is stored and hashed before the ingest is answered (the hash threads may still be busy).
+  const pending = content === source.content ? source.digest : undefined;
+  // Meanwhile the `AL-SIM:` search (a scan of the whole file) runs here; an invalid directive fails later, as before.
+  let directive: Scenario | null | undefined;
+  if (pending) {
+    try {
+      directive = parseDirective(content);
+    } catch {
+      directive = undefined;
+    }
+  }
+  const digest = pending ? ((await pending) ?? undefined) : undefined;
   const now = ctx.now();
   const ingestId = base62Id();
   const ingestType = typeof options.type === 'string' && options.type ? options.type : 'INGEST';
   const name = cartName ?? ((typeof options.name === 'string' && options.name) || source.name || '');
-  const file = storeFile(ctx.store, content, name, now, false, content === source.content ? source.digest : undefined);
+  const file = storeFile(ctx.store, content, name, now, false, digest);
   const finalName = name || file.sha256;
 
   const params = { ...defaults, ...(profile?.params ?? {}), ...reqParams } as SubmissionParams;
@@ -454,7 +467,7 @@ function ingest(ctx: ApiContext, call: Call): FastifyReply {
   const ingest: IngestRecord = {
     ingestId, user: call.user.name, sha256: file.sha256, name: finalName, size: file.size, queue,
     threshold: Number.isInteger(threshold) ? (threshold as number) : null, metadata, params, ingestTime: now, ts: now,
-    scenario: ctx.engine.resolveScenario(file.sha256, content), outcome: 'queued',
+    scenario: ctx.engine.resolveScenario(file.sha256, content, undefined, directive), outcome: 'queued',
   };
   ctx.store.ingests.set(ingestId, ingest);
   ctx.engine.submit(ingest);

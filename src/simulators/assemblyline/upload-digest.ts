@@ -1,120 +1,99 @@
 /**
- * Hashing an upload while it arrives. Assemblyline hashes every file it stores (md5, sha1, sha256, entropy); the
- * simulator used to do it only after the whole request body was in memory, on its one event loop, which made a
- * large upload take several times as long as its transfer. An UploadDigest watches the body stream of a
- * multipart request, finds where the `bin` part's bytes begin, and feeds them to the hashes as they come; once
- * the body is parsed, `facts()` finishes the work for the exact part boundaries the parser found, or answers null
- * (nothing usable seen: the caller hashes the part itself). The result is the same either way.
+ * Hashing an upload while it arrives. Assemblyline hashes every file it stores (md5, sha1, sha256, entropy) before
+ * it answers the ingest. An UploadDigest watches the body of a multipart ingest request as it is read into one
+ * SharedArrayBuffer (multipart.ts `readBody`), finds where the `bin` part's bytes begin, and hands the bytes that
+ * can no longer be the part's end to the hash threads (hash-pool.ts) as they come. Once the body is parsed,
+ * `facts()` gives the rest of the part to the threads and resolves to the digest for the exact part boundaries
+ * the parser found, or answers null (nothing usable seen, or the threads failed: the caller hashes the part
+ * itself). The result is the same either way.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
-import { countBytes, entropyFromCounts } from './util.js';
+import type { BodyWatcher } from './multipart.js';
+import type { FileDigest, HashJob, HashPool } from './hash-pool.js';
 
-/** The digest of each ingest request's body stream, by its IncomingMessage (set by the preParsing hook). */
+export type { FileDigest } from './hash-pool.js';
+
+/** The digest of each ingest request's body, by its IncomingMessage (set by the multipart body parser). */
 export const uploadDigests = new WeakMap<object, UploadDigest>();
 
-/** What storeFile computes for a file, worked out while the upload arrived. */
-export interface FileDigest {
-  md5: string;
-  sha1: string;
-  sha256: string;
-  entropy: number;
-}
-
-/** Bytes kept before the `bin` part is found (its headers are near the start of the body). */
+/** Bytes searched for the `bin` part's headers (they are near the start of the body). */
 const MAX_PREFIX = 1 << 20;
+/** Final bytes gathered before a range goes to the threads (fewer, larger messages). */
+const BATCH = 1 << 20;
 
-export class UploadDigest extends Transform {
+export class UploadDigest implements BodyWatcher {
   readonly #delimiter: Buffer;
-  #prefix: Buffer[] = [];
-  #prefixLength = 0;
+  readonly #pool: HashPool;
+  readonly #keep: number;
+  /** The body being read (set by the first progress call). */
+  #body: Buffer | null = null;
+  /** Body bytes final so far. */
+  #received = 0;
   /** Body offset where the `bin` part's bytes start, once found. */
   #start = -1;
-  /** Body bytes seen so far. */
-  #seen = 0;
-  /** Body offset up to which the part's bytes went into the hashes. */
+  /** Body offset up to which the part's bytes went to the threads. */
   #fed = -1;
-  /** Bytes after #fed not yet hashed: the part's end (a delimiter) may be among them. */
-  #held: Buffer[] = [];
-  #heldLength = 0;
-  readonly #keep: number;
-  readonly #hashes: Hash[] = [createHash('md5'), createHash('sha1'), createHash('sha256')];
-  readonly #counts = new Float64Array(256);
-  #gaveUp = false;
+  #job: HashJob | null = null;
+  #done = false;
 
-  constructor(boundary: string) {
-    super();
+  constructor(boundary: string, pool: HashPool) {
     this.#delimiter = Buffer.from(`--${boundary}`, 'latin1');
+    this.#pool = pool;
     // A part ends with CRLF + delimiter; anything hashed must be at least that far from the end of what arrived.
     this.#keep = this.#delimiter.length + 64;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    try {
-      this.#take(chunk);
-    } catch {
-      this.#gaveUp = true;
-    }
-    done(null, chunk);
-  }
-
-  #take(chunk: Buffer): void {
-    this.#seen += chunk.length;
-    if (this.#gaveUp) return;
+  /** BodyWatcher: bytes [0, received) of `body` (a view of a SharedArrayBuffer) are final. */
+  progress(body: Buffer, received: number): void {
+    if (this.#done) return;
+    if (!(body.buffer instanceof SharedArrayBuffer) || (this.#body && this.#body !== body)) return this.abort();
+    this.#body = body;
+    this.#received = received;
     if (this.#start < 0) {
-      this.#prefix.push(chunk);
-      this.#prefixLength += chunk.length;
-      const prefix = Buffer.concat(this.#prefix, this.#prefixLength);
-      this.#prefix = [prefix];
-      const start = binStart(prefix, this.#delimiter);
+      const start = binStart(body.subarray(0, Math.min(received, MAX_PREFIX)), this.#delimiter);
       if (start < 0) {
-        if (this.#prefixLength > MAX_PREFIX) this.#gaveUp = true;
+        if (received >= MAX_PREFIX) this.abort();
         return;
+      }
+      try {
+        this.#job = this.#pool.begin(body.buffer, body.byteOffset + start);
+      } catch {
+        return this.abort();
       }
       this.#start = start;
       this.#fed = start;
-      this.#prefix = [];
-      this.#hold(prefix.subarray(start));
-      return;
     }
-    this.#hold(chunk);
+    const safe = received - this.#keep;
+    if (safe - this.#fed >= BATCH) this.#feed(safe);
   }
 
-  /** Keeps the last #keep bytes back and hashes the rest (no copy of a chunk larger than #keep). */
-  #hold(bytes: Buffer): void {
-    if (bytes.length >= this.#keep) {
-      for (const b of this.#held) this.#feed(b);
-      this.#feed(bytes.subarray(0, bytes.length - this.#keep));
-      this.#held = [bytes.subarray(bytes.length - this.#keep)];
-      this.#heldLength = this.#keep;
-      return;
-    }
-    this.#held.push(bytes);
-    this.#heldLength += bytes.length;
-    if (this.#heldLength <= this.#keep * 2) return;
-    const all = Buffer.concat(this.#held, this.#heldLength);
-    const cut = all.length - this.#keep;
-    this.#feed(all.subarray(0, cut));
-    this.#held = [all.subarray(cut)];
-    this.#heldLength = this.#keep;
+  #feed(to: number): void {
+    if (!this.#job) return;
+    this.#pool.update(this.#job, this.#fed - this.#start, to - this.#start);
+    this.#fed = to;
   }
 
-  #feed(bytes: Buffer): void {
-    for (const h of this.#hashes) h.update(bytes);
-    countBytes(this.#counts, bytes);
-    this.#fed += bytes.length;
+  /** BodyWatcher: the body will not be used (read failed, request refused or answered): the threads let it go. */
+  abort(): void {
+    this.#done = true;
+    if (this.#job) this.#pool.drop(this.#job);
+    this.#job = null;
   }
 
   /**
-   * The digest of body[start, end) (body offsets of the part the parser found), finished from `body`; null when
-   * the stream's view does not cover that part (another part, bytes hashed past its end, nothing found).
+   * The digest of body[start, end) (body offsets of the part the parser found), resolved once the threads have
+   * hashed it (null if they failed); null at once when this digest does not cover that part (another part, bytes
+   * hashed past its end, another body, nothing found).
    */
-  facts(body: Buffer, start: number, end: number): FileDigest | null {
-    if (this.#gaveUp || this.#start !== start || this.#seen !== body.length || end < this.#fed || end > body.length) return null;
-    this.#gaveUp = true; // one use: the hashes are finished below
-    this.#feed(body.subarray(this.#fed, end));
-    const [md5, sha1, sha256] = this.#hashes.map((h) => h.digest('hex'));
-    return { md5, sha1, sha256, entropy: entropyFromCounts(this.#counts, end - start) };
+  facts(body: Buffer, start: number, end: number): Promise<FileDigest | null> | null {
+    const job = this.#job;
+    if (this.#done || !job || this.#body !== body || this.#received !== body.length || this.#start !== start || end < this.#fed || end > body.length) {
+      this.abort();
+      return null;
+    }
+    this.#done = true; // one use
+    this.#feed(end);
+    this.#job = null;
+    return this.#pool.finish(job).catch(() => null);
   }
 }
 
