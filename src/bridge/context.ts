@@ -337,9 +337,9 @@ export class BridgeContext {
     // A new state starts with a clean failure count (backoff and the report-500 limit count per step).
     const patch = t.patch.state !== undefined && t.patch.state !== job.state && t.patch.stepFailures === undefined ? { ...t.patch, stepFailures: 0 } : t.patch;
     const updated = this.ledger.update(job.id, patch, t.event, this.now());
-    const log = this.jobLog(updated);
     const level = t.event.type === 'retry-later' || t.event.type === 'held' ? 'warn' : 'info';
-    log[level]({ event: t.event.type, state: updated.state, code: t.event.code ?? undefined }, t.event.message ?? t.event.type);
+    // The job's child logger only for a line that is written (a child costs more than the level check).
+    if (this.log.isLevelEnabled(level)) this.jobLog(updated)[level]({ event: t.event.type, state: updated.state, code: t.event.code ?? undefined }, t.event.message ?? t.event.type);
     if (TERMINAL_STATES.includes(updated.state) && !TERMINAL_STATES.includes(job.state)) {
       this.metrics?.jobFinished(updated.state as 'done' | 'failed', Math.max(0, (this.now() - updated.createdAt) / 1000));
       this.samples.delete(job.id);

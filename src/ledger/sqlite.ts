@@ -540,6 +540,29 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     return stmt;
   }
 
+  // UPDATE … RETURNING statements by the columns they set, and due queries by shape: looked up by a short key
+  // instead of building and hashing their long SQL text on every call.
+  const updates = new Map<string, Database.Statement<unknown[], unknown>>();
+  function updateStatement(cols: readonly string[]): Database.Statement<unknown[], unknown> {
+    const key = cols.join(',');
+    let stmt = updates.get(key);
+    if (!stmt) {
+      stmt = prepared(`UPDATE jobs SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? RETURNING ${JOB_SELECT}`, 'raw');
+      updates.set(key, stmt);
+    }
+    return stmt;
+  }
+  const dues = new Map<string, Database.Statement<unknown[], unknown>>();
+  function dueStatement(states: number, what: 'jobs' | 'ids', limit: number): Database.Statement<unknown[], unknown> {
+    const key = `${what}:${states}:${limit}`;
+    let stmt = dues.get(key);
+    if (!stmt) {
+      stmt = prepared(dueSql(states, what, limit), what === 'ids' ? 'pluck' : 'raw');
+      dues.set(key, stmt);
+    }
+    return stmt;
+  }
+
   function getOrThrow(id: string): Job {
     const row = st.getJob.get(id);
     if (!row) throw new BridgeError('NOT_FOUND', `no job ${id}`);
@@ -757,17 +780,19 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     if (full.state && TERMINAL_STATES.includes(full.state) && full.finishedAt === undefined && current.finishedAt === null) {
       full.finishedAt = now;
     }
-    const sets: string[] = [];
+    const cols: string[] = [];
     const values: unknown[] = [];
-    for (const [key, value] of Object.entries(full)) {
+    for (const key of Object.keys(full) as Array<keyof JobPatch>) {
+      const value = full[key];
       if (value === undefined) continue;
-      const col = COLUMNS[key as keyof JobPatch];
+      const col = COLUMNS[key];
       if (!col) throw new BridgeError('INTERNAL', `unknown job field ${key}`);
-      sets.push(`${col} = ?`);
+      cols.push(col);
       values.push(toSql(value));
     }
+    values.push(id);
     // The changed row comes back from the UPDATE itself (no second read).
-    const row = prepared(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? RETURNING ${JOB_SELECT}`, 'raw').get(...values, id) as JobRow;
+    const row = updateStatement(cols).get(...values) as JobRow;
     const updated = rowToJob(row);
     appendEventRaw(id, updated.state, event, now);
     return updated;
@@ -816,13 +841,13 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
     due(states, now, limit) {
       const wanted = dueStates(states);
       if (wanted.length === 0 || limit < 1) return [];
-      const rows = prepared(dueSql(wanted.length, 'jobs', dueLimit(limit)), 'raw').all(...dueParams(wanted, now)) as JobRow[];
+      const rows = dueStatement(wanted.length, 'jobs', dueLimit(limit)).all(...dueParams(wanted, now)) as JobRow[];
       return rows.slice(0, limit).map(rowToJob);
     },
     dueIds(states, now, limit) {
       const wanted = dueStates(states);
       if (wanted.length === 0 || limit < 1) return [];
-      const ids = prepared(dueSql(wanted.length, 'ids', dueLimit(limit)), 'pluck').all(...dueParams(wanted, now)) as string[];
+      const ids = dueStatement(wanted.length, 'ids', dueLimit(limit)).all(...dueParams(wanted, now)) as string[];
       return ids.length > limit ? ids.slice(0, limit) : ids;
     },
     list(query: JobQuery): JobPage {

@@ -177,7 +177,8 @@ export function processMessages(ctx: BridgeContext): void {
     }
     if (!ctx.lock(job.id)) continue; // a step is running on this job; looked at again next round
     try {
-      const current = ctx.ledger.get(job.id)!;
+      // The row just read (nothing ran in between): the job as the ledger holds it.
+      const current = job;
       const d = decideNotification(current, view, ctx.policy, ctx.now(), ctx.random);
       if (d.kind === 'apply' && current.state === 'waiting') {
         // How long this analysis took: paces the next reads (poll-pacing.ts). Assemblyline's own timing, else the

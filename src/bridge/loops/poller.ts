@@ -75,7 +75,7 @@ async function pollAndClaim(ctx: BridgeContext, identity: Identity): Promise<voi
     if (created) {
       claimed++;
       ctx.claimedThisRun++;
-      ctx.jobLog(job).info({ sample: sa.sample, identity: identity.name }, 'claimed scheduled analysis');
+      if (ctx.log.isLevelEnabled('info')) ctx.jobLog(job).info({ sample: sa.sample, identity: identity.name }, 'claimed scheduled analysis');
       ctx.events.emit('job', { job, event: { type: 'claimed' } } satisfies JobUpdate);
       ctx.crashPoint('after-claim');
     }

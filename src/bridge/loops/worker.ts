@@ -11,21 +11,24 @@ import { sendErrorReport } from '../steps/report.js';
 
 /** Work states past the Assemblyline analysis: results are read, related and reported to MASS. */
 const FINISHING_STATES: ReadonlySet<JobState> = new Set<JobState>(['collecting', 'relating', 'reporting']);
+/** The work states of each group, as the due queries ask for them (no lists built per tick). */
+const FINISHING: JobState[] = WORK_STATES.filter((s) => FINISHING_STATES.has(s));
+const STARTING: JobState[] = WORK_STATES.filter((s) => !FINISHING_STATES.has(s));
+/** While the ingest gate holds every ingest, ingesting jobs are not picked (no hold written per job). */
+const STARTING_GATE_SHUT: JobState[] = STARTING.filter((s) => s !== 'ingesting');
 
 /** Starts a driver for each due, unlocked job while the queue has room; jobs with results to report first. */
 export async function workerTick(ctx: BridgeContext): Promise<void> {
   if (ctx.stopping) return;
   const free = ctx.queue.concurrency - ctx.queue.pending - ctx.queue.size;
   if (free <= 0) return;
-  // While the ingest gate holds every ingest, ingesting jobs are not picked (no hold written per job).
   const gateShut = ctx.gate.blocksIngest(ctx.now(), ctx.inAnalysis());
-  const states = gateShut ? WORK_STATES.filter((s) => s !== 'ingesting') : WORK_STATES;
   // Finishing work first: a job with results to report goes before new work (oldest first within each group), so
   // reports reach MASS while new samples are still being ingested instead of after the last ingest.
   const now = ctx.now();
   const limit = free + ctx.active.size;
-  const finishing = ctx.ledger.dueIds(states.filter((s) => FINISHING_STATES.has(s)), now, limit);
-  const due = finishing.length >= limit ? finishing : [...finishing, ...ctx.ledger.dueIds(states.filter((s) => !FINISHING_STATES.has(s)), now, limit - finishing.length)];
+  const finishing = ctx.ledger.dueIds(FINISHING, now, limit);
+  const due = finishing.length >= limit ? finishing : [...finishing, ...ctx.ledger.dueIds(gateShut ? STARTING_GATE_SHUT : STARTING, now, limit - finishing.length)];
   let started = 0;
   for (const id of due) {
     if (started >= free) break;

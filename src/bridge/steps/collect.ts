@@ -70,8 +70,10 @@ export async function collectStep(ctx: BridgeContext, job: Job): Promise<void> {
     );
   }
   if (job.state === 'collecting') {
+    // Nothing to create on MASS (an echo-back, or results without extracted files or IOCs to relate): straight to
+    // the report, without a relating state that would do nothing.
     job = ctx.apply(job, {
-      patch: { state: job.echoOf ? 'reporting' : 'relating', score: plan.maxScore },
+      patch: { state: job.echoOf || plan.related.length === 0 ? 'reporting' : 'relating', score: plan.maxScore },
       event: { type: 'collected', data: { sid, verdict: plan.verdict, related: plan.related.length, cacheHit: job.cacheHit } },
     });
   }
