@@ -5,13 +5,14 @@
  * poll-cost, hash-first, history, identities, real-mass. real-mass runs only when named or given `--real-mass` (it needs a
  * MASS server; see bench/real-mass.ts).
  * Exits 1 when a target is missed, a benchmark's correctness check fails or it throws; 2 when BENCH_MAX_MS
- * (default 900 s; 180 s with --quick) passes; 64 on an unknown name. `--record` appends the table with the machine
+ * (default 900 s; 180 s with --quick) passes; 64 on an unknown name or option, a --real-mass without its URL or a
+ * BENCH_MAX_MS that is not a whole number of ms. `--record` appends the table with the machine
  * to docs/benchmarks.md. Sizes: see docs/benchmarks.md (BENCH_* variables).
  */
 import { appendFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { QUICK, REPO_ROOT, killChildren, type BenchOutcome, type Say, type TableRow } from './lib.js';
+import { QUICK, REPO_ROOT, envInt, killChildren, type BenchOutcome, type Say, type TableRow } from './lib.js';
 import { benchHashFirst } from './hash-first.js';
 import { benchHistory } from './history.js';
 import { benchIdentities } from './identities.js';
@@ -57,9 +58,18 @@ async function main(): Promise<number> {
   const flags = new Set(['--quick', '--record']);
   const argv = process.argv.slice(2);
   const realMassAt = argv.indexOf('--real-mass');
-  // `--real-mass <API root>` takes a value and selects the real-mass benchmark.
+  // `--real-mass <API root>` takes a value (an http(s) URL, not the next benchmark's name) and selects real-mass.
+  if (realMassAt >= 0 && !/^https?:\/\//i.test(argv[realMassAt + 1] ?? '')) {
+    say(`--real-mass needs the MASS API root as its value, e.g. --real-mass http://mass.example.org/api/ (got ${JSON.stringify(argv[realMassAt + 1] ?? '')})`);
+    return 64;
+  }
   const names = argv.filter((a, i) => !flags.has(a) && (realMassAt < 0 || (i !== realMassAt && i !== realMassAt + 1)));
   if (realMassAt >= 0 && !names.includes('real-mass')) names.push('real-mass');
+  const options = names.filter((n) => n.startsWith('-'));
+  if (options.length > 0) {
+    say(`unknown option(s): ${options.join(', ')}; options: --quick, --record, --real-mass <API root>`);
+    return 64;
+  }
   const unknown = names.filter((n) => !(n in BENCHES));
   if (unknown.length > 0) {
     say(`unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(BENCHES).join(', ')}`);
@@ -67,7 +77,13 @@ async function main(): Promise<number> {
   }
   const defaults = QUICK ? ['memory', 'pipeline'] : Object.keys(BENCHES).filter((k) => !NOT_DEFAULT.has(k));
   const selected = Object.keys(BENCHES).filter((k) => (names.length > 0 ? names : defaults).includes(k));
-  const maxMs = Number(process.env.BENCH_MAX_MS ?? (QUICK && !selected.includes('real-mass') ? 180_000 : 900_000));
+  let maxMs: number;
+  try {
+    maxMs = envInt('BENCH_MAX_MS', QUICK && !selected.includes('real-mass') ? 180_000 : 900_000);
+  } catch (err) {
+    say(`bench: ${(err as Error).message}`);
+    return 64;
+  }
   const watchdog = setTimeout(() => {
     say(`bench: BENCH_MAX_MS (${maxMs} ms) passed; stopping`);
     killChildren();
