@@ -296,7 +296,8 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
       for (const l of wrap(line, width() - 1)) say(l);
     }
     const settled = st.scheduled_pending === 0 && ledger.inFlight() === 0;
-    if (!settled) say('The demo did not settle in time: some analyses are still pending (see the status page).');
+    if (!settled && signal.aborted) say('The demo was stopped before every analysis was reported: some were still pending.');
+    else if (!settled) say('The demo did not settle in time: some analyses are still pending (see the status page).');
 
     if (opts.exitWhenDone || signal.aborted) return settled ? 0 : 1;
     say();
