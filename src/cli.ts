@@ -18,6 +18,7 @@ Commands:
                                         simulators + bridge on loopback, with a seeded demo
   simulate [--host H] [--mass-port N] [--al-port M] [--mass-admin-key K] [--al-user U]
            [--al-apikey NAME:SECRET] [--write-config FILE] [--state-dir DIR] [--locked-down]
+           [--log-level LEVEL]
                                         start the MASS and Assemblyline simulators
   register --config FILE --admin-key-file F [--instances K]
                                         create the analysis system and its instance(s) on MASS
