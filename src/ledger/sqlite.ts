@@ -882,11 +882,12 @@ export function openLedger(path: string | ':memory:', options: LedgerOptions = {
         const states = JOB_STATES.filter((s) => query.states!.includes(s));
         if (states.length === 0) return { jobs: [], nextCursor: null };
         const where = ['state = ?', ...bounds].join(' AND ');
-        const range = `SELECT created_at, id FROM jobs WHERE ${where} ${order} LIMIT ${n}`;
+        // One state: its range's ids. Several: each range keeps created_at for the merge's ORDER BY.
+        const range = (cols: string): string => `SELECT ${cols} FROM jobs WHERE ${where} ${order} LIMIT ${n}`;
         const sql =
           states.length === 1
-            ? range.replace('SELECT created_at, id', 'SELECT id')
-            : `SELECT id FROM (${states.map(() => `SELECT * FROM (${range})`).join(' UNION ALL ')}) ${order} LIMIT ${n}`;
+            ? range('id')
+            : `SELECT id FROM (${states.map(() => `SELECT * FROM (${range('created_at, id')})`).join(' UNION ALL ')}) ${order} LIMIT ${n}`;
         const ids = prepared(sql, 'pluck').all(...states.flatMap((s) => [s, ...values])) as string[];
         rows = ids.slice(0, limit + 1).map((id) => st.getJob.get(id)!);
       } else {
